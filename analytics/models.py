@@ -1,0 +1,76 @@
+from django.db import models
+from django.db.models import Q
+
+
+class EventType(models.TextChoices):
+    CONVERSATION_STARTED = "conversation_started", "Conversation started"
+    USER_MESSAGE = "user_message", "User message"
+    AGENT_MESSAGE = "agent_message", "Agent message"
+    HANDOFF = "handoff", "Handoff"
+    TOOL_CALL = "tool_call", "Tool call"
+    TOOL_RESULT = "tool_result", "Tool result"
+    LLM_USAGE = "llm_usage", "LLM usage"
+    INTERRUPT_RAISED = "interrupt_raised", "Interrupt raised"
+    INTERRUPT_RESOLVED = "interrupt_resolved", "Interrupt resolved"
+    ESCALATED = "escalated", "Escalated"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class EventSource(models.TextChoices):
+    LIVE = "live", "Live sync"
+    BACKFILL = "backfill", "Backfill"
+
+
+class AnalyticsEvent(models.Model):
+    """One fact derived from a conversation's timeline; ``dedup_key`` makes every write idempotent."""
+
+    conversation = models.ForeignKey("replay.Conversation", on_delete=models.CASCADE, related_name="events")
+    event_type = models.CharField(max_length=32, choices=EventType.choices)
+    occurred_at = models.DateTimeField()
+    agent = models.CharField(max_length=255, blank=True)
+    tool_name = models.CharField(max_length=255, blank=True)
+    model = models.CharField(max_length=255, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(
+        max_digits=16, decimal_places=8, null=True, blank=True, help_text="Empty when the model has no price."
+    )
+    status = models.CharField(max_length=32, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=16, choices=EventSource.choices, default=EventSource.BACKFILL)
+    dedup_key = models.CharField(max_length=512, unique=True)
+
+    class Meta:
+        db_table = "analytics_events"
+        ordering = ["occurred_at", "id"]
+        indexes = [
+            models.Index(fields=["occurred_at"], name="event_occurred_idx"),
+            models.Index(fields=["event_type", "occurred_at"], name="event_type_occurred_idx"),
+            models.Index(fields=["conversation", "event_type"], name="event_conversation_type_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} @ {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ModelPrice(models.Model):
+    """The price of one model's tokens from ``effective_from`` until the next price of that model."""
+
+    model = models.CharField(max_length=255, help_text="As reported in response_metadata['model_name'].")
+    input_usd_per_million = models.DecimalField(max_digits=12, decimal_places=6)
+    output_usd_per_million = models.DecimalField(max_digits=12, decimal_places=6)
+    effective_from = models.DateTimeField()
+
+    class Meta:
+        db_table = "model_prices"
+        ordering = ["model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "effective_from"], name="model_price_unique_effective_from"),
+            models.CheckConstraint(
+                condition=Q(input_usd_per_million__gte=0) & Q(output_usd_per_million__gte=0),
+                name="model_price_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} from {self.effective_from:%Y-%m-%d}"

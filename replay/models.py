@@ -1,0 +1,58 @@
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+
+
+class ConversationStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    RESOLVED = "resolved", "Resolved"
+    ESCALATED = "escalated", "Escalated"
+    UNRESOLVED = "unresolved", "Unresolved"
+
+
+class Conversation(models.Model):
+    """One LangGraph thread, summarised from its checkpoints by the analytics derivation."""
+
+    thread_id = models.CharField(max_length=255, unique=True)
+    metadata = models.JSONField(default=dict, blank=True, help_text="config['metadata'] keys of the thread.")
+    started_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+    status = models.CharField(max_length=32, choices=ConversationStatus.choices, default=ConversationStatus.ACTIVE)
+    agents_used = ArrayField(models.CharField(max_length=255), default=list, blank=True)
+    message_count = models.PositiveIntegerField(default=0)
+    step_count = models.PositiveIntegerField(default=0)
+    tool_call_count = models.PositiveIntegerField(default=0)
+    tool_error_count = models.PositiveIntegerField(default=0)
+    interrupt_count = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    unpriced_models = ArrayField(models.CharField(max_length=255), default=list, blank=True)
+    escalated = models.BooleanField(default=False)
+    resolved = models.BooleanField(default=False)
+    first_message = models.TextField(blank=True, help_text="Preview of the first user message.")
+    last_checkpoint_id = models.CharField(
+        max_length=64, blank=True, help_text="Sync watermark: the newest checkpoint id derived."
+    )
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "conversations"
+        ordering = ["-last_activity_at", "-id"]
+        indexes = [
+            models.Index(fields=["-last_activity_at", "-id"], name="conv_last_activity_idx"),
+            models.Index(fields=["started_at", "id"], name="conv_started_idx"),
+            models.Index(fields=["cost_usd", "id"], name="conv_cost_idx"),
+            models.Index(fields=["step_count", "id"], name="conv_steps_idx"),
+            models.Index(fields=["status", "-last_activity_at"], name="conv_status_idx"),
+            GinIndex(fields=["agents_used"], name="conv_agents_gin"),
+            GinIndex(fields=["metadata"], name="conv_metadata_gin", opclasses=["jsonb_path_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.thread_id
+
+    @property
+    def has_interrupt(self) -> bool:
+        return self.interrupt_count > 0

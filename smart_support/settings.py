@@ -1,0 +1,140 @@
+"""Django settings, read from the environment (12-factor).
+
+With no ``DATABASE_URL`` an embedded PostgreSQL is started under ``var/`` (see embedded_postgres).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from smart_support.database import django_database
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("SMART_SUPPORT_VAR_DIR", BASE_DIR / "var"))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+DEBUG = _env_bool("DEBUG", True)
+SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-set-SECRET_KEY-in-production")
+ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_TZ = True
+USE_I18N = True
+LANGUAGE_CODE = "en-us"
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
+EMBEDDED_POSTGRES = not DATABASE_URL
+if EMBEDDED_POSTGRES:
+    from smart_support.embedded_postgres import start_embedded_postgres
+
+    DATABASE_URL = start_embedded_postgres(pgdata=VAR_DIR / "pgdata")
+DATABASES = {"default": django_database(DATABASE_URL, pool=_env_bool("DATABASE_POOL", True))}
+# Empty means "the same database as Django", following Django's own settings (and so its test database).
+CHECKPOINT_DATABASE_URL = os.environ.get("CHECKPOINT_DATABASE_URL", "").strip()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "replay",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "smart_support.urls"
+WSGI_APPLICATION = "smart_support.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Smart Support back office API",
+    "DESCRIPTION": "Conversation replay and analytics for LangGraph support agents.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+SMART_SUPPORT = {
+    # Tool names whose call means "hand the conversation to a human" (the escalation webhook).
+    "ESCALATION_TOOLS": _env_list("SMART_SUPPORT_ESCALATION_TOOLS", ["escalate_to_human"]),
+    # Tool-name prefixes that route to another agent (langgraph-supervisor and langgraph-swarm).
+    "HANDOFF_TOOL_PREFIXES": _env_list("SMART_SUPPORT_HANDOFF_TOOL_PREFIXES", ["transfer_to_", "transfer_back_to_"]),
+    # The channel langgraph-swarm uses to remember which agent is active.
+    "ACTIVE_AGENT_CHANNEL": os.environ.get("SMART_SUPPORT_ACTIVE_AGENT_CHANNEL", "active_agent"),
+    # Graph nodes that are agents: entering one from another counts as a handoff.
+    "ROUTER_TARGETS": _env_list("SMART_SUPPORT_ROUTER_TARGETS", []),
+    # An interrupt still unresolved after this long is reported as expired.
+    "INTERRUPT_TTL": timedelta(hours=float(os.environ.get("SMART_SUPPORT_INTERRUPT_TTL_HOURS", "24"))),
+    # Where derived analytics go: a dotted path to an AnalyticsRecorder class.
+    "ANALYTICS_RECORDER": os.environ.get(
+        "SMART_SUPPORT_ANALYTICS_RECORDER", "analytics.recorder.PostgresAnalyticsRecorder"
+    ),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "replay": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "analytics": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    },
+}

@@ -1,0 +1,49 @@
+"""Shared fixtures: checkpoint tables in the test database and the reference agent writing real checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import psycopg
+import pytest
+
+from replay.checkpoints import checkpoint_conninfo, setup_checkpoint_tables
+from smart_support.agent.graph import build_support_graph
+from smart_support.agent.scenarios import ConversationPlan
+from smart_support.agent.simulate import ScriptBook, connect_checkpointer, run_conversation
+
+CHECKPOINT_TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """After pytest-django creates the test database, create LangGraph's tables in it."""
+    with django_db_blocker.unblock():
+        setup_checkpoint_tables()
+
+
+@pytest.fixture
+def checkpoint_db(db) -> Iterator[str]:
+    """The test database's connection string, with the checkpoint tables emptied after the test.
+
+    DELETE, not TRUNCATE: TRUNCATE waits for the lock held by the test's open transaction."""
+    conninfo = checkpoint_conninfo()
+    yield conninfo
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        for table in CHECKPOINT_TABLES:
+            connection.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+
+
+@pytest.fixture
+def run_reference_agent(checkpoint_db) -> Iterator[Callable[[ConversationPlan, datetime], None]]:
+    """Play conversation plans through the real reference agent and the real PostgresSaver."""
+    book = ScriptBook()
+    checkpointer = connect_checkpointer(checkpoint_db)
+    graph = build_support_graph(reply_for=book.reply_for, checkpointer=checkpointer)
+
+    def run(plan: ConversationPlan, started_at: datetime) -> None:
+        run_conversation(graph=graph, book=book, plan=plan, started_at=started_at)
+
+    yield run
+    checkpointer.conn.close()
