@@ -2,18 +2,39 @@
 
 They live in ``CHECKPOINT_DATABASE_URL`` or, when that is empty, in Django's own database — following
 Django's connection settings, so the test suite reads the checkpoints of its test database.
+
+Why the writes and not ``PostgresSaver.list()``: the ``messages`` channel is stored whole at every
+version, so decoding every checkpoint's state is quadratic in a thread's length, while
+``checkpoint_writes`` holds each step's delta. The source reads the writes, the checkpoint headers
+(without channel blobs) and loads a channel blob only when the timeline asks for one (runs with
+``durability="exit"`` save no per-step writes). See bench/ for the measurement.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
+import psycopg
 from django.conf import settings
 from django.db import connections
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from psycopg.conninfo import make_conninfo
+
+logger = logging.getLogger(__name__)
 
 # Django OPTIONS that are not libpq connection parameters.
 _NON_LIBPQ_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_role", "cursor_factory"}
+
+MESSAGES_CHANNEL = "messages"
+INTERRUPT_CHANNEL = "__interrupt__"
+RESUME_CHANNEL = "__resume__"
+ERROR_CHANNEL = "__error__"
+NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def checkpoint_conninfo() -> str:
@@ -42,8 +63,6 @@ def setup_checkpoint_tables() -> None:
 
 def count_checkpoint_rows() -> dict[str, int]:
     """How many rows each checkpoint table holds, and how many distinct threads."""
-    import psycopg
-
     with psycopg.connect(checkpoint_conninfo()) as connection:
         counts = {
             table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
@@ -51,3 +70,209 @@ def count_checkpoint_rows() -> dict[str, int]:
         }
         counts["threads"] = connection.execute("SELECT count(DISTINCT thread_id) FROM checkpoints").fetchone()[0]
     return counts
+
+
+# Never import a module just because stored data names it: only LangGraph's list of safe types
+# (messages, Interrupt, Command, datetimes …) is revived; anything else stays undecoded.
+_serializer = JsonPlusSerializer(allowed_msgpack_modules=None)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded value, or why it could not be decoded."""
+
+    value: Any = None
+    error: str | None = None
+
+
+def decode_value(type_: str | None, blob: bytes | None) -> Decoded:
+    """Decode one stored value with LangGraph's serializer; never raises."""
+    if type_ is None or type_ == "empty":
+        return Decoded(None)
+    try:
+        return Decoded(_serializer.loads_typed((type_, bytes(blob) if blob is not None else b"")))
+    except Exception as error:  # noqa: BLE001 - any corrupt row must become an "unknown" step
+        return Decoded(error=f"{type(error).__name__}: {error}")
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """One checkpoint header: what the timeline needs, without channel blobs."""
+
+    checkpoint_ns: str
+    checkpoint_id: str
+    parent_checkpoint_id: str | None
+    ts: datetime | None
+    metadata: dict[str, Any]
+    channel_values: dict[str, Any]
+    messages_version: str | None
+
+
+@dataclass(frozen=True)
+class WriteRecord:
+    """One row of ``checkpoint_writes``, decoded."""
+
+    checkpoint_ns: str
+    checkpoint_id: str
+    task_id: str
+    task_path: str
+    idx: int
+    channel: str
+    type: str | None
+    decoded: Decoded
+
+    @property
+    def node(self) -> str:
+        """The graph node whose task wrote this (``~__pregel_pull, billing`` → ``billing``)."""
+        parts = [part.strip() for part in self.task_path.split(",")]
+        return parts[1] if len(parts) > 1 else ""
+
+
+@dataclass(frozen=True)
+class ThreadCheckpoints:
+    """Everything stored for one thread: checkpoints of all namespaces (oldest first) and their writes."""
+
+    thread_id: str
+    checkpoints: tuple[CheckpointRecord, ...]
+    writes: tuple[WriteRecord, ...]
+    source: CheckpointSource | None = field(default=None, compare=False, repr=False)
+
+    def load_messages(self, *, checkpoint_ns: str, version: str) -> Decoded:
+        """Decode the ``messages`` channel as stored at ``version`` (for steps that left no writes)."""
+        if self.source is None:
+            return Decoded(error="no checkpoint source to load channel values from")
+        return self.source.load_channel(
+            thread_id=self.thread_id, checkpoint_ns=checkpoint_ns, channel=MESSAGES_CHANNEL, version=version
+        )
+
+
+class CheckpointSource(Protocol):
+    """Where checkpoints come from. Implementations read; they never write."""
+
+    def get_thread(self, *, thread_id: str) -> ThreadCheckpoints | None: ...
+
+    def get_threads(self, *, thread_ids: Sequence[str]) -> list[ThreadCheckpoints]: ...
+
+    def load_channel(self, *, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> Decoded: ...
+
+    def changed_thread_ids(self, *, after_checkpoint_id: str | None, limit: int) -> list[tuple[str, str]]: ...
+
+
+_CHECKPOINTS_SQL = """
+SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint->>'ts',
+       metadata, checkpoint->'channel_values', checkpoint->'channel_versions'->>%(messages)s
+FROM checkpoints
+WHERE thread_id = ANY(%(thread_ids)s)
+ORDER BY thread_id, checkpoint_id, checkpoint_ns
+"""
+
+_WRITES_SQL = """
+SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
+FROM checkpoint_writes
+WHERE thread_id = ANY(%(thread_ids)s) AND channel = ANY(%(channels)s)
+ORDER BY thread_id, checkpoint_id, checkpoint_ns, task_id, idx
+"""
+
+
+def _parse_ts(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+class PostgresCheckpointSource:
+    """Reads LangGraph's PostgresSaver tables with psycopg 3, one round trip per table for a batch of threads."""
+
+    channels: tuple[str, ...] = (MESSAGES_CHANNEL, INTERRUPT_CHANNEL, RESUME_CHANNEL, ERROR_CHANNEL)
+
+    def __init__(self, *, conninfo: str | None = None, connection: psycopg.Connection | None = None) -> None:
+        self._conninfo = conninfo
+        self._connection = connection
+
+    def _connect(self) -> psycopg.Connection:
+        if self._connection is None or self._connection.closed:
+            self._connection = psycopg.connect(self._conninfo or checkpoint_conninfo(), autocommit=True)
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+    def __enter__(self) -> PostgresCheckpointSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def get_thread(self, *, thread_id: str) -> ThreadCheckpoints | None:
+        threads = self.get_threads(thread_ids=[thread_id])
+        return threads[0] if threads else None
+
+    def get_threads(self, *, thread_ids: Sequence[str]) -> list[ThreadCheckpoints]:
+        """Given thread ids, return each existing thread's checkpoints and writes (input order kept)."""
+        if not thread_ids:
+            return []
+        connection = self._connect()
+        params = {
+            "thread_ids": list(thread_ids),
+            "messages": MESSAGES_CHANNEL,
+            "channels": list(self.channels),
+        }
+        checkpoints: dict[str, list[CheckpointRecord]] = defaultdict(list)
+        with connection.cursor() as cursor:
+            for thread_id, ns, checkpoint_id, parent_id, ts, metadata, values, version in cursor.execute(
+                _CHECKPOINTS_SQL, params
+            ):
+                checkpoints[thread_id].append(
+                    CheckpointRecord(
+                        checkpoint_ns=ns,
+                        checkpoint_id=checkpoint_id,
+                        parent_checkpoint_id=parent_id,
+                        ts=_parse_ts(ts),
+                        metadata=metadata if isinstance(metadata, dict) else {},
+                        channel_values=values if isinstance(values, dict) else {},
+                        messages_version=version,
+                    )
+                )
+        writes: dict[str, list[WriteRecord]] = defaultdict(list)
+        with connection.cursor(binary=True) as cursor:
+            for thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, type_, blob in cursor.execute(
+                _WRITES_SQL, params
+            ):
+                writes[thread_id].append(
+                    WriteRecord(ns, checkpoint_id, str(task_id), task_path or "", idx, channel, type_, decode_value(type_, blob))
+                )
+        return [
+            ThreadCheckpoints(thread_id, tuple(checkpoints[thread_id]), tuple(writes[thread_id]), source=self)
+            for thread_id in thread_ids
+            if thread_id in checkpoints
+        ]
+
+    def load_channel(self, *, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> Decoded:
+        row = (
+            self._connect()
+            .cursor(binary=True)
+            .execute(
+                "SELECT type, blob FROM checkpoint_blobs "
+                "WHERE thread_id = %s AND checkpoint_ns = %s AND channel = %s AND version = %s",
+                (thread_id, checkpoint_ns, channel, version),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return Decoded(error=f"no blob for channel {channel!r} at version {version}")
+        return decode_value(row[0], row[1])
+
+    def changed_thread_ids(self, *, after_checkpoint_id: str | None, limit: int) -> list[tuple[str, str]]:
+        """Threads with a checkpoint newer than the watermark, as ``(thread_id, newest checkpoint id)``,
+        oldest change first."""
+        rows = self._connect().execute(
+            "SELECT thread_id, max(checkpoint_id) AS newest FROM checkpoints "
+            "WHERE %(after)s::text IS NULL OR checkpoint_id > %(after)s "
+            "GROUP BY thread_id ORDER BY newest LIMIT %(limit)s",
+            {"after": after_checkpoint_id, "limit": limit},
+        )
+        return [(thread_id, newest) for thread_id, newest in rows]

@@ -65,7 +65,6 @@ class ScriptedChatModel(BaseChatModel):
         output_tokens = estimate_tokens(_message_text(reply)) + TOKENS_PER_TOOL_CALL * len(reply.tool_calls)
         message = reply.model_copy(
             update={
-                "name": reply.name or self.agent_name,
                 "usage_metadata": {
                     "input_tokens": input_tokens,
                     "output_tokens": output_tokens,

@@ -1,0 +1,352 @@
+"""What happened in a thread, read from its checkpoints: each message once, each interrupt once, each
+resolution, each node error and each change of the active agent — stamped with when it happened.
+
+This is the half of the timeline builder that knows LangGraph's storage; ``timeline.py`` turns these
+occurrences into replay steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+    ToolMessage,
+    convert_to_messages,
+)
+
+from replay.checkpoints import (
+    ERROR_CHANNEL,
+    INTERRUPT_CHANNEL,
+    MESSAGES_CHANNEL,
+    NULL_TASK_ID,
+    RESUME_CHANNEL,
+    CheckpointRecord,
+    ThreadCheckpoints,
+    WriteRecord,
+)
+
+logger = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# At the same instant: a resolution precedes the message its resumed task wrote, and a message
+# (the tool call) precedes the interrupt it raised.
+RANK_RESOLUTION, RANK_AGENT_CHANGE, RANK_MESSAGE, RANK_ERROR, RANK_INTERRUPT, RANK_UNKNOWN = range(6)
+
+
+def namespace_agent(checkpoint_ns: str) -> str | None:
+    """The node a subgraph namespace runs under (``billing:1f0…|inner:…`` → ``inner``); None at the root."""
+    if not checkpoint_ns:
+        return None
+    return checkpoint_ns.split("|")[-1].split(":")[0] or None
+
+
+def namespace_depth(checkpoint_ns: str) -> int:
+    return checkpoint_ns.count("|") + 1 if checkpoint_ns else 0
+
+
+@dataclass
+class Occurrence:
+    """One thing that happened, at ``ts``, in namespace ``checkpoint_ns``; ``order`` breaks ties."""
+
+    kind: str  # message | interrupt | resolution | error | agent_change | unknown
+    ts: datetime
+    rank: int
+    order: int
+    checkpoint_ns: str
+    checkpoint_id: str
+    node: str = ""
+    message: BaseMessage | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sort_key(self) -> tuple[datetime, int, int]:
+        return (self.ts, self.rank, self.order)
+
+
+class _Checkpoints:
+    """Index of a thread's checkpoints by namespace and id."""
+
+    def __init__(self, records: tuple[CheckpointRecord, ...]) -> None:
+        self.by_id = {(record.checkpoint_ns, record.checkpoint_id): record for record in records}
+        self.first_child: dict[tuple[str, str], CheckpointRecord] = {}
+        self.by_namespace: dict[str, list[CheckpointRecord]] = defaultdict(list)
+        for record in records:
+            self.by_namespace[record.checkpoint_ns].append(record)
+            if record.parent_checkpoint_id:
+                self.first_child.setdefault((record.checkpoint_ns, record.parent_checkpoint_id), record)
+
+    def ts(self, checkpoint_ns: str, checkpoint_id: str) -> datetime:
+        record = self.by_id.get((checkpoint_ns, checkpoint_id))
+        return record.ts if record and record.ts else EPOCH
+
+    def completed(self, checkpoint_ns: str, checkpoint_id: str) -> tuple[datetime, str]:
+        """When the step that started at this checkpoint was saved: its child's timestamp and id, else its own."""
+        child = self.first_child.get((checkpoint_ns, checkpoint_id))
+        if child is not None and child.ts is not None:
+            return child.ts, child.checkpoint_id
+        return self.ts(checkpoint_ns, checkpoint_id), checkpoint_id
+
+
+@dataclass
+class ThreadOccurrences:
+    occurrences: list[Occurrence]
+    metadata: dict[str, Any]
+
+
+def read_occurrences(thread: ThreadCheckpoints, *, active_agent_channel: str) -> ThreadOccurrences:
+    """Given a thread's checkpoints and writes, return everything that happened, each thing once."""
+    reader = _Reader(thread, active_agent_channel=active_agent_channel)
+    return ThreadOccurrences(occurrences=reader.read(), metadata=reader.metadata())
+
+
+class _Reader:
+    def __init__(self, thread: ThreadCheckpoints, *, active_agent_channel: str) -> None:
+        self.thread = thread
+        self.active_agent_channel = active_agent_channel
+        self.checkpoints = _Checkpoints(thread.checkpoints)
+        self.counter = 0
+        self.occurrences: list[Occurrence] = []
+
+    def _next_order(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    def _add(self, **fields: Any) -> Occurrence:
+        occurrence = Occurrence(order=self._next_order(), **fields)
+        self.occurrences.append(occurrence)
+        return occurrence
+
+    def metadata(self) -> dict[str, Any]:
+        """The caller's ``config["metadata"]`` keys, from the root namespace's checkpoints."""
+        merged: dict[str, Any] = {}
+        for record in self.checkpoints.by_namespace.get("", []):
+            merged.update(
+                {key: value for key, value in record.metadata.items() if key not in {"source", "step", "parents", "writes"}}
+            )
+        return merged
+
+    def read(self) -> list[Occurrence]:
+        messages_written_at: set[tuple[str, str]] = set()
+        interrupts: dict[str, Occurrence] = {}
+        interrupt_ids_by_task: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        interrupt_ids_by_checkpoint: dict[tuple[str, str], list[str]] = defaultdict(list)
+        resumes: list[WriteRecord] = []
+        for write in self.thread.writes:
+            if write.decoded.error is not None:
+                self._unknown_write(write)
+            elif write.channel == MESSAGES_CHANNEL:
+                messages_written_at.add((write.checkpoint_ns, write.checkpoint_id))
+                self._messages_from_write(write)
+            elif write.channel == INTERRUPT_CHANNEL:
+                for interrupt_id in self._interrupts_from_write(write, interrupts):
+                    interrupt_ids_by_task[(write.checkpoint_ns, write.checkpoint_id, write.task_id)].append(interrupt_id)
+                    interrupt_ids_by_checkpoint[(write.checkpoint_ns, write.checkpoint_id)].append(interrupt_id)
+            elif write.channel == RESUME_CHANNEL:
+                resumes.append(write)
+            elif write.channel == ERROR_CHANNEL:
+                self._error_from_write(write)
+        self._messages_from_blobs(messages_written_at)
+        self._resolutions(interrupts, resumes, interrupt_ids_by_task, interrupt_ids_by_checkpoint)
+        self._agent_changes()
+        return self.occurrences
+
+    # -- messages ------------------------------------------------------------------------------
+    def _messages_from_write(self, write: WriteRecord) -> None:
+        ts, checkpoint_id = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
+        value = write.decoded.value
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            message = _as_message(item)
+            if message is None:
+                self._unknown(write, ts, f"not a message: {type(item).__name__}", raw=repr(item)[:500])
+                continue
+            if isinstance(message, (SystemMessage, RemoveMessage)):
+                continue
+            self._add(
+                kind="message", ts=ts, rank=RANK_MESSAGE, checkpoint_ns=write.checkpoint_ns,
+                checkpoint_id=checkpoint_id, node=write.node, message=message,
+            )
+
+    def _messages_from_blobs(self, messages_written_at: set[tuple[str, str]]) -> None:
+        """Steps that changed ``messages`` without leaving writes (``durability="exit"``): read the channel."""
+        for checkpoint_ns, records in self.checkpoints.by_namespace.items():
+            previous_version = None
+            for record in records:
+                version = record.messages_version
+                changed = version is not None and version != previous_version
+                previous_version = version if version is not None else previous_version
+                explained = (checkpoint_ns, record.parent_checkpoint_id or "") in messages_written_at
+                if not changed or explained:
+                    continue
+                decoded = self.thread.load_messages(checkpoint_ns=checkpoint_ns, version=version)
+                if decoded.error is not None:
+                    self._unknown_blob(record, decoded.error)
+                    continue
+                for item in decoded.value if isinstance(decoded.value, list) else []:
+                    message = _as_message(item)
+                    if message is None or isinstance(message, (SystemMessage, RemoveMessage)):
+                        continue
+                    self._add(
+                        kind="message", ts=record.ts or EPOCH, rank=RANK_MESSAGE, checkpoint_ns=checkpoint_ns,
+                        checkpoint_id=record.checkpoint_id, message=message,
+                    )
+
+    # -- interrupts ----------------------------------------------------------------------------
+    def _interrupts_from_write(self, write: WriteRecord, interrupts: dict[str, Occurrence]) -> list[str]:
+        value = write.decoded.value
+        ids = []
+        for position, item in enumerate(value if isinstance(value, (list, tuple)) else [value]):
+            interrupt_id = _attr(item, "id") or _fallback_id(write, position)
+            payload = _attr(item, "value") if _attr(item, "value") is not None else item
+            ids.append(interrupt_id)
+            ts = self.checkpoints.ts(write.checkpoint_ns, write.checkpoint_id)
+            known = interrupts.get(interrupt_id)
+            # Written once per namespace level: the innermost one is where (and when) it was raised.
+            if known is not None and namespace_depth(known.checkpoint_ns) >= namespace_depth(write.checkpoint_ns):
+                continue
+            if known is not None:
+                self.occurrences.remove(known)
+            interrupts[interrupt_id] = self._add(
+                kind="interrupt", ts=ts, rank=RANK_INTERRUPT, checkpoint_ns=write.checkpoint_ns,
+                checkpoint_id=write.checkpoint_id, node=write.node,
+                details={"interrupt_id": interrupt_id, "value": payload},
+            )
+        return ids
+
+    def _resolutions(
+        self,
+        interrupts: dict[str, Occurrence],
+        resumes: list[WriteRecord],
+        ids_by_task: dict[tuple[str, str, str], list[str]],
+        ids_by_checkpoint: dict[tuple[str, str], list[str]],
+    ) -> None:
+        resolved: dict[str, tuple[WriteRecord, Any]] = {}
+
+        def claim(interrupt_id: str, write: WriteRecord, value: Any) -> None:
+            known = resolved.get(interrupt_id)
+            if known is None or namespace_depth(write.checkpoint_ns) > namespace_depth(known[0].checkpoint_ns):
+                resolved[interrupt_id] = (write, value)
+
+        # Task-level resumes name their task; do them first so a global resume only fills the gaps.
+        for write in sorted(resumes, key=lambda w: w.task_id == NULL_TASK_ID):
+            value = write.decoded.value
+            if write.task_id != NULL_TASK_ID:
+                values = value if isinstance(value, list) else [value]
+                for interrupt_id, resume in zip(ids_by_task.get((write.checkpoint_ns, write.checkpoint_id, write.task_id), []), values):
+                    claim(interrupt_id, write, resume)
+            elif isinstance(value, dict) and value and all(key in interrupts for key in value):
+                for interrupt_id, resume in value.items():
+                    claim(interrupt_id, write, resume)
+            else:
+                for interrupt_id in ids_by_checkpoint.get((write.checkpoint_ns, write.checkpoint_id), []):
+                    if interrupt_id not in resolved:
+                        claim(interrupt_id, write, value)
+
+        for interrupt_id, interrupt in interrupts.items():
+            if interrupt_id in resolved:
+                write, value = resolved[interrupt_id]
+                ts, checkpoint_id = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
+                details = {"interrupt_id": interrupt_id, "resume": value, "outcome_stored": True}
+                namespace = write.checkpoint_ns
+            else:
+                child = self.checkpoints.first_child.get((interrupt.checkpoint_ns, interrupt.checkpoint_id))
+                if child is None:
+                    continue  # still waiting for a human
+                # The run went on past the interrupt but stored no resume value (durability="exit").
+                ts, checkpoint_id = child.ts or interrupt.ts, child.checkpoint_id
+                details = {"interrupt_id": interrupt_id, "resume": None, "outcome_stored": False}
+                namespace = interrupt.checkpoint_ns
+            interrupt.details["resolved"] = True
+            self._add(
+                kind="resolution", ts=max(ts, interrupt.ts), rank=RANK_RESOLUTION, checkpoint_ns=namespace,
+                checkpoint_id=checkpoint_id, node=interrupt.node, details=details,
+            )
+
+    # -- errors, agents, unknowns --------------------------------------------------------------
+    def _error_from_write(self, write: WriteRecord) -> None:
+        ts, checkpoint_id = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
+        self._add(
+            kind="error", ts=ts, rank=RANK_ERROR, checkpoint_ns=write.checkpoint_ns, checkpoint_id=checkpoint_id,
+            node=write.node, details={"error": _describe_error(write.decoded.value), "task_id": write.task_id},
+        )
+
+    def _agent_changes(self) -> None:
+        for record in self.checkpoints.by_namespace.get("", []):
+            agent = record.channel_values.get(self.active_agent_channel)
+            if isinstance(agent, str) and agent:
+                self._add(
+                    kind="agent_change", ts=record.ts or EPOCH, rank=RANK_AGENT_CHANGE, checkpoint_ns="",
+                    checkpoint_id=record.checkpoint_id, details={"agent": agent},
+                )
+
+    def _unknown_write(self, write: WriteRecord) -> None:
+        ts, _ = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
+        self._unknown(write, ts, write.decoded.error or "undecodable")
+
+    def _unknown(self, write: WriteRecord, ts: datetime, reason: str, **extra: Any) -> None:
+        logger.warning(
+            "thread %s: unreadable %s write at checkpoint %s (%s)",
+            self.thread.thread_id, write.channel, write.checkpoint_id, reason,
+        )
+        self._add(
+            kind="unknown", ts=ts, rank=RANK_UNKNOWN, checkpoint_ns=write.checkpoint_ns,
+            checkpoint_id=write.checkpoint_id, node=write.node,
+            details={"channel": write.channel, "raw_type": write.type, "reason": reason, **extra},
+        )
+
+    def _unknown_blob(self, record: CheckpointRecord, reason: str) -> None:
+        logger.warning(
+            "thread %s: unreadable messages at checkpoint %s (%s)", self.thread.thread_id, record.checkpoint_id, reason
+        )
+        self._add(
+            kind="unknown", ts=record.ts or EPOCH, rank=RANK_UNKNOWN, checkpoint_ns=record.checkpoint_ns,
+            checkpoint_id=record.checkpoint_id, details={"channel": MESSAGES_CHANNEL, "reason": reason},
+        )
+
+
+def _as_message(item: Any) -> BaseMessage | None:
+    if isinstance(item, BaseMessage):
+        return item
+    try:
+        converted = convert_to_messages([item])
+    except Exception:  # noqa: BLE001 - whatever it is, it is not a message
+        return None
+    return converted[0] if converted else None
+
+
+def _attr(item: Any, name: str) -> Any:
+    if isinstance(item, dict):
+        return item.get(name)
+    return getattr(item, name, None)
+
+
+def _fallback_id(write: WriteRecord, position: int) -> str:
+    raw = f"{write.checkpoint_ns}|{write.checkpoint_id}|{write.task_id}|{position}"
+    return "anon-" + hashlib.sha1(raw.encode()).hexdigest()[:16]  # noqa: S324 - an identifier, not security
+
+
+def _describe_error(value: Any) -> str:
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    return str(value)
+
+
+def message_kind(message: BaseMessage) -> str:
+    if isinstance(message, HumanMessage):
+        return "human"
+    if isinstance(message, AIMessage):
+        return "ai"
+    if isinstance(message, ToolMessage):
+        return "tool"
+    return message.type

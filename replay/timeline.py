@@ -1,0 +1,461 @@
+"""Checkpoints → replay steps. The one builder behind both the replay and the analytics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+from replay.checkpoints import ThreadCheckpoints
+from replay.occurrences import Occurrence, message_kind, namespace_agent, read_occurrences
+
+
+class StepType(StrEnum):
+    USER_MESSAGE = "user_message"
+    AGENT_MESSAGE = "agent_message"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    HANDOFF = "handoff"
+    INTERRUPT = "interrupt"
+    INTERRUPT_RESOLUTION = "interrupt_resolution"
+    ESCALATION = "escalation"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ModelPricing:
+    input_usd_per_million: Decimal
+    output_usd_per_million: Decimal
+
+    def cost(self, *, input_tokens: int, output_tokens: int) -> Decimal:
+        total = input_tokens * self.input_usd_per_million + output_tokens * self.output_usd_per_million
+        return (total / Decimal(1_000_000)).quantize(Decimal("0.00000001"))
+
+
+# (model name, when the call happened) -> the price in force then, or None when the model has no price.
+PriceLookup = Callable[[str, datetime], ModelPricing | None]
+
+
+@dataclass(frozen=True)
+class TimelineRules:
+    """How steps are recognised (DESIGN.md section 3); defaults come from ``settings.SMART_SUPPORT``."""
+
+    escalation_tools: frozenset[str]
+    handoff_tool_prefixes: tuple[str, ...]
+    active_agent_channel: str
+    router_targets: frozenset[str]
+    interrupt_ttl: timedelta
+
+    @classmethod
+    def from_settings(cls) -> TimelineRules:
+        options = settings.SMART_SUPPORT
+        return cls(
+            escalation_tools=frozenset(options["ESCALATION_TOOLS"]),
+            handoff_tool_prefixes=tuple(options["HANDOFF_TOOL_PREFIXES"]),
+            active_agent_channel=options["ACTIVE_AGENT_CHANNEL"],
+            router_targets=frozenset(options["ROUTER_TARGETS"]),
+            interrupt_ttl=options["INTERRUPT_TTL"],
+        )
+
+    def handoff_target(self, tool_name: str) -> str | None:
+        for prefix in self.handoff_tool_prefixes:
+            if tool_name.startswith(prefix) and len(tool_name) > len(prefix):
+                return tool_name[len(prefix):]
+        return None
+
+
+@dataclass(frozen=True)
+class ReplayStep:
+    index: int
+    type: StepType
+    timestamp: datetime
+    checkpoint_id: str
+    checkpoint_ns: str
+    agent: str | None = None
+    content: str | None = None
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    tool_args: dict[str, Any] | None = None
+    status: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: Decimal | None = None
+    latency_ms: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReplayPage:
+    thread_id: str
+    total_steps: int
+    page: int
+    page_size: int
+    has_next: bool
+    steps: tuple[ReplayStep, ...]
+
+    @property
+    def last_page(self) -> int:
+        return max(1, -(-self.total_steps // self.page_size))
+
+
+def paginate_steps(*, thread_id: str, steps: list[ReplayStep], page: int, page_size: int) -> ReplayPage:
+    """Given a whole timeline, return page ``page`` (1-based) of ``page_size`` steps."""
+    start = (page - 1) * page_size
+    return ReplayPage(
+        thread_id=thread_id,
+        total_steps=len(steps),
+        page=page,
+        page_size=page_size,
+        has_next=start + page_size < len(steps),
+        steps=tuple(steps[start : start + page_size]),
+    )
+
+
+def build_timeline(
+    checkpoints: ThreadCheckpoints,
+    *,
+    price_lookup: PriceLookup | None = None,
+    now: datetime | None = None,
+    rules: TimelineRules | None = None,
+) -> list[ReplayStep]:
+    """Given one thread's checkpoints, return its steps in time order; never raises on bad data."""
+    rules = rules or TimelineRules.from_settings()
+    found = read_occurrences(checkpoints, active_agent_channel=rules.active_agent_channel)
+    occurrences = sorted(_each_message_once(found.occurrences), key=lambda occurrence: occurrence.sort_key)
+    builder = _StepBuilder(rules=rules, price_lookup=price_lookup, now=now or datetime.now(timezone.utc))
+    for occurrence in occurrences:
+        builder.add(occurrence)
+    return builder.steps
+
+
+def thread_metadata(checkpoints: ThreadCheckpoints) -> dict[str, Any]:
+    """The caller's ``config["metadata"]`` keys stored with the thread (tenant, channel, user id …)."""
+    return read_occurrences(checkpoints, active_agent_channel="").metadata
+
+
+def _message_key(message: BaseMessage) -> tuple[str, str] | None:
+    if isinstance(message, ToolMessage) and message.tool_call_id:
+        return ("tool", message.tool_call_id)
+    if message.id:
+        return ("id", message.id)
+    return None
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, dict) and part.get("type") == "text":
+            parts.append(str(part.get("text", "")))
+    return "".join(parts)
+
+
+def _each_message_once(occurrences: list[Occurrence]) -> list[Occurrence]:
+    """Keep each message's earliest occurrence: by id, tool results by ``tool_call_id``; a message
+    stored without an id (input written before ``add_messages`` gave it one) is matched by content to
+    the first later copy that has an id."""
+    earliest: dict[tuple[str, str], Occurrence] = {}
+    anonymous: list[Occurrence] = []
+    others: list[Occurrence] = []
+    for occurrence in occurrences:
+        if occurrence.kind != "message":
+            others.append(occurrence)
+            continue
+        key = _message_key(occurrence.message)
+        if key is None:
+            anonymous.append(occurrence)
+        elif key not in earliest or occurrence.sort_key < earliest[key].sort_key:
+            earliest[key] = occurrence
+    by_content: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for key, occurrence in sorted(earliest.items(), key=lambda item: item[1].sort_key):
+        by_content.setdefault((message_kind(occurrence.message), _text(occurrence.message)), []).append(key)
+    for occurrence in sorted(anonymous, key=lambda item: item.sort_key):
+        candidates = by_content.get((message_kind(occurrence.message), _text(occurrence.message)), [])
+        match = next((key for key in candidates if earliest[key].ts >= occurrence.ts), None)
+        if match is None:
+            others.append(occurrence)
+            continue
+        candidates.remove(match)
+        if occurrence.sort_key < earliest[match].sort_key:
+            earliest[match] = occurrence
+    return [*earliest.values(), *others]
+
+
+@dataclass
+class _ToolCallInfo:
+    agent: str | None
+    tool_name: str
+    handoff_target: str | None
+    answered: bool = False
+
+
+class _StepBuilder:
+    """Walks occurrences in time order, keeping track of the active agent, and emits steps."""
+
+    def __init__(self, *, rules: TimelineRules, price_lookup: PriceLookup | None, now: datetime) -> None:
+        self.rules = rules
+        self.price_lookup = price_lookup
+        self.now = now
+        self.steps: list[ReplayStep] = []
+        self.active_agent: str | None = None
+        self.last_handoff_target: str | None = None
+        self.tool_calls: dict[str, _ToolCallInfo] = {}
+        self.interrupt_steps: dict[str, int] = {}
+
+    def add(self, occurrence: Occurrence) -> None:
+        handler = getattr(self, f"_on_{occurrence.kind}")
+        handler(occurrence)
+
+    def _emit(self, occurrence: Occurrence, step_type: StepType, **fields: Any) -> ReplayStep:
+        previous = self.steps[-1].timestamp if self.steps else None
+        latency = round((occurrence.ts - previous).total_seconds() * 1000) if previous else None
+        step = ReplayStep(
+            index=len(self.steps),
+            type=step_type,
+            timestamp=occurrence.ts,
+            checkpoint_id=occurrence.checkpoint_id,
+            checkpoint_ns=occurrence.checkpoint_ns,
+            latency_ms=latency,
+            **fields,
+        )
+        self.steps.append(step)
+        return step
+
+    def _agent_of(self, occurrence: Occurrence, message: BaseMessage | None = None) -> str | None:
+        if message is not None and message.name and not isinstance(message, ToolMessage):
+            return message.name
+        return namespace_agent(occurrence.checkpoint_ns) or self.active_agent or occurrence.node or None
+
+    def _route(self, occurrence: Occurrence, target: str, from_agent: str | None, **details: Any) -> bool:
+        """Record a routing to ``target``; one routing seen two ways (tool and channel) is one handoff."""
+        already = self.last_handoff_target == target or (self.active_agent == target and details.get("via") != "tool")
+        self.active_agent = target
+        if already and details.get("via") != "tool":
+            return False
+        self.last_handoff_target = target
+        return True
+
+    # -- messages ------------------------------------------------------------------------------
+    def _on_message(self, occurrence: Occurrence) -> None:
+        message = occurrence.message
+        if self.rules.router_targets and occurrence.node in self.rules.router_targets:
+            self._enter_node(occurrence, occurrence.node)
+        elif self.rules.router_targets and namespace_agent(occurrence.checkpoint_ns) in self.rules.router_targets:
+            self._enter_node(occurrence, namespace_agent(occurrence.checkpoint_ns))
+        if isinstance(message, HumanMessage):
+            self._emit(occurrence, StepType.USER_MESSAGE, content=_text(message), details={"message_id": message.id})
+        elif isinstance(message, AIMessage):
+            self._on_ai_message(occurrence, message)
+        elif isinstance(message, ToolMessage):
+            self._on_tool_message(occurrence, message)
+        else:
+            self._emit(
+                occurrence, StepType.UNKNOWN, content=_text(message),
+                details={"raw_type": type(message).__name__, "message_id": message.id},
+            )
+
+    def _usage(self, occurrence: Occurrence, message: AIMessage) -> dict[str, Any]:
+        usage = message.usage_metadata or {}
+        model = (message.response_metadata or {}).get("model_name") or (message.response_metadata or {}).get("model")
+        if not usage and not model:
+            return {}
+        input_tokens = int(usage.get("input_tokens") or 0)
+        output_tokens = int(usage.get("output_tokens") or 0)
+        pricing = self.price_lookup(model, occurrence.ts) if (self.price_lookup and model) else None
+        cost = pricing.cost(input_tokens=input_tokens, output_tokens=output_tokens) if pricing else None
+        return {"model": model, "input_tokens": input_tokens, "output_tokens": output_tokens, "cost_usd": cost}
+
+    def _on_ai_message(self, occurrence: Occurrence, message: AIMessage) -> None:
+        agent = self._agent_of(occurrence, message)
+        usage = self._usage(occurrence, message)
+        unpriced = bool(usage) and usage.get("cost_usd") is None and (usage.get("input_tokens") or usage.get("output_tokens"))
+        text = _text(message)
+        produced = 0
+
+        def usage_once() -> dict[str, Any]:
+            if produced:
+                return {}
+            return {**usage, "details_extra": {"unpriced_model": True} if unpriced else {}}
+
+        if text or not message.tool_calls:
+            extra = usage_once()
+            details = {"message_id": message.id, **extra.pop("details_extra", {})}
+            self._emit(occurrence, StepType.AGENT_MESSAGE, agent=agent, content=text, details=details, **extra)
+            produced += 1
+        for call in message.tool_calls:
+            name, call_id, args = call.get("name") or "", call.get("id"), call.get("args") or {}
+            target = self.rules.handoff_target(name)
+            if call_id:
+                self.tool_calls[call_id] = _ToolCallInfo(agent=agent, tool_name=name, handoff_target=target)
+            extra = usage_once()
+            details = {"message_id": message.id, **extra.pop("details_extra", {})}
+            if target is not None:
+                self._route(occurrence, target, agent, via="tool")
+                details["from_agent"] = agent
+                self._emit(
+                    occurrence, StepType.HANDOFF, agent=target, tool_name=name, tool_call_id=call_id,
+                    tool_args=args, content=f"{agent or 'agent'} → {target}", details=details, **extra,
+                )
+            elif name in self.rules.escalation_tools:
+                self._emit(
+                    occurrence, StepType.ESCALATION, agent=agent, tool_name=name, tool_call_id=call_id,
+                    tool_args=args, content=str(args.get("reason", "")) or None, details=details, **extra,
+                )
+            else:
+                self._emit(
+                    occurrence, StepType.TOOL_CALL, agent=agent, tool_name=name, tool_call_id=call_id,
+                    tool_args=args, details=details, **extra,
+                )
+            produced += 1
+
+    def _on_tool_message(self, occurrence: Occurrence, message: ToolMessage) -> None:
+        call = self.tool_calls.get(message.tool_call_id)
+        tool_name = message.name or (call.tool_name if call else None)
+        if call is not None:
+            call.answered = True
+        if (call and call.handoff_target) or (tool_name and self.rules.handoff_target(tool_name)):
+            return  # the handoff step already shows this routing
+        status = "error" if getattr(message, "status", "success") == "error" else "success"
+        self._emit(
+            occurrence, StepType.TOOL_RESULT, agent=call.agent if call else self._agent_of(occurrence),
+            tool_name=tool_name, tool_call_id=message.tool_call_id, status=status, content=_text(message),
+            details={"message_id": message.id, "artifact": _jsonable(message.artifact)} if message.artifact else {"message_id": message.id},
+        )
+
+    # -- routing -------------------------------------------------------------------------------
+    def _enter_node(self, occurrence: Occurrence, node: str) -> None:
+        previous = self.active_agent
+        if previous != node and self._route(occurrence, node, previous, via="router"):
+            self._emit(
+                occurrence, StepType.HANDOFF, agent=node, content=f"{previous or 'start'} → {node}",
+                details={"from_agent": previous, "via": "router"},
+            )
+
+    def _on_agent_change(self, occurrence: Occurrence) -> None:
+        agent = occurrence.details["agent"]
+        previous = self.active_agent
+        if previous is None:
+            self.active_agent = agent
+            return
+        if previous != agent and self._route(occurrence, agent, previous, via="channel"):
+            self._emit(
+                occurrence, StepType.HANDOFF, agent=agent, content=f"{previous} → {agent}",
+                details={"from_agent": previous, "via": self.rules.active_agent_channel},
+            )
+
+    # -- interrupts, errors, unknowns ----------------------------------------------------------
+    def _on_interrupt(self, occurrence: Occurrence) -> None:
+        if occurrence.details.get("resolved"):
+            status = "resolved"
+        elif self.now - occurrence.ts > self.rules.interrupt_ttl:
+            status = "expired"
+        else:
+            status = "pending"
+        interrupt_id = occurrence.details["interrupt_id"]
+        value = _jsonable(occurrence.details["value"])
+        step = self._emit(
+            occurrence, StepType.INTERRUPT, agent=self._agent_of(occurrence), status=status,
+            content=_interrupt_question(value), details={"interrupt_id": interrupt_id, "value": value},
+        )
+        self.interrupt_steps[interrupt_id] = step.index
+
+    def _on_resolution(self, occurrence: Occurrence) -> None:
+        interrupt_id = occurrence.details["interrupt_id"]
+        resume = _jsonable(occurrence.details["resume"])
+        outcome, reviewer, reason = read_resume_outcome(resume)
+        raised_at = self.steps[self.interrupt_steps[interrupt_id]] if interrupt_id in self.interrupt_steps else None
+        wait_ms = round((occurrence.ts - raised_at.timestamp).total_seconds() * 1000) if raised_at else None
+        self._emit(
+            occurrence, StepType.INTERRUPT_RESOLUTION, agent=raised_at.agent if raised_at else self._agent_of(occurrence),
+            status=outcome, content=reason,
+            details={
+                "interrupt_id": interrupt_id, "reviewer": reviewer, "reason": reason, "wait_ms": wait_ms,
+                "resume": resume, "outcome_stored": occurrence.details["outcome_stored"],
+            },
+        )
+
+    def _on_error(self, occurrence: Occurrence) -> None:
+        error = occurrence.details["error"]
+        pending = [call_id for call_id, call in self.tool_calls.items() if not call.answered and not call.handoff_target]
+        if not pending:
+            self._emit(
+                occurrence, StepType.UNKNOWN, agent=self._agent_of(occurrence), status="error", content=error,
+                details={"kind": "node_error", "node": occurrence.node, **occurrence.details},
+            )
+            return
+        for call_id in pending:
+            call = self.tool_calls[call_id]
+            call.answered = True
+            self._emit(
+                occurrence, StepType.TOOL_RESULT, agent=call.agent, tool_name=call.tool_name, tool_call_id=call_id,
+                status="error", content=error, details={"raised": True, **occurrence.details},
+            )
+
+    def _on_unknown(self, occurrence: Occurrence) -> None:
+        self._emit(occurrence, StepType.UNKNOWN, agent=self._agent_of(occurrence), details=occurrence.details)
+
+
+def read_resume_outcome(resume: Any) -> tuple[str, str | None, str | None]:
+    """Given a resume value, return (approved | rejected | resolved, reviewer, reason)."""
+    outcome, reviewer, reason = "resolved", None, None
+    if isinstance(resume, bool):
+        return ("approved" if resume else "rejected"), None, None
+    if isinstance(resume, str):
+        word = resume.strip().lower()
+        if word in {"approve", "approved", "yes", "accept"}:
+            outcome = "approved"
+        elif word in {"reject", "rejected", "no", "deny", "denied"}:
+            outcome = "rejected"
+        return outcome, None, None
+    if not isinstance(resume, dict):
+        return outcome, None, None
+    if isinstance(resume.get("approved"), bool):
+        outcome = "approved" if resume["approved"] else "rejected"
+    decisions = resume.get("decisions")
+    first = decisions[0] if isinstance(decisions, list) and decisions and isinstance(decisions[0], dict) else {}
+    if first:
+        kind = str(first.get("type", "")).lower()
+        outcome = {"approve": "approved", "reject": "rejected"}.get(kind, outcome)
+    reviewer = resume.get("reviewer") or resume.get("reviewed_by") or first.get("reviewer")
+    reason = resume.get("reason") or resume.get("comment") or first.get("message") or first.get("reason")
+    return outcome, (str(reviewer) if reviewer else None), (str(reason) if reason else None)
+
+
+def _interrupt_question(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("question", "description", "message"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-safe copy of a stored value (interrupt payloads and resume values can be anything)."""
+    try:
+        return json.loads(json.dumps(value, default=_fallback_json))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _fallback_json(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, (datetime, Decimal)):
+        return str(value)
+    return repr(value)
