@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -130,7 +131,9 @@ def build_timeline(
     rules = rules or TimelineRules.from_settings()
     found = read_occurrences(checkpoints, active_agent_channel=rules.active_agent_channel)
     occurrences = sorted(_each_message_once(found.occurrences), key=lambda occurrence: occurrence.sort_key)
-    builder = _StepBuilder(rules=rules, price_lookup=price_lookup, now=now or datetime.now(timezone.utc))
+    builder = _StepBuilder(
+        rules=rules, price_lookup=price_lookup, now=now or datetime.now(timezone.utc), agents=_known_agents(occurrences)
+    )
     for occurrence in occurrences:
         builder.add(occurrence)
     return builder.steps
@@ -139,6 +142,22 @@ def build_timeline(
 def thread_metadata(checkpoints: ThreadCheckpoints) -> dict[str, Any]:
     """The caller's ``config["metadata"]`` keys stored with the thread (tenant, channel, user id …)."""
     return read_occurrences(checkpoints, active_agent_channel="").metadata
+
+
+def _agent_key(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def _known_agents(occurrences: list[Occurrence]) -> dict[str, str]:
+    """Agent names as the graph spells them, by normalised name: a ``transfer_to_bob`` tool routes to ``Bob``."""
+    names: set[str] = set()
+    for occurrence in occurrences:
+        names.add(namespace_agent(occurrence.checkpoint_ns) or "")
+        if occurrence.kind == "agent_change":
+            names.add(occurrence.details["agent"])
+        elif occurrence.message is not None and isinstance(occurrence.message, AIMessage) and occurrence.message.name:
+            names.add(occurrence.message.name)
+    return {_agent_key(name): name for name in sorted(names) if name}
 
 
 def _message_key(message: BaseMessage) -> tuple[str, str] | None:
@@ -204,8 +223,11 @@ class _ToolCallInfo:
 class _StepBuilder:
     """Walks occurrences in time order, keeping track of the active agent, and emits steps."""
 
-    def __init__(self, *, rules: TimelineRules, price_lookup: PriceLookup | None, now: datetime) -> None:
+    def __init__(
+        self, *, rules: TimelineRules, price_lookup: PriceLookup | None, now: datetime, agents: dict[str, str]
+    ) -> None:
         self.rules = rules
+        self.agents = agents
         self.price_lookup = price_lookup
         self.now = now
         self.steps: list[ReplayStep] = []
@@ -289,7 +311,10 @@ class _StepBuilder:
                 return {}
             return {**usage, "details_extra": {"unpriced_model": True} if unpriced else {}}
 
-        if text or not message.tool_calls:
+        only_handoffs = bool(message.tool_calls) and all(
+            self.rules.handoff_target(call.get("name") or "") for call in message.tool_calls
+        )
+        if (text and not (only_handoffs and not usage)) or not message.tool_calls:
             extra = usage_once()
             details = {"message_id": message.id, **extra.pop("details_extra", {})}
             self._emit(occurrence, StepType.AGENT_MESSAGE, agent=agent, content=text, details=details, **extra)
@@ -297,6 +322,8 @@ class _StepBuilder:
         for call in message.tool_calls:
             name, call_id, args = call.get("name") or "", call.get("id"), call.get("args") or {}
             target = self.rules.handoff_target(name)
+            if target is not None:
+                target = self.agents.get(_agent_key(target), target)
             if call_id:
                 self.tool_calls[call_id] = _ToolCallInfo(agent=agent, tool_name=name, handoff_target=target)
             extra = usage_once()

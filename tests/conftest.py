@@ -47,3 +47,19 @@ def run_reference_agent(checkpoint_db) -> Iterator[Callable[[ConversationPlan, d
 
     yield run
     checkpointer.conn.close()
+
+
+@pytest.fixture
+def checkpointer(checkpoint_db):
+    """A real PostgresSaver on the test database, for graphs built in a test."""
+    saver = connect_checkpointer(checkpoint_db)
+    yield saver
+    saver.conn.close()
+
+
+@pytest.fixture
+def checkpoint_source(checkpoint_db):
+    from replay.checkpoints import PostgresCheckpointSource
+
+    with PostgresCheckpointSource(conninfo=checkpoint_db) as source:
+        yield source
