@@ -1,0 +1,251 @@
+"""HTTP API of the replay app: the conversation list and one conversation's replay."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from analytics.pricing import load_price_lookup
+from replay.models import Conversation, ConversationStatus
+from replay.services import PageOutOfRange, ThreadNotFound, get_replay_page
+from replay.timeline import StepType
+from smart_support.api import ViewModelPermission
+
+CONVERSATION_ORDERINGS = ("last_activity_at", "started_at", "cost_usd", "step_count")
+ISO_DATETIME_ERROR = "must be an ISO 8601 date or date-time such as 2026-11-01 or 2026-11-01T08:00:00+01:00"
+
+
+# -- conversations ---------------------------------------------------------------------------------
+
+class ConversationSerializer(serializers.ModelSerializer):
+    replay_url = serializers.SerializerMethodField(help_text="URL of this conversation's replay.")
+    has_interrupt = serializers.BooleanField(read_only=True, help_text="At least one approval interrupt.")
+
+    class Meta:
+        model = Conversation
+        fields = (
+            "thread_id", "status", "started_at", "last_activity_at", "metadata", "agents_used",
+            "message_count", "step_count", "tool_call_count", "tool_error_count", "interrupt_count",
+            "has_interrupt", "input_tokens", "output_tokens", "cost_usd", "unpriced_models",
+            "escalated", "resolved", "first_message", "last_checkpoint_id", "replay_url",
+        )
+
+    def get_replay_url(self, conversation: Conversation) -> str:
+        path = reverse("replay-detail", kwargs={"thread_id": conversation.thread_id})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class StrictBooleanField(forms.Field):
+    """``true``/``false`` (or 1/0, yes/no); anything else is an error, not silently ignored."""
+
+    def to_python(self, value: str | None) -> bool | None:
+        if value in (None, ""):
+            return None
+        word = str(value).strip().lower()
+        if word in {"true", "1", "yes"}:
+            return True
+        if word in {"false", "0", "no"}:
+            return False
+        raise forms.ValidationError(f"must be true or false; got {value!r}")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class ConversationFilter(django_filters.FilterSet):
+    started_after = django_filters.IsoDateTimeFilter(
+        field_name="started_at", lookup_expr="gte", help_text="Started at or after (ISO 8601).",
+        error_messages={"invalid": ISO_DATETIME_ERROR},
+    )
+    started_before = django_filters.IsoDateTimeFilter(
+        field_name="started_at", lookup_expr="lt", help_text="Started before (ISO 8601).",
+        error_messages={"invalid": ISO_DATETIME_ERROR},
+    )
+    status = django_filters.ChoiceFilter(
+        choices=ConversationStatus.choices,
+        error_messages={"invalid_choice": f"must be one of {', '.join(ConversationStatus.values)}; got %(value)r"},
+    )
+    agent = django_filters.CharFilter(method="filter_agent", help_text="An agent that took part.")
+    escalated = StrictBooleanFilter(help_text="Escalated to a human (true/false).")
+    resolved = StrictBooleanFilter(help_text="Resolved by the agent (true/false).")
+    has_interrupt = StrictBooleanFilter(method="filter_has_interrupt", help_text="Had an approval interrupt.")
+    search = django_filters.CharFilter(method="filter_search", help_text="Thread id or text of the first message.")
+    ordering = django_filters.OrderingFilter(
+        fields=CONVERSATION_ORDERINGS,
+        help_text="Sort key, '-' for descending; default -last_activity_at.",
+        error_messages={
+            "invalid_choice": f"must be one of {', '.join(CONVERSATION_ORDERINGS)}, each optionally with a leading '-'; "
+            "got %(value)r"
+        },
+    )
+
+    class Meta:
+        model = Conversation
+        fields: list[str] = []
+
+    def filter_agent(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(agents_used__contains=[value])
+
+    def filter_has_interrupt(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        return queryset.filter(interrupt_count__gt=0) if value else queryset.filter(interrupt_count=0)
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(thread_id=value) | Q(thread_id__istartswith=value) | Q(first_message__icontains=value))
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        metadata = {
+            key.removeprefix("metadata."): value
+            for key, value in self.data.items()
+            if key.startswith("metadata.") and key != "metadata."
+        }
+        return queryset.filter(metadata__contains=metadata) if metadata else queryset
+
+
+class ConversationCursorPagination(CursorPagination):
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+    ordering = "-last_activity_at"
+
+    def get_page_size(self, request: Request) -> int:
+        return validated_page_size(request, default=self.page_size, maximum=self.max_page_size)
+
+    def get_ordering(self, request: Request, queryset: QuerySet, view) -> tuple[str, ...]:
+        requested = request.query_params.get("ordering")
+        return (requested, "-id" if requested.startswith("-") else "id") if requested else (self.ordering, "-id")
+
+
+def validated_page_size(request: Request, *, default: int, maximum: int) -> int:
+    raw = request.query_params.get("page_size")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ValidationError({"page_size": [f"must be a whole number from 1 to {maximum}; got {raw!r}"]})
+    return int(raw)
+
+
+class ConversationViewSet(viewsets.GenericViewSet):
+    """Conversations summarised from checkpoints, newest activity first."""
+
+    queryset = Conversation.objects.all()
+    serializer_class = ConversationSerializer
+    filterset_class = ConversationFilter
+    pagination_class = ConversationCursorPagination
+    permission_classes = [ViewModelPermission]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "metadata.<key>",
+                OpenApiTypes.STR,
+                description="Match a key of the thread's config metadata exactly, e.g. metadata.tenant=acme-eu.",
+            ),
+        ],
+    )
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+# -- replay ----------------------------------------------------------------------------------------
+
+class ReplayQuerySerializer(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, default=1, help_text="1-based page number.")
+    page_size = serializers.IntegerField(min_value=1, max_value=500, default=50, help_text="Steps per page (1-500).")
+
+
+class ReplayStepSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position in the whole timeline, from 0.")
+    type = serializers.ChoiceField(choices=[(step.value, step.value) for step in StepType])
+    timestamp = serializers.DateTimeField(help_text="When it happened (checkpoint time).")
+    checkpoint_id = serializers.CharField(help_text="The checkpoint that first holds this step.")
+    checkpoint_ns = serializers.CharField(allow_blank=True, help_text="'' for the root graph, else the subgraph.")
+    agent = serializers.CharField(allow_null=True, help_text="Agent that acted; for a handoff, the receiving agent.")
+    content = serializers.CharField(allow_null=True, help_text="Message text, tool output, question or reason.")
+    tool_name = serializers.CharField(allow_null=True)
+    tool_call_id = serializers.CharField(allow_null=True)
+    tool_args = serializers.JSONField(allow_null=True)
+    status = serializers.CharField(
+        allow_null=True,
+        help_text="success/error (tool result), pending/expired/resolved (interrupt), approved/rejected/resolved (resolution).",
+    )
+    model = serializers.CharField(allow_null=True, help_text="LLM that produced this step.")
+    input_tokens = serializers.IntegerField(allow_null=True, help_text="On the first step of each LLM call only.")
+    output_tokens = serializers.IntegerField(allow_null=True)
+    cost_usd = serializers.DecimalField(
+        max_digits=16, decimal_places=8, allow_null=True, help_text="null when the model has no price."
+    )
+    latency_ms = serializers.IntegerField(allow_null=True, help_text="Time since the previous step.")
+    details = serializers.JSONField(help_text="interrupt_id, value, reviewer, reason, wait_ms, from_agent …")
+
+
+class ReplayPageSerializer(serializers.Serializer):
+    thread_id = serializers.CharField()
+    conversation = ConversationSerializer(allow_null=True, help_text="The summary row, once derived.")
+    total_steps = serializers.IntegerField()
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField()
+    has_next = serializers.BooleanField()
+    next = serializers.URLField(allow_null=True)
+    steps = ReplayStepSerializer(many=True)
+
+
+class ReplayViewSet(viewsets.GenericViewSet):
+    """Every step one conversation took, in order, built from its checkpoints."""
+
+    queryset = Conversation.objects.all()
+    lookup_field = "thread_id"
+    lookup_value_regex = "[^/]+"
+    permission_classes = [ViewModelPermission]
+    serializer_class = ReplayPageSerializer
+    filter_backends: list = []
+
+    @extend_schema(
+        parameters=[ReplayQuerySerializer, OpenApiParameter("thread_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
+        responses=ReplayPageSerializer,
+    )
+    def retrieve(self, request: Request, thread_id: str) -> Response:
+        query = ReplayQuerySerializer(data=request.query_params)
+        if not query.is_valid():
+            raise ValidationError(_explain_query_errors(query.errors))
+        page, page_size = query.validated_data["page"], query.validated_data["page_size"]
+        try:
+            replay_page = get_replay_page(
+                thread_id=thread_id, page=page, page_size=page_size, price_lookup=load_price_lookup()
+            )
+        except ThreadNotFound:
+            raise NotFound(f"no checkpoints for thread {thread_id!r}") from None
+        except PageOutOfRange as error:
+            raise NotFound({"page": [f"must be at most {error.last_page}, the last page; got {page}"]}) from None
+        next_url = None
+        if replay_page.has_next:
+            next_url = request.build_absolute_uri(f"?page={page + 1}&page_size={page_size}")
+        conversation = Conversation.objects.filter(thread_id=thread_id).first()
+        payload = {
+            "thread_id": thread_id,
+            "conversation": conversation,
+            "total_steps": replay_page.total_steps,
+            "page": page,
+            "page_size": page_size,
+            "has_next": replay_page.has_next,
+            "next": next_url,
+            "steps": [step.__dict__ for step in replay_page.steps],
+        }
+        return Response(ReplayPageSerializer(payload, context={"request": request}).data)
+
+
+def _explain_query_errors(errors: dict) -> dict:
+    accepted = {"page": "a whole number of at least 1", "page_size": "a whole number from 1 to 500"}
+    return {field: [f"must be {accepted.get(field, 'valid')}; {' '.join(map(str, messages))}"] for field, messages in errors.items()}

@@ -1,0 +1,210 @@
+"""The replay and conversation endpoints as API consumers call them."""
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from replay.models import ConversationStatus
+from smart_support.agent.scenarios import plan_conversation
+from tests.factories import ConversationFactory
+
+STARTED_AT = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def api(db) -> APIClient:
+    user = User.objects.create_user("analyst", password="pw")
+    user.user_permissions.add(Permission.objects.get(codename="view_conversation"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def thread_ids(response) -> list[str]:
+    return [row["thread_id"] for row in response.json()["results"]]
+
+
+# -- authentication and permissions ---------------------------------------------------------------
+
+@pytest.mark.parametrize("url", ["/api/conversations", "/api/replay/any-thread"])
+def test_anonymous_requests_get_401(db, url):
+    response = APIClient().get(url)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_users_without_the_view_permission_get_403(db):
+    client = APIClient()
+    client.force_authenticate(User.objects.create_user("intern"))
+    assert client.get("/api/conversations").status_code == 403
+
+
+def test_session_login_works_for_admin_users(admin_client):
+    assert admin_client.get("/api/conversations").status_code == 200
+
+
+# -- conversation list ----------------------------------------------------------------------------
+
+def test_list_is_cursor_paginated_newest_activity_first(api):
+    rows = [ConversationFactory(last_activity_at=STARTED_AT + timedelta(minutes=n)) for n in range(5)]
+
+    first = api.get("/api/conversations", {"page_size": 2})
+    second = api.get(first.json()["next"])
+
+    assert thread_ids(first) == [rows[4].thread_id, rows[3].thread_id]
+    assert thread_ids(second) == [rows[2].thread_id, rows[1].thread_id]
+    assert first.json()["previous"] is None and second.json()["previous"]
+    result = first.json()["results"][0]
+    assert result["replay_url"] == f"http://testserver/api/replay/{rows[4].thread_id}"
+    assert result["cost_usd"] == "0.00120000"
+    assert result["agents_used"] == ["supervisor", "orders"]
+
+
+def test_ties_at_a_page_boundary_are_neither_lost_nor_repeated(api):
+    same_time = STARTED_AT
+    rows = [ConversationFactory(last_activity_at=same_time) for _ in range(5)]
+
+    seen, url = [], "/api/conversations?page_size=2"
+    while url:
+        body = api.get(url).json()
+        seen += [row["thread_id"] for row in body["results"]]
+        url = body["next"]
+
+    assert sorted(seen) == sorted(row.thread_id for row in rows)
+    assert len(seen) == 5
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"status": "escalated"}, ["escalated-1"]),
+        ({"agent": "billing"}, ["billing-1"]),
+        ({"escalated": "true"}, ["escalated-1"]),
+        ({"resolved": "false"}, ["escalated-1"]),
+        ({"has_interrupt": "true"}, ["billing-1"]),
+        ({"search": "refund"}, ["billing-1"]),
+        ({"search": "escalated-"}, ["escalated-1"]),
+        ({"metadata.tenant": "globex"}, ["billing-1"]),
+        ({"metadata.tenant": "globex", "metadata.channel": "email"}, []),
+        ({"started_after": "2026-11-05T00:00:00Z"}, ["billing-1"]),
+        ({"started_before": "2026-11-05T00:00:00Z"}, ["escalated-1", "orders-1"]),
+    ],
+)
+def test_each_filter_selects_its_conversations(api, params, expected):
+    ConversationFactory(thread_id="orders-1", started_at=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    ConversationFactory(
+        thread_id="escalated-1", status=ConversationStatus.ESCALATED, escalated=True, resolved=False,
+        started_at=datetime(2026, 11, 2, tzinfo=timezone.utc),
+    )
+    ConversationFactory(
+        thread_id="billing-1", agents_used=["supervisor", "billing"], interrupt_count=1,
+        first_message="I want a REFUND", metadata={"tenant": "globex", "channel": "web"},
+        started_at=datetime(2026, 11, 8, tzinfo=timezone.utc),
+    )
+
+    response = api.get("/api/conversations", {**params, "ordering": "started_at"})
+
+    assert response.status_code == 200
+    assert sorted(thread_ids(response)) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("ordering", "expected"),
+    [("cost_usd", ["cheap", "dear"]), ("-cost_usd", ["dear", "cheap"]), ("-step_count", ["cheap", "dear"])],
+)
+def test_orderings(api, ordering, expected):
+    ConversationFactory(thread_id="cheap", cost_usd=Decimal("0.01"), step_count=30)
+    ConversationFactory(thread_id="dear", cost_usd=Decimal("1.50"), step_count=3)
+    assert thread_ids(api.get("/api/conversations", {"ordering": ordering})) == expected
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "201"}, "page_size"),
+        ({"page_size": "ten"}, "page_size"),
+        ({"status": "happy"}, "status"),
+        ({"ordering": "thread_id"}, "ordering"),
+        ({"started_after": "yesterday"}, "started_after"),
+        ({"escalated": "maybe"}, "escalated"),
+    ],
+)
+def test_bad_parameters_get_400_naming_them(api, params, parameter):
+    response = api.get("/api/conversations", params)
+    assert response.status_code == 400
+    assert list(response.json()) == [parameter]
+
+
+# -- replay ---------------------------------------------------------------------------------------
+
+def test_replay_of_a_real_thread_pages_through_its_steps(api, run_reference_agent):
+    plan = plan_conversation(seed=4, index=0, scenario="refund_approved")
+    run_reference_agent(plan, STARTED_AT)
+    ConversationFactory(thread_id=plan.thread_id)
+
+    first = api.get(f"/api/replay/{plan.thread_id}", {"page_size": 4})
+    last = api.get(first.json()["next"])
+
+    body = first.json()
+    assert first.status_code == 200
+    assert (body["thread_id"], body["total_steps"], body["page"], body["page_size"]) == (plan.thread_id, 7, 1, 4)
+    assert body["has_next"] is True
+    assert body["conversation"]["thread_id"] == plan.thread_id
+    assert [step["type"] for step in body["steps"]] == ["user_message", "handoff", "tool_call", "interrupt"]
+    assert [step["index"] for step in last.json()["steps"]] == [4, 5, 6]
+    assert last.json()["has_next"] is False and last.json()["next"] is None
+    handoff = body["steps"][1]
+    assert handoff["agent"] == "billing" and handoff["details"]["from_agent"] == "supervisor"
+    assert handoff["model"] == "gpt-4o" and Decimal(handoff["cost_usd"]) > 0
+    resolution = last.json()["steps"][0]
+    assert resolution["status"] == "approved" and resolution["details"]["wait_ms"] > 0
+    assert set(handoff) == {
+        "index", "type", "timestamp", "checkpoint_id", "checkpoint_ns", "agent", "content", "tool_name",
+        "tool_call_id", "tool_args", "status", "model", "input_tokens", "output_tokens", "cost_usd",
+        "latency_ms", "details",
+    }
+
+
+def test_replay_of_an_unknown_thread_is_404(api, checkpoint_db):
+    response = api.get("/api/replay/no-such-thread")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "no checkpoints for thread 'no-such-thread'"}
+
+
+def test_replay_page_past_the_end_names_the_last_page(api, run_reference_agent):
+    plan = plan_conversation(seed=4, index=1, scenario="order_status")
+    run_reference_agent(plan, STARTED_AT)
+
+    response = api.get(f"/api/replay/{plan.thread_id}", {"page": 3, "page_size": 3})
+
+    assert response.status_code == 404
+    assert response.json() == {"page": ["must be at most 2, the last page; got 3"]}
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [({"page_size": "0"}, "page_size"), ({"page_size": "-5"}, "page_size"), ({"page_size": "abc"}, "page_size"),
+     ({"page_size": "501"}, "page_size"), ({"page": "0"}, "page")],
+)
+def test_replay_bad_paging_is_400(api, checkpoint_db, params, parameter):
+    response = api.get("/api/replay/some-thread", params)
+    assert response.status_code == 400
+    assert list(response.json()) == [parameter]
+    assert "must be a whole number" in response.json()[parameter][0]
+
+
+# -- schema ---------------------------------------------------------------------------------------
+
+def test_openapi_schema_documents_both_endpoints(admin_client):
+    schema = admin_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    assert {"/api/conversations", "/api/replay/{thread_id}"} <= set(schema["paths"])
+    parameters = {p["name"] for p in schema["paths"]["/api/conversations"]["get"]["parameters"]}
+    assert {"cursor", "page_size", "status", "agent", "search", "ordering", "has_interrupt", "metadata.<key>"} <= parameters
+    step = schema["components"]["schemas"]["ReplayStep"]["properties"]
+    assert step["agent"]["description"].startswith("Agent that acted")
+    assert admin_client.get("/api/docs/").status_code == 200
