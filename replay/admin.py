@@ -1,6 +1,16 @@
 from django.contrib import admin
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
+from analytics.pricing import load_price_lookup
 from replay.models import Conversation
+from replay.services import ThreadNotFound, get_timeline
+from replay.timeline import total_of
+
+REPLAY_PAGE_SIZE = 100
 
 
 @admin.register(Conversation)
@@ -17,6 +27,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "cost_usd",
         "escalated",
         "resolved",
+        "replay_link",
     )
     list_filter = ("status", "escalated", "resolved", "started_at")
     search_fields = ("thread_id", "first_message")
@@ -29,5 +40,37 @@ class ConversationAdmin(admin.ModelAdmin):
     def agents_list(self, conversation: Conversation) -> str:
         return ", ".join(conversation.agents_used)
 
+    @admin.display(description="Replay")
+    def replay_link(self, conversation: Conversation) -> str:
+        url = reverse("admin:replay_conversation_replay", kwargs={"thread_id": conversation.thread_id})
+        return format_html('<a href="{}">Replay</a>', url)
+
     def has_add_permission(self, request) -> bool:
         return False  # rows are derived from checkpoints, never typed in
+
+    def get_urls(self):
+        replay = path(
+            "replay/<path:thread_id>/",
+            self.admin_site.admin_view(self.replay_view),
+            name="replay_conversation_replay",
+        )
+        return [replay, *super().get_urls()]
+
+    def replay_view(self, request: HttpRequest, thread_id: str) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise Http404
+        try:
+            steps = get_timeline(thread_id=thread_id, price_lookup=load_price_lookup())
+        except ThreadNotFound:
+            raise Http404(f"No checkpoints for thread {thread_id!r}") from None
+        page = Paginator(steps, REPLAY_PAGE_SIZE).get_page(request.GET.get("page"))
+        context = dict(
+            self.admin_site.each_context(request),
+            opts=self.model._meta,
+            title=f"Replay of {thread_id}",
+            thread_id=thread_id,
+            conversation=Conversation.objects.filter(thread_id=thread_id).first(),
+            page=page,
+            totals=total_of(steps),
+        )
+        return TemplateResponse(request, "admin/replay/conversation/replay.html", context)

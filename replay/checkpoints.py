@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
+from psycopg import pq
 from django.conf import settings
 from django.db import connections
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -70,6 +72,27 @@ def count_checkpoint_rows() -> dict[str, int]:
         }
         counts["threads"] = connection.execute("SELECT count(DISTINCT thread_id) FROM checkpoints").fetchone()[0]
     return counts
+
+
+_pool = None
+
+
+@contextmanager
+def open_checkpoint_source() -> Iterator[PostgresCheckpointSource]:
+    """A source for one unit of work, on a connection that is already open: Django's own when the
+    checkpoints live in Django's database, else one from a process-wide pool."""
+    global _pool
+    if not settings.CHECKPOINT_DATABASE_URL:
+        django_connection = connections["default"]
+        django_connection.ensure_connection()
+        yield PostgresCheckpointSource(connection=django_connection.connection)
+        return
+    if _pool is None:
+        from psycopg_pool import ConnectionPool
+
+        _pool = ConnectionPool(settings.CHECKPOINT_DATABASE_URL, min_size=1, max_size=4, kwargs={"autocommit": True})
+    with _pool.connection() as connection:
+        yield PostgresCheckpointSource(connection=connection)
 
 
 # Never import a module just because stored data names it: only LangGraph's list of safe types
@@ -174,6 +197,14 @@ ORDER BY thread_id, checkpoint_id, checkpoint_ns, task_id, idx
 """
 
 
+def _binary_cursor(connection: psycopg.Connection) -> psycopg.Cursor:
+    """A server-side-binding cursor returning bytea as bytes, whatever cursor class the connection
+    defaults to (Django's is a client-side cursor, which cannot fetch binary results)."""
+    cursor = psycopg.Cursor(connection)
+    cursor.format = pq.Format.BINARY
+    return cursor
+
+
 def _parse_ts(raw: str | None) -> datetime | None:
     if not raw:
         return None
@@ -189,8 +220,10 @@ class PostgresCheckpointSource:
     channels: tuple[str, ...] = (MESSAGES_CHANNEL, INTERRUPT_CHANNEL, RESUME_CHANNEL, ERROR_CHANNEL)
 
     def __init__(self, *, conninfo: str | None = None, connection: psycopg.Connection | None = None) -> None:
+        """Read through a borrowed ``connection`` (left open), or a connection of our own to ``conninfo``."""
         self._conninfo = conninfo
         self._connection = connection
+        self._owns_connection = connection is None
 
     def _connect(self) -> psycopg.Connection:
         if self._connection is None or self._connection.closed:
@@ -198,7 +231,7 @@ class PostgresCheckpointSource:
         return self._connection
 
     def close(self) -> None:
-        if self._connection is not None:
+        if self._owns_connection and self._connection is not None:
             self._connection.close()
 
     def __enter__(self) -> PostgresCheckpointSource:
@@ -222,7 +255,7 @@ class PostgresCheckpointSource:
             "channels": list(self.channels),
         }
         checkpoints: dict[str, list[CheckpointRecord]] = defaultdict(list)
-        with connection.cursor() as cursor:
+        with psycopg.Cursor(connection) as cursor:
             for thread_id, ns, checkpoint_id, parent_id, ts, metadata, values, version in cursor.execute(
                 _CHECKPOINTS_SQL, params
             ):
@@ -238,7 +271,7 @@ class PostgresCheckpointSource:
                     )
                 )
         writes: dict[str, list[WriteRecord]] = defaultdict(list)
-        with connection.cursor(binary=True) as cursor:
+        with _binary_cursor(connection) as cursor:
             for thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, type_, blob in cursor.execute(
                 _WRITES_SQL, params
             ):
@@ -252,16 +285,12 @@ class PostgresCheckpointSource:
         ]
 
     def load_channel(self, *, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> Decoded:
-        row = (
-            self._connect()
-            .cursor(binary=True)
-            .execute(
+        with _binary_cursor(self._connect()) as cursor:
+            row = cursor.execute(
                 "SELECT type, blob FROM checkpoint_blobs "
                 "WHERE thread_id = %s AND checkpoint_ns = %s AND channel = %s AND version = %s",
                 (thread_id, checkpoint_ns, channel, version),
-            )
-            .fetchone()
-        )
+            ).fetchone()
         if row is None:
             return Decoded(error=f"no blob for channel {channel!r} at version {version}")
         return decode_value(row[0], row[1])
@@ -269,7 +298,7 @@ class PostgresCheckpointSource:
     def changed_thread_ids(self, *, after_checkpoint_id: str | None, limit: int) -> list[tuple[str, str]]:
         """Threads with a checkpoint newer than the watermark, as ``(thread_id, newest checkpoint id)``,
         oldest change first."""
-        rows = self._connect().execute(
+        rows = psycopg.Cursor(self._connect()).execute(
             "SELECT thread_id, max(checkpoint_id) AS newest FROM checkpoints "
             "WHERE %(after)s::text IS NULL OR checkpoint_id > %(after)s "
             "GROUP BY thread_id ORDER BY newest LIMIT %(limit)s",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from replay.checkpoints import CheckpointSource, PostgresCheckpointSource
-from replay.timeline import PriceLookup, ReplayPage, build_timeline, paginate_steps
+from replay.checkpoints import CheckpointSource, open_checkpoint_source
+from replay.timeline import PriceLookup, ReplayPage, ReplayStep, build_timeline, paginate_steps
 
 
 class ThreadNotFound(LookupError):
@@ -18,6 +18,19 @@ class PageOutOfRange(LookupError):
         self.last_page = last_page
 
 
+def get_timeline(
+    *, thread_id: str, price_lookup: PriceLookup | None, source: CheckpointSource | None = None, now: datetime | None = None
+) -> list[ReplayStep]:
+    """Given a thread id, return its whole timeline; raise ThreadNotFound when it has no checkpoints."""
+    if source is None:
+        with open_checkpoint_source() as opened:
+            return get_timeline(thread_id=thread_id, price_lookup=price_lookup, source=opened, now=now)
+    thread = source.get_thread(thread_id=thread_id)
+    if thread is None:
+        raise ThreadNotFound(thread_id)
+    return build_timeline(thread, price_lookup=price_lookup, now=now)
+
+
 def get_replay_page(
     *,
     thread_id: str,
@@ -28,16 +41,7 @@ def get_replay_page(
     now: datetime | None = None,
 ) -> ReplayPage:
     """Given a thread id and a page, return that page of its timeline; raise ThreadNotFound / PageOutOfRange."""
-    owned = source is None
-    source = source or PostgresCheckpointSource()
-    try:
-        thread = source.get_thread(thread_id=thread_id)
-        if thread is None:
-            raise ThreadNotFound(thread_id)
-        steps = build_timeline(thread, price_lookup=price_lookup, now=now)
-    finally:
-        if owned:
-            source.close()
+    steps = get_timeline(thread_id=thread_id, price_lookup=price_lookup, source=source, now=now)
     replay_page = paginate_steps(thread_id=thread_id, steps=steps, page=page, page_size=page_size)
     if page > replay_page.last_page:
         raise PageOutOfRange(replay_page.last_page)

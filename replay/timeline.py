@@ -107,6 +107,29 @@ class ReplayPage:
         return max(1, -(-self.total_steps // self.page_size))
 
 
+@dataclass(frozen=True)
+class TimelineTotals:
+    """What a whole timeline cost: tokens of every LLM call, priced cost, and the models with no price."""
+
+    steps: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    unpriced_models: tuple[str, ...]
+
+
+def total_of(steps: list[ReplayStep]) -> TimelineTotals:
+    """Given a timeline, return its totals (each LLM call's tokens sit on one step, so a sum is exact)."""
+    unpriced = sorted({step.model for step in steps if step.details.get("unpriced_model") and step.model})
+    return TimelineTotals(
+        steps=len(steps),
+        input_tokens=sum(step.input_tokens or 0 for step in steps),
+        output_tokens=sum(step.output_tokens or 0 for step in steps),
+        cost_usd=sum((step.cost_usd for step in steps if step.cost_usd is not None), Decimal(0)),
+        unpriced_models=tuple(unpriced),
+    )
+
+
 def paginate_steps(*, thread_id: str, steps: list[ReplayStep], page: int, page_size: int) -> ReplayPage:
     """Given a whole timeline, return page ``page`` (1-based) of ``page_size`` steps."""
     start = (page - 1) * page_size

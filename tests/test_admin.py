@@ -32,3 +32,33 @@ def test_event_changelist_shows_events(manager_client):
     response = manager_client.get("/admin/analytics/analyticsevent/")
     assert response.status_code == 200
     assert b"track_order" in response.content
+
+
+def test_changelist_links_each_conversation_to_its_replay(manager_client):
+    ConversationFactory(thread_id="thread-with-replay")
+    response = manager_client.get("/admin/replay/conversation/")
+    assert b'href="/admin/replay/conversation/replay/thread-with-replay/"' in response.content
+
+
+def test_replay_page_shows_the_conversation_like_a_transcript(manager_client, run_reference_agent):
+    from datetime import datetime, timezone
+
+    from smart_support.agent.scenarios import plan_conversation
+
+    plan = plan_conversation(seed=8, index=0, scenario="refund_rejected")
+    run_reference_agent(plan, datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc))
+
+    response = manager_client.get(f"/admin/replay/conversation/replay/{plan.thread_id}/")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert plan.turns[0].user_text in page
+    assert "supervisor hands over to <strong>billing</strong>" in page
+    assert "<code>issue_refund</code>" in page
+    assert '<span class="badge rejected">rejected</span>' in page
+    assert "Return window has passed" in page
+    assert "gpt-4o-mini" in page and "UTC" in page
+
+
+def test_replay_page_of_unknown_thread_is_404(manager_client, checkpoint_db):
+    assert manager_client.get("/admin/replay/conversation/replay/nope/").status_code == 404
