@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timezone
+
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
@@ -17,8 +20,10 @@ from rest_framework.response import Response
 from analytics.pricing import load_price_lookup
 from replay.models import Conversation, ConversationStatus
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay_page
-from replay.timeline import StepType
+from replay.timeline import ReplayStep, StepType
 from smart_support.api import ViewModelPermission
+
+REPLAY_STEP_FIELDS = tuple(field.name for field in dataclasses.fields(ReplayStep))
 
 CONVERSATION_ORDERINGS = ("last_activity_at", "started_at", "cost_usd", "step_count")
 ISO_DATETIME_ERROR = "must be an ISO 8601 date or date-time such as 2026-11-01 or 2026-11-01T08:00:00+01:00"
@@ -190,6 +195,15 @@ class ReplayStepSerializer(serializers.Serializer):
     latency_ms = serializers.IntegerField(allow_null=True, help_text="Time since the previous step.")
     details = serializers.JSONField(help_text="interrupt_id, value, reviewer, reason, wait_ms, from_agent …")
 
+    def to_representation(self, step: ReplayStep) -> dict:
+        # The fields above document the shape; building it directly is several times faster than DRF's
+        # field-by-field path, which matters on 500-step pages (see bench/replay.py).
+        data = {name: getattr(step, name) for name in REPLAY_STEP_FIELDS}
+        data["type"] = step.type.value
+        data["timestamp"] = step.timestamp.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        data["cost_usd"] = None if step.cost_usd is None else f"{step.cost_usd:.8f}"
+        return data
+
 
 class ReplayPageSerializer(serializers.Serializer):
     thread_id = serializers.CharField()
@@ -241,7 +255,7 @@ class ReplayViewSet(viewsets.GenericViewSet):
             "page_size": page_size,
             "has_next": replay_page.has_next,
             "next": next_url,
-            "steps": [step.__dict__ for step in replay_page.steps],
+            "steps": replay_page.steps,
         }
         return Response(ReplayPageSerializer(payload, context={"request": request}).data)
 

@@ -14,15 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    RemoveMessage,
-    SystemMessage,
-    ToolMessage,
-    convert_to_messages,
-)
+from langchain_core.messages import BaseMessage, convert_to_messages
 
 from replay.checkpoints import (
     ERROR_CHANNEL,
@@ -31,6 +23,7 @@ from replay.checkpoints import (
     NULL_TASK_ID,
     RESUME_CHANNEL,
     CheckpointRecord,
+    StoredMessage,
     ThreadCheckpoints,
     WriteRecord,
 )
@@ -38,6 +31,8 @@ from replay.checkpoints import (
 logger = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Prompts and deletions are state bookkeeping, not steps of the conversation.
+IGNORED_MESSAGE_TYPES = {"system", "remove"}
 
 # At the same instant: a resolution precedes the message its resumed task wrote, and a message
 # (the tool call) precedes the interrupt it raised.
@@ -66,7 +61,7 @@ class Occurrence:
     checkpoint_ns: str
     checkpoint_id: str
     node: str = ""
-    message: BaseMessage | None = None
+    stored: StoredMessage | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -117,6 +112,11 @@ class _Reader:
         self.checkpoints = _Checkpoints(thread.checkpoints)
         self.counter = 0
         self.occurrences: list[Occurrence] = []
+        # Each message once: the earliest copy by id (tool results by tool_call_id) …
+        self.earliest_messages: dict[tuple[str, str], Occurrence] = {}
+        # … and copies stored without an id, matched by content at the end.
+        self.anonymous_messages: list[Occurrence] = []
+        self.placed: set[int] = set()
 
     def _next_order(self) -> int:
         self.counter += 1
@@ -142,12 +142,13 @@ class _Reader:
         interrupt_ids_by_task: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         interrupt_ids_by_checkpoint: dict[tuple[str, str], list[str]] = defaultdict(list)
         resumes: list[WriteRecord] = []
+        message_writes = []
         for write in self.thread.writes:
             if write.decoded.error is not None:
                 self._unknown_write(write)
             elif write.channel == MESSAGES_CHANNEL:
                 messages_written_at.add((write.checkpoint_ns, write.checkpoint_id))
-                self._messages_from_write(write)
+                message_writes.append((self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id), write))
             elif write.channel == INTERRUPT_CHANNEL:
                 for interrupt_id in self._interrupts_from_write(write, interrupts):
                     interrupt_ids_by_task[(write.checkpoint_ns, write.checkpoint_id, write.task_id)].append(interrupt_id)
@@ -156,27 +157,66 @@ class _Reader:
                 resumes.append(write)
             elif write.channel == ERROR_CHANNEL:
                 self._error_from_write(write)
+        # Oldest first, so the first copy met of each message is its earliest.
+        for completed, write in sorted(message_writes, key=lambda pair: pair[0][0]):
+            self._messages_from_write(write, completed)
         self._messages_from_blobs(messages_written_at)
         self._resolutions(interrupts, resumes, interrupt_ids_by_task, interrupt_ids_by_checkpoint)
         self._agent_changes()
-        return self.occurrences
+        return [*self.occurrences, *self._each_message_once()]
 
     # -- messages ------------------------------------------------------------------------------
-    def _messages_from_write(self, write: WriteRecord) -> None:
-        ts, checkpoint_id = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
+    def _add_message(self, *, stored: StoredMessage, ts: datetime, checkpoint_ns: str, checkpoint_id: str, node: str) -> None:
+        if id(stored) in self.placed:
+            return  # the decoder hands out one object per identical stored copy
+        self.placed.add(id(stored))
+        key = message_key(stored)
+        known = self.earliest_messages.get(key) if key else None
+        if known is not None and known.ts <= ts:
+            return  # a later copy of a message already placed
+        occurrence = Occurrence(
+            kind="message", ts=ts, rank=RANK_MESSAGE, order=self._next_order(), checkpoint_ns=checkpoint_ns,
+            checkpoint_id=checkpoint_id, node=node, stored=stored,
+        )
+        if key is None:
+            self.anonymous_messages.append(occurrence)
+        else:
+            self.earliest_messages[key] = occurrence
+
+    def _each_message_once(self) -> list[Occurrence]:
+        """The earliest copy of each message; a message stored without an id (input written before
+        ``add_messages`` gave it one) is the same message as the first later copy with the same content."""
+        earliest = self.earliest_messages
+        by_content: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for key, occurrence in sorted(earliest.items(), key=lambda item: item[1].sort_key):
+            by_content.setdefault((occurrence.stored.type, occurrence.stored.text), []).append(key)
+        unmatched = []
+        for occurrence in sorted(self.anonymous_messages, key=lambda item: item.sort_key):
+            candidates = by_content.get((occurrence.stored.type, occurrence.stored.text), [])
+            match = next((key for key in candidates if earliest[key].ts >= occurrence.ts), None)
+            if match is None:
+                unmatched.append(occurrence)
+                continue
+            candidates.remove(match)
+            if occurrence.sort_key < earliest[match].sort_key:
+                earliest[match] = occurrence
+        return [*earliest.values(), *unmatched]
+
+    def _messages_from_write(self, write: WriteRecord, completed: tuple[datetime, str]) -> None:
+        ts, checkpoint_id = completed
+        node = write.node
         value = write.decoded.value
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            message = _as_message(item)
-            if message is None:
+        placed = self.placed
+        for item in value if isinstance(value, list) else [value]:
+            if id(item) in placed:
+                continue  # a copy of a message already placed at an earlier time
+            stored = _as_stored_message(item)
+            if stored is None:
                 self._unknown(write, ts, f"not a message: {type(item).__name__}", raw=repr(item)[:500])
-                continue
-            if isinstance(message, (SystemMessage, RemoveMessage)):
-                continue
-            self._add(
-                kind="message", ts=ts, rank=RANK_MESSAGE, checkpoint_ns=write.checkpoint_ns,
-                checkpoint_id=checkpoint_id, node=write.node, message=message,
-            )
+            elif stored.type not in IGNORED_MESSAGE_TYPES:
+                self._add_message(
+                    stored=stored, ts=ts, checkpoint_ns=write.checkpoint_ns, checkpoint_id=checkpoint_id, node=node
+                )
 
     def _messages_from_blobs(self, messages_written_at: set[tuple[str, str]]) -> None:
         """Steps that changed ``messages`` without leaving writes (``durability="exit"``): read the channel."""
@@ -194,13 +234,12 @@ class _Reader:
                     self._unknown_blob(record, decoded.error)
                     continue
                 for item in decoded.value if isinstance(decoded.value, list) else []:
-                    message = _as_message(item)
-                    if message is None or isinstance(message, (SystemMessage, RemoveMessage)):
-                        continue
-                    self._add(
-                        kind="message", ts=record.ts or EPOCH, rank=RANK_MESSAGE, checkpoint_ns=checkpoint_ns,
-                        checkpoint_id=record.checkpoint_id, message=message,
-                    )
+                    stored = _as_stored_message(item)
+                    if stored is not None and stored.type not in IGNORED_MESSAGE_TYPES:
+                        self._add_message(
+                            stored=stored, ts=record.ts or EPOCH, checkpoint_ns=checkpoint_ns,
+                            checkpoint_id=record.checkpoint_id, node="",
+                        )
 
     # -- interrupts ----------------------------------------------------------------------------
     def _interrupts_from_write(self, write: WriteRecord, interrupts: dict[str, Occurrence]) -> list[str]:
@@ -315,14 +354,26 @@ class _Reader:
         )
 
 
-def _as_message(item: Any) -> BaseMessage | None:
-    if isinstance(item, BaseMessage):
+def message_key(stored: StoredMessage) -> tuple[str, str] | None:
+    """What makes two stored copies the same message: the id, or for a tool result its ``tool_call_id``."""
+    if stored.type == "tool" and stored.tool_call_id:
+        return ("tool", stored.tool_call_id)
+    if stored.id:
+        return ("id", stored.id)
+    return None
+
+
+def _as_stored_message(item: Any) -> StoredMessage | None:
+    """A stored message as is; an input shorthand (``("user", "hi")``, a dict, a string) converted."""
+    if isinstance(item, StoredMessage):
         return item
+    if isinstance(item, BaseMessage):
+        return StoredMessage.of(item)
     try:
         converted = convert_to_messages([item])
     except Exception:  # noqa: BLE001 - whatever it is, it is not a message
         return None
-    return converted[0] if converted else None
+    return StoredMessage.of(converted[0]) if converted else None
 
 
 def _attr(item: Any, name: str) -> Any:
@@ -342,11 +393,3 @@ def _describe_error(value: Any) -> str:
     return str(value)
 
 
-def message_kind(message: BaseMessage) -> str:
-    if isinstance(message, HumanMessage):
-        return "human"
-    if isinstance(message, AIMessage):
-        return "ai"
-    if isinstance(message, ToolMessage):
-        return "tool"
-    return message.type

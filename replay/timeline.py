@@ -12,10 +12,9 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from replay.checkpoints import ThreadCheckpoints
-from replay.occurrences import Occurrence, message_kind, namespace_agent, read_occurrences
+from replay.checkpoints import StoredMessage, ThreadCheckpoints
+from replay.occurrences import Occurrence, namespace_agent, read_occurrences
 
 
 class StepType(StrEnum):
@@ -153,7 +152,7 @@ def build_timeline(
     """Given one thread's checkpoints, return its steps in time order; never raises on bad data."""
     rules = rules or TimelineRules.from_settings()
     found = read_occurrences(checkpoints, active_agent_channel=rules.active_agent_channel)
-    occurrences = sorted(_each_message_once(found.occurrences), key=lambda occurrence: occurrence.sort_key)
+    occurrences = sorted(found.occurrences, key=lambda occurrence: occurrence.sort_key)
     builder = _StepBuilder(
         rules=rules, price_lookup=price_lookup, now=now or datetime.now(timezone.utc), agents=_known_agents(occurrences)
     )
@@ -178,61 +177,9 @@ def _known_agents(occurrences: list[Occurrence]) -> dict[str, str]:
         names.add(namespace_agent(occurrence.checkpoint_ns) or "")
         if occurrence.kind == "agent_change":
             names.add(occurrence.details["agent"])
-        elif occurrence.message is not None and isinstance(occurrence.message, AIMessage) and occurrence.message.name:
-            names.add(occurrence.message.name)
+        elif occurrence.stored is not None and occurrence.stored.type == "ai" and occurrence.stored.name:
+            names.add(occurrence.stored.name)
     return {_agent_key(name): name for name in sorted(names) if name}
-
-
-def _message_key(message: BaseMessage) -> tuple[str, str] | None:
-    if isinstance(message, ToolMessage) and message.tool_call_id:
-        return ("tool", message.tool_call_id)
-    if message.id:
-        return ("id", message.id)
-    return None
-
-
-def _text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts = []
-    for part in content:
-        if isinstance(part, str):
-            parts.append(part)
-        elif isinstance(part, dict) and part.get("type") == "text":
-            parts.append(str(part.get("text", "")))
-    return "".join(parts)
-
-
-def _each_message_once(occurrences: list[Occurrence]) -> list[Occurrence]:
-    """Keep each message's earliest occurrence: by id, tool results by ``tool_call_id``; a message
-    stored without an id (input written before ``add_messages`` gave it one) is matched by content to
-    the first later copy that has an id."""
-    earliest: dict[tuple[str, str], Occurrence] = {}
-    anonymous: list[Occurrence] = []
-    others: list[Occurrence] = []
-    for occurrence in occurrences:
-        if occurrence.kind != "message":
-            others.append(occurrence)
-            continue
-        key = _message_key(occurrence.message)
-        if key is None:
-            anonymous.append(occurrence)
-        elif key not in earliest or occurrence.sort_key < earliest[key].sort_key:
-            earliest[key] = occurrence
-    by_content: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for key, occurrence in sorted(earliest.items(), key=lambda item: item[1].sort_key):
-        by_content.setdefault((message_kind(occurrence.message), _text(occurrence.message)), []).append(key)
-    for occurrence in sorted(anonymous, key=lambda item: item.sort_key):
-        candidates = by_content.get((message_kind(occurrence.message), _text(occurrence.message)), [])
-        match = next((key for key in candidates if earliest[key].ts >= occurrence.ts), None)
-        if match is None:
-            others.append(occurrence)
-            continue
-        candidates.remove(match)
-        if occurrence.sort_key < earliest[match].sort_key:
-            earliest[match] = occurrence
-    return [*earliest.values(), *others]
 
 
 @dataclass
@@ -278,8 +225,8 @@ class _StepBuilder:
         self.steps.append(step)
         return step
 
-    def _agent_of(self, occurrence: Occurrence, message: BaseMessage | None = None) -> str | None:
-        if message is not None and message.name and not isinstance(message, ToolMessage):
+    def _agent_of(self, occurrence: Occurrence, message: StoredMessage | None = None) -> str | None:
+        if message is not None and message.name and message.type != "tool":
             return message.name
         return namespace_agent(occurrence.checkpoint_ns) or self.active_agent or occurrence.node or None
 
@@ -294,24 +241,24 @@ class _StepBuilder:
 
     # -- messages ------------------------------------------------------------------------------
     def _on_message(self, occurrence: Occurrence) -> None:
-        message = occurrence.message
+        message = occurrence.stored
         if self.rules.router_targets and occurrence.node in self.rules.router_targets:
             self._enter_node(occurrence, occurrence.node)
         elif self.rules.router_targets and namespace_agent(occurrence.checkpoint_ns) in self.rules.router_targets:
             self._enter_node(occurrence, namespace_agent(occurrence.checkpoint_ns))
-        if isinstance(message, HumanMessage):
-            self._emit(occurrence, StepType.USER_MESSAGE, content=_text(message), details={"message_id": message.id})
-        elif isinstance(message, AIMessage):
+        if message.type == "human":
+            self._emit(occurrence, StepType.USER_MESSAGE, content=message.text, details={"message_id": message.id})
+        elif message.type == "ai":
             self._on_ai_message(occurrence, message)
-        elif isinstance(message, ToolMessage):
+        elif message.type == "tool":
             self._on_tool_message(occurrence, message)
         else:
             self._emit(
-                occurrence, StepType.UNKNOWN, content=_text(message),
-                details={"raw_type": type(message).__name__, "message_id": message.id},
+                occurrence, StepType.UNKNOWN, content=message.text,
+                details={"raw_type": message.class_name, "message_id": message.id},
             )
 
-    def _usage(self, occurrence: Occurrence, message: AIMessage) -> dict[str, Any]:
+    def _usage(self, occurrence: Occurrence, message: StoredMessage) -> dict[str, Any]:
         usage = message.usage_metadata or {}
         model = (message.response_metadata or {}).get("model_name") or (message.response_metadata or {}).get("model")
         if not usage and not model:
@@ -322,11 +269,11 @@ class _StepBuilder:
         cost = pricing.cost(input_tokens=input_tokens, output_tokens=output_tokens) if pricing else None
         return {"model": model, "input_tokens": input_tokens, "output_tokens": output_tokens, "cost_usd": cost}
 
-    def _on_ai_message(self, occurrence: Occurrence, message: AIMessage) -> None:
+    def _on_ai_message(self, occurrence: Occurrence, message: StoredMessage) -> None:
         agent = self._agent_of(occurrence, message)
         usage = self._usage(occurrence, message)
         unpriced = bool(usage) and usage.get("cost_usd") is None and (usage.get("input_tokens") or usage.get("output_tokens"))
-        text = _text(message)
+        text = message.text
         produced = 0
 
         def usage_once() -> dict[str, Any]:
@@ -370,17 +317,17 @@ class _StepBuilder:
                 )
             produced += 1
 
-    def _on_tool_message(self, occurrence: Occurrence, message: ToolMessage) -> None:
+    def _on_tool_message(self, occurrence: Occurrence, message: StoredMessage) -> None:
         call = self.tool_calls.get(message.tool_call_id)
         tool_name = message.name or (call.tool_name if call else None)
         if call is not None:
             call.answered = True
         if (call and call.handoff_target) or (tool_name and self.rules.handoff_target(tool_name)):
             return  # the handoff step already shows this routing
-        status = "error" if getattr(message, "status", "success") == "error" else "success"
+        status = "error" if message.status == "error" else "success"
         self._emit(
             occurrence, StepType.TOOL_RESULT, agent=call.agent if call else self._agent_of(occurrence),
-            tool_name=tool_name, tool_call_id=message.tool_call_id, status=status, content=_text(message),
+            tool_name=tool_name, tool_call_id=message.tool_call_id, status=status, content=message.text,
             details={"message_id": message.id, "artifact": _jsonable(message.artifact)} if message.artifact else {"message_id": message.id},
         )
 
