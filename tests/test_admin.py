@@ -58,6 +58,7 @@ def test_replay_page_shows_the_conversation_like_a_transcript(manager_client, ru
     assert '<span class="badge rejected">rejected</span>' in page
     assert "Return window has passed" in page
     assert "gpt-4o-mini" in page and "UTC" in page
+    assert "waited " in page
 
 
 def test_replay_page_of_unknown_thread_is_404(manager_client, checkpoint_db):
