@@ -4,8 +4,6 @@ from django.db.models import Q
 
 class EventType(models.TextChoices):
     CONVERSATION_STARTED = "conversation_started", "Conversation started"
-    USER_MESSAGE = "user_message", "User message"
-    AGENT_MESSAGE = "agent_message", "Agent message"
     HANDOFF = "handoff", "Handoff"
     TOOL_CALL = "tool_call", "Tool call"
     TOOL_RESULT = "tool_result", "Tool result"
@@ -74,3 +72,23 @@ class ModelPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} from {self.effective_from:%Y-%m-%d}"
+
+
+class SyncState(models.Model):
+    """Progress of a resumable backfill (after Zulip's FillState): the newest checkpoint id whose
+    thread has been derived, and whether the unit of work after it was started and not finished."""
+
+    class State(models.TextChoices):
+        STARTED = "started", "Started"
+        DONE = "done", "Done"
+
+    name = models.CharField(max_length=64, unique=True)
+    watermark = models.CharField(max_length=64, blank=True, help_text="Newest checkpoint id fully derived.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.DONE)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "analytics_sync_state"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.state} at {self.watermark or 'the beginning'}"

@@ -40,6 +40,7 @@ INTERRUPT_CHANNEL = "__interrupt__"
 RESUME_CHANNEL = "__resume__"
 ERROR_CHANNEL = "__error__"
 NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
+LANGGRAPH_METADATA_KEYS = {"source", "step", "parents", "writes", "thread_id", "checkpoint_ns", "run_id"}
 
 
 def checkpoint_conninfo() -> str:
@@ -254,6 +255,30 @@ class ThreadCheckpoints:
     writes: tuple[WriteRecord, ...]
     source: CheckpointSource | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The caller's ``config["metadata"]`` keys (tenant, channel, user id …) from the root graph's
+        checkpoints, later values winning; LangGraph's own bookkeeping keys left out."""
+        merged: dict[str, Any] = {}
+        for record in self.checkpoints:
+            if not record.checkpoint_ns:
+                merged.update({key: value for key, value in record.metadata.items() if key not in LANGGRAPH_METADATA_KEYS})
+        return merged
+
+    @property
+    def started_at(self) -> datetime | None:
+        stamps = [record.ts for record in self.checkpoints if record.ts is not None]
+        return min(stamps) if stamps else None
+
+    @property
+    def last_checkpoint_at(self) -> datetime | None:
+        stamps = [record.ts for record in self.checkpoints if record.ts is not None]
+        return max(stamps) if stamps else None
+
+    @property
+    def newest_checkpoint_id(self) -> str:
+        return max((record.checkpoint_id for record in self.checkpoints), default="")
+
     def load_messages(self, *, checkpoint_ns: str, version: str) -> Decoded:
         """Decode the ``messages`` channel as stored at ``version`` (for steps that left no writes)."""
         if self.source is None:
@@ -272,7 +297,11 @@ class CheckpointSource(Protocol):
 
     def load_channel(self, *, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> Decoded: ...
 
-    def changed_thread_ids(self, *, after_checkpoint_id: str | None, limit: int) -> list[tuple[str, str]]: ...
+    def iter_thread_heads(self, *, after: str, before: str | None = None) -> Iterator[tuple[str, str]]: ...
+
+    def count_thread_heads(self, *, after: str, before: str | None = None) -> int: ...
+
+    def recent_thread_signatures(self, *, after: str) -> list[tuple[str, str, int]]: ...
 
 
 _CHECKPOINTS_SQL = """
@@ -390,13 +419,49 @@ class PostgresCheckpointSource:
             return Decoded(error=f"no blob for channel {channel!r} at version {version}")
         return ValueDecoder().decode(row[0], row[1])
 
-    def changed_thread_ids(self, *, after_checkpoint_id: str | None, limit: int) -> list[tuple[str, str]]:
-        """Threads with a checkpoint newer than the watermark, as ``(thread_id, newest checkpoint id)``,
-        oldest change first."""
-        rows = psycopg.Cursor(self._connect()).execute(
-            "SELECT thread_id, max(checkpoint_id) AS newest FROM checkpoints "
-            "WHERE %(after)s::text IS NULL OR checkpoint_id > %(after)s "
-            "GROUP BY thread_id ORDER BY newest LIMIT %(limit)s",
-            {"after": after_checkpoint_id, "limit": limit},
-        )
-        return [(thread_id, newest) for thread_id, newest in rows]
+    def iter_thread_heads(self, *, after: str, before: str | None = None) -> Iterator[tuple[str, str]]:
+        """Every thread whose newest checkpoint id is in (``after``, ``before``], as ``(thread_id, newest
+        checkpoint id)``, oldest head first; streamed, so memory stays flat on any number of threads."""
+        with psycopg.connect(self._conninfo or checkpoint_conninfo()) as connection:
+            with connection.cursor(name="thread_heads") as cursor:
+                cursor.itersize = 5000
+                cursor.execute(_THREAD_HEADS_SQL, {"after": after, "before": before or "~"})
+                yield from cursor
+
+    def count_thread_heads(self, *, after: str, before: str | None = None) -> int:
+        sql = f"SELECT count(*) FROM ({_THREAD_HEADS_SQL}) heads"  # noqa: S608 - constant SQL
+        return psycopg.Cursor(self._connect()).execute(sql, {"after": after, "before": before or "~"}).fetchone()[0]
+
+    def recent_thread_signatures(self, *, after: str) -> list[tuple[str, str, int]]:
+        """Threads with a checkpoint newer than ``after``: ``(thread_id, newest checkpoint id, writes)``.
+        The write count catches writes that land after their checkpoint (an interrupt, a resume)."""
+        return psycopg.Cursor(self._connect()).execute(
+            _RECENT_SIGNATURES_SQL, {"after": after, "channels": list(self.channels)}
+        ).fetchall()
+
+
+_THREAD_HEADS_SQL = """
+SELECT thread_id, max(checkpoint_id) AS newest FROM checkpoints
+GROUP BY thread_id
+HAVING max(checkpoint_id) > %(after)s AND max(checkpoint_id) <= %(before)s
+ORDER BY newest
+"""
+
+_RECENT_SIGNATURES_SQL = """
+SELECT recent.thread_id, recent.newest,
+       (SELECT count(*) FROM checkpoint_writes w
+        WHERE w.thread_id = recent.thread_id AND w.channel = ANY(%(channels)s))::int
+FROM (SELECT thread_id, max(checkpoint_id) AS newest FROM checkpoints
+      WHERE checkpoint_id > %(after)s GROUP BY thread_id) recent
+ORDER BY recent.newest
+"""
+
+_UUID_EPOCH_OFFSET = 0x01B21DD213814000  # 100-ns intervals from 1582-10-15 to 1970-01-01
+
+
+def checkpoint_id_floor(moment: datetime) -> str:
+    """The smallest uuid6 checkpoint id LangGraph could give a checkpoint made at ``moment``: ids sort
+    by time, so this turns a date into a bound on ``checkpoint_id``."""
+    timestamp = int(moment.timestamp() * 10_000_000) + _UUID_EPOCH_OFFSET
+    high = f"{(timestamp >> 12) & 0xFFFFFFFFFFFF:012x}"
+    return f"{high[:8]}-{high[8:]}-6{timestamp & 0x0FFF:03x}-0000-000000000000"

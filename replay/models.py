@@ -25,6 +25,11 @@ class Conversation(models.Model):
     tool_call_count = models.PositiveIntegerField(default=0)
     tool_error_count = models.PositiveIntegerField(default=0)
     interrupt_count = models.PositiveIntegerField(default=0)
+    interrupts_approved = models.PositiveIntegerField(default=0)
+    interrupts_rejected = models.PositiveIntegerField(default=0)
+    interrupts_other = models.PositiveIntegerField(default=0, help_text="Resolved with no approve/reject stored.")
+    interrupts_pending = models.PositiveIntegerField(default=0, help_text="Unresolved, expired or not.")
+    handoffs = models.JSONField(default=dict, blank=True, help_text="Handoffs received, by agent.")
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
@@ -35,6 +40,7 @@ class Conversation(models.Model):
     last_checkpoint_id = models.CharField(
         max_length=64, blank=True, help_text="Sync watermark: the newest checkpoint id derived."
     )
+    write_count = models.PositiveIntegerField(default=0, help_text="Checkpoint writes seen at the last derivation.")
     synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -93,16 +93,9 @@ class _Checkpoints:
         return self.ts(checkpoint_ns, checkpoint_id), checkpoint_id
 
 
-@dataclass
-class ThreadOccurrences:
-    occurrences: list[Occurrence]
-    metadata: dict[str, Any]
-
-
-def read_occurrences(thread: ThreadCheckpoints, *, active_agent_channel: str) -> ThreadOccurrences:
+def read_occurrences(thread: ThreadCheckpoints, *, active_agent_channel: str) -> list[Occurrence]:
     """Given a thread's checkpoints and writes, return everything that happened, each thing once."""
-    reader = _Reader(thread, active_agent_channel=active_agent_channel)
-    return ThreadOccurrences(occurrences=reader.read(), metadata=reader.metadata())
+    return _Reader(thread, active_agent_channel=active_agent_channel).read()
 
 
 class _Reader:
@@ -126,15 +119,6 @@ class _Reader:
         occurrence = Occurrence(order=self._next_order(), **fields)
         self.occurrences.append(occurrence)
         return occurrence
-
-    def metadata(self) -> dict[str, Any]:
-        """The caller's ``config["metadata"]`` keys, from the root namespace's checkpoints."""
-        merged: dict[str, Any] = {}
-        for record in self.checkpoints.by_namespace.get("", []):
-            merged.update(
-                {key: value for key, value in record.metadata.items() if key not in {"source", "step", "parents", "writes"}}
-            )
-        return merged
 
     def read(self) -> list[Occurrence]:
         messages_written_at: set[tuple[str, str]] = set()

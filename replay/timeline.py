@@ -152,18 +152,13 @@ def build_timeline(
     """Given one thread's checkpoints, return its steps in time order; never raises on bad data."""
     rules = rules or TimelineRules.from_settings()
     found = read_occurrences(checkpoints, active_agent_channel=rules.active_agent_channel)
-    occurrences = sorted(found.occurrences, key=lambda occurrence: occurrence.sort_key)
+    occurrences = sorted(found, key=lambda occurrence: occurrence.sort_key)
     builder = _StepBuilder(
         rules=rules, price_lookup=price_lookup, now=now or datetime.now(timezone.utc), agents=_known_agents(occurrences)
     )
     for occurrence in occurrences:
         builder.add(occurrence)
     return builder.steps
-
-
-def thread_metadata(checkpoints: ThreadCheckpoints) -> dict[str, Any]:
-    """The caller's ``config["metadata"]`` keys stored with the thread (tenant, channel, user id …)."""
-    return read_occurrences(checkpoints, active_agent_channel="").metadata
 
 
 def _agent_key(name: str) -> str:

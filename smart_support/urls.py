@@ -3,12 +3,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from analytics.api import AnalyticsViewSet
 from replay.api import ConversationViewSet, ReplayViewSet
 
 router = DefaultRouter(trailing_slash=False)
 router.include_root_view = False
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("replay", ReplayViewSet, basename="replay")
+router.register("analytics", AnalyticsViewSet, basename="analytics")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

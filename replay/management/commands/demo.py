@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from rest_framework.authtoken.models import Token
 
 from replay.checkpoints import count_checkpoint_rows, setup_checkpoint_tables
 
@@ -27,6 +28,7 @@ class Command(BaseCommand):
             call_command("simulate_conversations", count=conversations, days=days, seed=1)
         else:
             self.stdout.write("demo: checkpoints already present, not simulating again")
+        call_command("backfill_events", verbosity=options["verbosity"])
         self._print_summary(addrport)
         if not no_serve:
             call_command("runserver", addrport, use_reloader=False)
@@ -38,6 +40,7 @@ class Command(BaseCommand):
 
     def _print_summary(self, addrport: str) -> None:
         counts = count_checkpoint_rows()
+        token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=DEMO_USERNAME))
         self.stdout.write(
             "DONE demo: checkpoint tables hold "
             f"{counts['threads']} threads, {counts['checkpoints']} checkpoints, "
@@ -46,4 +49,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Admin: http://{addrport}/admin/  user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r} "
             "(set on the first run; change it in admin)"
+        )
+        self.stdout.write(
+            f"Dashboard: http://{addrport}/admin/analytics/dashboard/   API: http://{addrport}/api/docs/ "
+            f"(token: curl -H 'Authorization: Token {token.key}' http://{addrport}/api/analytics?range=30d)"
         )

@@ -1,0 +1,157 @@
+"""HTTP API of the analytics app: the five metrics over a date range."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from analytics.models import AnalyticsEvent
+from analytics.queries import AnalyticsResult, get_analytics
+from smart_support.api import ViewModelPermission
+
+RANGE_PATTERN = re.compile(r"^(\d{1,4})d$")
+MAX_RANGE_DAYS = 365
+DEFAULT_RANGE = "30d"
+DATE_ERROR = "must be a date like 2026-11-01"
+
+
+class AnalyticsQuerySerializer(serializers.Serializer):
+    range = serializers.CharField(required=False, help_text="Last N days including today, N from 1 to 365: 7d, 30d …")
+    from_ = serializers.DateField(
+        required=False, help_text="First day (YYYY-MM-DD), with `to`.", error_messages={"invalid": DATE_ERROR}
+    )
+    to = serializers.DateField(
+        required=False, help_text="Last day, inclusive (YYYY-MM-DD), with `from`.", error_messages={"invalid": DATE_ERROR}
+    )
+    tz = serializers.CharField(required=False, help_text="IANA time zone for day boundaries; default TIME_ZONE.")
+    agent = serializers.CharField(required=False, help_text="Only conversations this agent took part in.")
+
+    def validate_tz(self, value: str) -> ZoneInfo:
+        try:
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise serializers.ValidationError(
+                f"must be an IANA time zone such as UTC, Europe/Berlin or America/New_York; got {value!r}"
+            ) from None
+
+    def validate(self, data: dict) -> dict:
+        tz = data.get("tz") or ZoneInfo(settings.TIME_ZONE)
+        start, end = data.get("from"), data.get("to")
+        if "range" in data and (start or end):
+            raise ValidationError({"range": ["give either range or from and to, not both"]})
+        if (start is None) != (end is None):
+            missing = "to" if end is None else "from"
+            raise ValidationError({missing: [f"is required together with {'from' if missing == 'to' else 'to'}"]})
+        if start is None:
+            days = self._range_days(data.get("range", DEFAULT_RANGE))
+            end = datetime.now(tz).date()
+            start = end - timedelta(days=days - 1)
+        elif start > end:
+            raise ValidationError({"from": [f"must be on or before to ({end}); got {start}"]})
+        return {"start": start, "end": end, "tz": tz, "agent": data.get("agent") or None}
+
+    def _range_days(self, value: str) -> int:
+        match = RANGE_PATTERN.match(value)
+        if not match or not 1 <= int(match.group(1)) <= MAX_RANGE_DAYS:
+            raise ValidationError(
+                {"range": [f"must be a number of days from 1d to {MAX_RANGE_DAYS}d, such as 7d or 30d; got {value!r}"]}
+            )
+        return int(match.group(1))
+
+
+# "from" is a Python keyword: declare the field as from_ and publish it under its real name.
+AnalyticsQuerySerializer._declared_fields["from"] = AnalyticsQuerySerializer._declared_fields.pop("from_")
+
+
+class AgentUsageSerializer(serializers.Serializer):
+    agent = serializers.CharField()
+    routings = serializers.IntegerField(help_text="Handoffs to this agent.")
+    share = serializers.FloatField(help_text="routings ÷ all handoffs of the population.")
+
+
+class InterruptStatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    approved = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    other = serializers.IntegerField(help_text="Resolved with no approve/reject outcome stored.")
+    expired = serializers.IntegerField(help_text="Unresolved and older than INTERRUPT_TTL.")
+    pending = serializers.IntegerField(help_text="Unresolved, not yet expired.")
+
+
+class DailyPointSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    conversations = serializers.IntegerField()
+    resolved = serializers.IntegerField()
+    escalated = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=16, decimal_places=8)
+
+
+class PeriodHeadlineSerializer(serializers.Serializer):
+    conversations = serializers.IntegerField()
+    resolution_rate = serializers.FloatField(allow_null=True)
+    escalation_rate = serializers.FloatField(allow_null=True)
+    cost_per_conversation = serializers.DecimalField(max_digits=16, decimal_places=8, allow_null=True)
+
+
+class RangeSerializer(serializers.Serializer):
+    from_ = serializers.DateField(source="start")
+    to = serializers.DateField(source="end")
+    tz = serializers.CharField()
+
+
+RangeSerializer._declared_fields["from"] = RangeSerializer._declared_fields.pop("from_")
+
+
+class TokensSerializer(serializers.Serializer):
+    input = serializers.IntegerField(source="input_tokens")
+    output = serializers.IntegerField(source="output_tokens")
+
+
+class AnalyticsResultSerializer(serializers.Serializer):
+    range = RangeSerializer(source="*")
+    agent = serializers.CharField(allow_null=True)
+    conversations = serializers.IntegerField(help_text="Conversations started in the range (the population).")
+    resolution_rate = serializers.FloatField(
+        allow_null=True, help_text="Share with a successful tool result (not handoff/escalation) and no escalation."
+    )
+    escalation_rate = serializers.FloatField(allow_null=True, help_text="Share with at least one escalation.")
+    cost_per_conversation = serializers.DecimalField(max_digits=16, decimal_places=8, allow_null=True)
+    total_cost = serializers.DecimalField(max_digits=16, decimal_places=8)
+    tokens = TokensSerializer(source="*")
+    unpriced_models = serializers.ListField(child=serializers.CharField(), help_text="Models whose tokens have no price.")
+    agent_usage = AgentUsageSerializer(many=True)
+    interrupt_stats = InterruptStatsSerializer()
+    series = DailyPointSerializer(many=True)
+    previous_period = PeriodHeadlineSerializer()
+
+
+class AnalyticsViewSet(viewsets.GenericViewSet):
+    """Resolution, escalation, agent usage, cost and approval figures over a date range."""
+
+    queryset = AnalyticsEvent.objects.none()
+    permission_classes = [ViewModelPermission]
+    serializer_class = AnalyticsResultSerializer
+    filter_backends: list = []
+    pagination_class = None
+
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=AnalyticsResultSerializer)
+    def list(self, request: Request) -> Response:
+        query = AnalyticsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        result: AnalyticsResult = get_analytics(**query.validated_data)
+        return Response(AnalyticsResultSerializer(result).data)
+
+
+def parse_analytics_query(params) -> dict[str, date | ZoneInfo | str | None]:
+    """The same parameters for the admin dashboard: validated ``start``, ``end``, ``tz``, ``agent``."""
+    query = AnalyticsQuerySerializer(data=params)
+    query.is_valid(raise_exception=True)
+    return query.validated_data

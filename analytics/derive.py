@@ -1,0 +1,233 @@
+"""One thread's replay steps → its analytics events and its conversation summary.
+
+The same derivation runs for the backfill and for live sync, and it reads the very steps the replay
+shows, so a conversation's numbers always equal its replay's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from analytics.models import EventType
+from replay.checkpoints import ThreadCheckpoints
+from replay.models import ConversationStatus
+from replay.timeline import PriceLookup, ReplayStep, StepType, TimelineRules, build_timeline, total_of
+
+FIRST_MESSAGE_PREVIEW = 500
+# A conversation with no outcome yet counts as still going on for this long after its last step.
+ACTIVE_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DerivedEvent:
+    event_type: str
+    occurred_at: datetime
+    dedup_key: str
+    agent: str = ""
+    tool_name: str = ""
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal | None = None
+    status: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DerivedConversation:
+    thread_id: str
+    metadata: dict[str, Any]
+    started_at: datetime
+    last_activity_at: datetime
+    status: str
+    agents_used: tuple[str, ...]
+    message_count: int
+    step_count: int
+    tool_call_count: int
+    tool_error_count: int
+    interrupt_count: int
+    interrupts_approved: int
+    interrupts_rejected: int
+    interrupts_other: int
+    interrupts_pending: int
+    handoffs: dict[str, int]
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    unpriced_models: tuple[str, ...]
+    escalated: bool
+    resolved: bool
+    first_message: str
+    last_checkpoint_id: str
+    write_count: int
+
+
+@dataclass(frozen=True)
+class DerivedThread:
+    conversation: DerivedConversation
+    events: tuple[DerivedEvent, ...]
+
+
+def derive_thread(
+    *, thread: ThreadCheckpoints, price_lookup: PriceLookup, now: datetime, rules: TimelineRules | None = None
+) -> DerivedThread:
+    """Given a thread's checkpoints, return its events and conversation summary (pure; writes nothing)."""
+    rules = rules or TimelineRules.from_settings()
+    steps = build_timeline(thread, price_lookup=price_lookup, now=now, rules=rules)
+    events = tuple(_events(thread.thread_id, steps, rules))
+    return DerivedThread(conversation=_summary(thread, steps, now=now, rules=rules), events=events)
+
+
+def is_resolving_result(step: ReplayStep, rules: TimelineRules) -> bool:
+    """A successful tool result that counts toward resolution: not a handoff, not an escalation."""
+    return (
+        step.type == StepType.TOOL_RESULT
+        and step.status == "success"
+        and step.tool_name not in rules.escalation_tools
+        and rules.handoff_target(step.tool_name or "") is None
+    )
+
+
+def _summary(thread: ThreadCheckpoints, steps: list[ReplayStep], *, now: datetime, rules: TimelineRules) -> DerivedConversation:
+    totals = total_of(steps)
+    kinds = Counter(step.type for step in steps)
+    interrupt_outcomes = _interrupt_outcomes(steps)
+    escalated = kinds[StepType.ESCALATION] > 0
+    resolved = not escalated and any(is_resolving_result(step, rules) for step in steps)
+    started_at = thread.started_at or (steps[0].timestamp if steps else now)
+    last_activity_at = max([thread.last_checkpoint_at or started_at, *(step.timestamp for step in steps)])
+    pending_unexpired = any(step.type == StepType.INTERRUPT and step.status == "pending" for step in steps)
+    if escalated:
+        status = ConversationStatus.ESCALATED
+    elif pending_unexpired:
+        status = ConversationStatus.AWAITING_APPROVAL
+    elif resolved:
+        status = ConversationStatus.RESOLVED
+    elif now - last_activity_at < ACTIVE_WINDOW:
+        status = ConversationStatus.ACTIVE
+    else:
+        status = ConversationStatus.UNRESOLVED
+    first_user = next((step for step in steps if step.type == StepType.USER_MESSAGE), None)
+    return DerivedConversation(
+        thread_id=thread.thread_id,
+        metadata=thread.metadata,
+        started_at=started_at,
+        last_activity_at=last_activity_at,
+        status=status.value,
+        agents_used=_agents_used(steps),
+        message_count=kinds[StepType.USER_MESSAGE] + kinds[StepType.AGENT_MESSAGE],
+        step_count=len(steps),
+        tool_call_count=kinds[StepType.TOOL_CALL] + kinds[StepType.ESCALATION],
+        tool_error_count=sum(1 for step in steps if step.type == StepType.TOOL_RESULT and step.status == "error"),
+        interrupt_count=kinds[StepType.INTERRUPT],
+        interrupts_approved=interrupt_outcomes["approved"],
+        interrupts_rejected=interrupt_outcomes["rejected"],
+        interrupts_other=interrupt_outcomes["resolved"],
+        interrupts_pending=interrupt_outcomes["pending"],
+        handoffs=dict(Counter(step.agent for step in steps if step.type == StepType.HANDOFF and step.agent)),
+        input_tokens=totals.input_tokens,
+        output_tokens=totals.output_tokens,
+        cost_usd=totals.cost_usd,
+        unpriced_models=totals.unpriced_models,
+        escalated=escalated,
+        resolved=resolved,
+        first_message=(first_user.content or "")[:FIRST_MESSAGE_PREVIEW] if first_user else "",
+        last_checkpoint_id=thread.newest_checkpoint_id,
+        write_count=len(thread.writes),
+    )
+
+
+def _agents_used(steps: list[ReplayStep]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for step in steps:
+        if step.type == StepType.HANDOFF and step.details.get("from_agent"):
+            seen.setdefault(step.details["from_agent"], None)  # the agent that routed acted too
+        if step.agent and step.type not in {StepType.USER_MESSAGE, StepType.UNKNOWN}:
+            seen.setdefault(step.agent, None)
+    return tuple(seen)
+
+
+def interrupt_outcome(steps: list[ReplayStep], interrupt: ReplayStep) -> str:
+    """approved | rejected | resolved (outcome not stored or neither) | pending (expired or not)."""
+    for step in steps:
+        if step.type == StepType.INTERRUPT_RESOLUTION and step.details.get("interrupt_id") == interrupt.details.get("interrupt_id"):
+            return step.status or "resolved"
+    return "pending"
+
+
+def _interrupt_outcomes(steps: list[ReplayStep]) -> Counter:
+    return Counter(interrupt_outcome(steps, step) for step in steps if step.type == StepType.INTERRUPT)
+
+
+def _events(thread_id: str, steps: list[ReplayStep], rules: TimelineRules) -> list[DerivedEvent]:
+    if not steps:
+        return []
+    events = [
+        DerivedEvent(
+            event_type=EventType.CONVERSATION_STARTED,
+            occurred_at=steps[0].timestamp,
+            dedup_key=f"{thread_id}|{EventType.CONVERSATION_STARTED}",
+            payload={"first_step": steps[0].type.value},
+        )
+    ]
+    resolutions = {
+        step.details.get("interrupt_id"): step for step in steps if step.type == StepType.INTERRUPT_RESOLUTION
+    }
+    for step in steps:
+        key = f"{thread_id}|{_step_identity(step)}"
+        common = {"occurred_at": step.timestamp, "agent": step.agent or ""}
+        if step.input_tokens is not None:
+            events.append(
+                DerivedEvent(
+                    event_type=EventType.LLM_USAGE, dedup_key=f"{key}|{EventType.LLM_USAGE}", model=step.model or "",
+                    input_tokens=step.input_tokens or 0, output_tokens=step.output_tokens or 0, cost_usd=step.cost_usd,
+                    status="unpriced" if step.details.get("unpriced_model") else "priced", **common,
+                )
+            )
+        event = _event_for_step(step, key, common, resolutions, rules)
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def _event_for_step(
+    step: ReplayStep, key: str, common: dict[str, Any], resolutions: dict[Any, ReplayStep], rules: TimelineRules
+) -> DerivedEvent | None:
+    tool = {"tool_name": step.tool_name or ""}
+    if step.type == StepType.HANDOFF:
+        payload = {"from_agent": step.details.get("from_agent"), "via": step.details.get("via", "tool")}
+        return DerivedEvent(event_type=EventType.HANDOFF, dedup_key=f"{key}|handoff", payload=payload, **tool, **common)
+    if step.type == StepType.TOOL_CALL:
+        return DerivedEvent(event_type=EventType.TOOL_CALL, dedup_key=f"{key}|tool_call", payload={"args": step.tool_args}, **tool, **common)
+    if step.type == StepType.ESCALATION:
+        return DerivedEvent(event_type=EventType.ESCALATED, dedup_key=f"{key}|escalated", payload={"args": step.tool_args}, **tool, **common)
+    if step.type == StepType.TOOL_RESULT:
+        payload = {"resolving": is_resolving_result(step, rules)}
+        return DerivedEvent(event_type=EventType.TOOL_RESULT, dedup_key=f"{key}|tool_result", status=step.status or "", payload=payload, **tool, **common)
+    if step.type == StepType.INTERRUPT:
+        resolution = resolutions.get(step.details.get("interrupt_id"))
+        status = (resolution.status or "resolved") if resolution else "pending"
+        payload = {"interrupt_id": step.details.get("interrupt_id"), "value": step.details.get("value")}
+        return DerivedEvent(event_type=EventType.INTERRUPT_RAISED, dedup_key=f"{key}|interrupt_raised", status=status, payload=payload, **common)
+    if step.type == StepType.INTERRUPT_RESOLUTION:
+        payload = {name: step.details.get(name) for name in ("interrupt_id", "reviewer", "reason", "wait_ms", "outcome_stored")}
+        return DerivedEvent(event_type=EventType.INTERRUPT_RESOLVED, dedup_key=f"{key}|interrupt_resolved", status=step.status or "", payload=payload, **common)
+    if step.type == StepType.UNKNOWN:
+        return DerivedEvent(event_type=EventType.UNKNOWN, dedup_key=f"{key}|unknown", payload={"details": step.details}, **common)
+    return None
+
+
+def _step_identity(step: ReplayStep) -> str:
+    """What a step is, stable across re-derivations of a thread that grew."""
+    for name in ("interrupt_id",):
+        if step.details.get(name):
+            return f"{step.type.value}:{step.details[name]}"
+    if step.tool_call_id:
+        return f"{step.type.value}:{step.tool_call_id}"
+    if step.details.get("message_id"):
+        return f"{step.type.value}:{step.details['message_id']}"
+    return f"{step.type.value}:{step.checkpoint_ns}:{step.checkpoint_id}:{step.index}"

@@ -1,0 +1,98 @@
+import argparse
+import sys
+import time
+from datetime import datetime, time as day_time, timedelta
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from tqdm import tqdm
+
+from analytics.models import SyncState
+from analytics.recorder import get_recorder
+from analytics.sync import BACKFILL_STATE, SyncLocked, SyncSummary, backfill, sync_lock, sync_recent
+from replay.checkpoints import PostgresCheckpointSource
+
+
+def parse_date(option: str):
+    def parse(value: str) -> datetime:
+        try:
+            day = datetime.strptime(value, "%Y-%m-%d").date()
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a date like 2026-11-01; got {value!r}") from None
+        return timezone.make_aware(datetime.combine(day, day_time.min))
+
+    return parse
+
+
+class Command(BaseCommand):
+    help = "Derive analytics events and conversation rows from LangGraph checkpoints; idempotent and resumable."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--since", type=parse_date("--since"), help="only threads active on or after this date")
+        parser.add_argument("--until", type=parse_date("--until"), help="only threads active before the day after this date")
+        parser.add_argument("--thread", help="only this thread id")
+        parser.add_argument("--rebuild", action="store_true", help="delete the derived rows first and derive again")
+        parser.add_argument("--batch-size", type=int, default=500, help="threads per transaction (1-10000)")
+        parser.add_argument("--dry-run", action="store_true", help="derive and count, write nothing")
+        parser.add_argument("--follow", action="store_true", help="after catching up, keep syncing new checkpoints")
+        parser.add_argument("--interval", type=float, default=0.5, help="seconds between live-sync polls")
+
+    def handle(self, *args, **options) -> None:
+        if not 1 <= options["batch_size"] <= 10_000:
+            raise CommandError(f"--batch-size must be from 1 to 10000; got {options['batch_size']}", returncode=2)
+        until = options["until"] + timedelta(days=1) if options["until"] else None
+        if options["since"] and until and options["since"] >= until:
+            raise CommandError("--since must be on or before --until", returncode=2)
+        recorder = get_recorder(dry_run=options["dry_run"])
+        try:
+            with sync_lock(), PostgresCheckpointSource() as source:
+                self.stdout.write(f"START backfill_events{' (dry run)' if options['dry_run'] else ''}")
+                summary = self._backfill(source, recorder, options, until)
+                self._print_summary("DONE backfill_events", summary)
+                if options["follow"]:
+                    self._follow(source, recorder, options["interval"])
+        except SyncLocked as error:
+            raise CommandError(str(error)) from None
+
+    def _backfill(self, source, recorder, options, until) -> SyncSummary:
+        bar = tqdm(unit="thread", desc="threads", disable=options["verbosity"] == 0, file=sys.stderr, mininterval=1.0)
+        try:
+            return backfill(
+                source=source,
+                recorder=recorder,
+                batch_size=options["batch_size"],
+                since=options["since"],
+                until=until,
+                thread_id=options["thread"],
+                rebuild=options["rebuild"],
+                dry_run=options["dry_run"],
+                on_start=lambda total: setattr(bar, "total", total) or bar.refresh(),
+                on_progress=bar.update,
+            )
+        finally:
+            bar.close()
+
+    def _follow(self, source, recorder, interval: float) -> None:
+        watermark = SyncState.objects.filter(name=BACKFILL_STATE).values_list("watermark", flat=True).first() or ""
+        self.stdout.write("FOLLOW backfill_events: syncing new checkpoints (Ctrl-C to stop)")
+        try:
+            while True:
+                started = time.monotonic()
+                watermark, summary = sync_recent(source=source, recorder=recorder, watermark=watermark)
+                if summary.threads:
+                    self.stdout.write(
+                        f"SYNC {summary.threads} threads, {summary.events} events ({(time.monotonic() - started) * 1000:.0f} ms)"
+                    )
+                    SyncState.objects.filter(name=BACKFILL_STATE).update(watermark=watermark)
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            self.stdout.write("STOP backfill_events --follow")
+
+    def _print_summary(self, label: str, summary: SyncSummary) -> None:
+        rate = summary.threads / summary.seconds if summary.seconds else 0
+        unpriced = ", ".join(sorted(summary.unpriced_models)) or "none"
+        self.stdout.write(
+            f"{label}: {summary.threads} threads, {summary.events} events in {summary.seconds:.1f} s "
+            f"({rate:.0f} threads/s); unpriced tokens {summary.unpriced_tokens} (models: {unpriced}); "
+            f"warnings {summary.unknown_steps} unreadable steps"
+        )

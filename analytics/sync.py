@@ -1,0 +1,194 @@
+"""Keeping the analytics in step with the checkpoints: the resumable backfill and live sync.
+
+Progress lives in ``SyncState`` (after Zulip's FillState): a batch of threads is derived and
+recorded in one transaction together with the new watermark, so a run killed at any moment loses
+at most the batch in flight, and a rerun redoes it to exactly the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from analytics.derive import DerivedThread, derive_thread
+from analytics.models import EventSource, SyncState
+from analytics.pricing import load_price_lookup
+from analytics.recorder import AnalyticsRecorder
+from replay.checkpoints import PostgresCheckpointSource, checkpoint_id_floor
+from replay.models import Conversation, ConversationStatus
+from replay.timeline import TimelineRules
+
+logger = logging.getLogger(__name__)
+
+BACKFILL_STATE = "backfill"
+LOCK_KEY = 0x5AA7_0001  # pg advisory lock held by whoever derives events
+# LangGraph may save a checkpoint's writes (an interrupt, a resume) after the checkpoint itself, and
+# checkpoints committed out of id order: live sync re-reads this much behind its watermark.
+FOLLOW_LOOKBACK = timedelta(minutes=2)
+
+
+class SyncLocked(RuntimeError):
+    pass
+
+
+@dataclass
+class SyncSummary:
+    threads: int = 0
+    events: int = 0
+    unpriced_tokens: int = 0
+    unknown_steps: int = 0
+    seconds: float = 0.0
+    unpriced_models: set[str] = field(default_factory=set)
+
+    def add(self, derived: list[DerivedThread], events: int) -> None:
+        self.threads += len(derived)
+        self.events += events
+        for thread in derived:
+            self.unpriced_models.update(thread.conversation.unpriced_models)
+            self.unpriced_tokens += sum(
+                event.input_tokens + event.output_tokens for event in thread.events if event.status == "unpriced"
+            )
+            self.unknown_steps += sum(1 for event in thread.events if event.event_type == "unknown")
+
+
+@contextmanager
+def sync_lock() -> Iterator[None]:
+    """Hold the PostgreSQL advisory lock that makes event derivation one-at-a-time; raise SyncLocked if taken."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            raise SyncLocked("another backfill_events is running (it holds the advisory lock); wait for it or stop it")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+
+
+def _batches(items: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    batch: list[tuple[str, str]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def sync_threads(
+    *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder, thread_ids: list[str], origin: str,
+    now: datetime | None = None,
+) -> tuple[list[DerivedThread], int]:
+    """Derive and record these threads (one batch, one transaction); return what was derived and the event count."""
+    now = now or datetime.now(dt_timezone.utc)
+    price_lookup, rules = load_price_lookup(), TimelineRules.from_settings()
+    derived = [
+        derive_thread(thread=thread, price_lookup=price_lookup, now=now, rules=rules)
+        for thread in source.get_threads(thread_ids=thread_ids)
+    ]
+    return derived, recorder.record(threads=derived, source=origin)
+
+
+def backfill(
+    *,
+    source: PostgresCheckpointSource,
+    recorder: AnalyticsRecorder,
+    batch_size: int = 500,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    thread_id: str | None = None,
+    rebuild: bool = False,
+    dry_run: bool = False,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[int], None] = lambda done: None,
+) -> SyncSummary:
+    """Derive events for every thread changed since the last run (or the ones selected); resumable."""
+    started = time.monotonic()
+    summary = SyncSummary()
+    if thread_id is not None:
+        if rebuild and not dry_run:
+            Conversation.objects.filter(thread_id=thread_id).delete()
+        derived, events = sync_threads(source=source, recorder=recorder, thread_ids=[thread_id], origin=EventSource.BACKFILL)
+        summary.add(derived, events)
+        on_start(len(derived))
+        on_progress(len(derived))
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    full_run = since is None and until is None
+    state, _ = SyncState.objects.get_or_create(name=BACKFILL_STATE)
+    if rebuild and not dry_run:
+        with transaction.atomic():
+            _delete_conversations(since=since, until=until)
+            if full_run:
+                state.watermark = ""
+                state.save()
+    if state.state == SyncState.State.STARTED:
+        logger.info("backfill: the last run stopped mid-batch after %s; redoing that batch", state.watermark or "start")
+    after = state.watermark if (full_run and not rebuild) else ""
+    if since is not None:
+        after = max(after, checkpoint_id_floor(since))
+    before = checkpoint_id_floor(until) if until is not None else None
+    on_start(source.count_thread_heads(after=after, before=before))
+    for batch in _batches(source.iter_thread_heads(after=after, before=before), batch_size):
+        if full_run and not dry_run:
+            SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.STARTED)
+        with transaction.atomic():
+            derived, events = sync_threads(
+                source=source, recorder=recorder, thread_ids=[thread for thread, _ in batch], origin=EventSource.BACKFILL
+            )
+            if full_run and not dry_run:
+                SyncState.objects.filter(pk=state.pk).update(watermark=batch[-1][1], state=SyncState.State.DONE)
+        summary.add(derived, events)
+        on_progress(len(batch))
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _delete_conversations(*, since: datetime | None, until: datetime | None) -> None:
+    conversations = Conversation.objects.all()
+    if since is not None:
+        conversations = conversations.filter(last_activity_at__gte=since)
+    if until is not None:
+        conversations = conversations.filter(last_activity_at__lt=until)
+    conversations.delete()
+
+
+def sync_recent(
+    *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder, watermark: str, now: datetime | None = None
+) -> tuple[str, SyncSummary]:
+    """One live-sync pass: re-derive threads whose checkpoints or writes changed near the watermark, and
+    conversations whose approvals just expired; return the new watermark."""
+    now = now or datetime.now(dt_timezone.utc)
+    summary = SyncSummary()
+    lookback = checkpoint_id_floor(now - FOLLOW_LOOKBACK)
+    after = min(watermark, lookback) if watermark else ""
+    signatures = source.recent_thread_signatures(after=after)
+    derived_signatures = {
+        thread: (newest, writes)
+        for thread, newest, writes in Conversation.objects.filter(
+            thread_id__in=[thread for thread, _, _ in signatures]
+        ).values_list("thread_id", "last_checkpoint_id", "write_count")
+    }
+    changed = [thread for thread, newest, writes in signatures if derived_signatures.get(thread) != (newest, writes)]
+    ttl = settings.SMART_SUPPORT["INTERRUPT_TTL"]
+    expiring = Conversation.objects.filter(
+        status=ConversationStatus.AWAITING_APPROVAL, last_activity_at__lt=now - ttl
+    ).values_list("thread_id", flat=True)
+    changed += [thread for thread in expiring if thread not in changed]
+    for batch in _batches(((thread, "") for thread in changed), 200):
+        derived, events = sync_threads(
+            source=source, recorder=recorder, thread_ids=[thread for thread, _ in batch], origin=EventSource.LIVE, now=now
+        )
+        summary.add(derived, events)
+    newest = max([watermark, *(newest for _, newest, _ in signatures)])
+    return newest, summary

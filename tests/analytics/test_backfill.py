@@ -1,0 +1,156 @@
+"""backfill_events as staff run it: idempotent, resumable, one at a time, and live sync."""
+
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from langgraph.types import Command
+
+from analytics.models import AnalyticsEvent, SyncState
+from analytics.recorder import PostgresAnalyticsRecorder
+from analytics.sync import LOCK_KEY, backfill, sync_recent
+from replay.checkpoints import PostgresCheckpointSource
+from replay.models import Conversation
+from smart_support.agent.graph import build_support_graph
+from smart_support.agent.scenarios import plan_conversation
+from smart_support.agent.simulate import ScriptBook, connect_checkpointer
+
+STARTED_AT = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
+SCENARIOS = ["order_status", "refund_approved", "escalated_directly", "refund_pending", "multi_turn"]
+
+
+@pytest.fixture
+def five_threads(run_reference_agent):
+    plans = [plan_conversation(seed=31, index=index, scenario=name) for index, name in enumerate(SCENARIOS)]
+    for offset, plan in enumerate(plans):
+        run_reference_agent(plan, STARTED_AT + timedelta(hours=offset))
+    return plans
+
+
+def snapshot():
+    """Every derived row, as a manager would compare two runs."""
+    conversations = sorted(
+        Conversation.objects.values_list("thread_id", "status", "step_count", "cost_usd", "input_tokens", "last_checkpoint_id")
+    )
+    events = sorted(AnalyticsEvent.objects.values_list("dedup_key", "event_type", "status", "cost_usd", "occurred_at"))
+    return conversations, events
+
+
+def test_backfill_twice_writes_the_same_rows(five_threads, capsys):
+    call_command("backfill_events", verbosity=0)
+    first = snapshot()
+    call_command("backfill_events", "--rebuild", verbosity=0)
+    assert snapshot() == first
+    call_command("backfill_events", verbosity=0)  # nothing new: nothing rewritten
+    assert snapshot() == first
+    assert len(first[0]) == 5
+    assert "DONE backfill_events: 0 threads" in capsys.readouterr().out
+
+
+def test_a_run_killed_midway_resumes_to_the_same_rows(five_threads):
+    call_command("backfill_events", batch_size=2, verbosity=0)
+    clean = snapshot()
+    call_command("backfill_events", "--rebuild", "--dry-run", verbosity=0)
+    Conversation.objects.all().delete()
+    SyncState.objects.all().delete()
+
+    class CrashOnSecondBatch(PostgresAnalyticsRecorder):
+        calls = 0
+
+        def record(self, *, threads, source):
+            CrashOnSecondBatch.calls += 1
+            if CrashOnSecondBatch.calls == 2:
+                raise KeyboardInterrupt("killed")
+            return super().record(threads=threads, source=source)
+
+    with PostgresCheckpointSource() as source, pytest.raises(KeyboardInterrupt):
+        backfill(source=source, recorder=CrashOnSecondBatch(), batch_size=2)
+    assert Conversation.objects.count() == 2  # the first batch landed, the second rolled back
+    assert SyncState.objects.get().state == SyncState.State.STARTED
+
+    call_command("backfill_events", batch_size=2, verbosity=0)
+
+    assert snapshot() == clean
+    assert SyncState.objects.get().state == SyncState.State.DONE
+
+
+def test_dry_run_writes_nothing(five_threads, capsys):
+    call_command("backfill_events", "--dry-run")
+    assert Conversation.objects.count() == 0 and AnalyticsEvent.objects.count() == 0
+    out = capsys.readouterr().out
+    assert "START backfill_events (dry run)" in out and "DONE backfill_events: 5 threads" in out
+
+
+def test_one_thread_and_a_date_window(five_threads):
+    call_command("backfill_events", thread=five_threads[1].thread_id, verbosity=0)
+    assert list(Conversation.objects.values_list("thread_id", flat=True)) == [five_threads[1].thread_id]
+
+    call_command("backfill_events", "--since=2026-11-10", "--until=2026-11-10", verbosity=0)
+    assert Conversation.objects.count() == 5
+    call_command("backfill_events", "--rebuild", "--since=2026-11-11", verbosity=0)
+    assert Conversation.objects.count() == 5  # nothing active on the 11th: nothing deleted
+
+
+def test_a_second_run_is_refused_while_one_holds_the_lock(five_threads, checkpoint_db):
+    with psycopg.connect(checkpoint_db) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        with pytest.raises(CommandError, match="another backfill_events is running"):
+            call_command("backfill_events", verbosity=0)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(["--batch-size=0"], "--batch-size must be from 1 to 10000"),
+     (["--since=2026-11-12", "--until=2026-11-10"], "--since must be on or before --until")],
+)
+def test_bad_options_are_refused(checkpoint_db, options, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("backfill_events", *options)
+
+
+def test_bad_date_exits_2_with_one_line(checkpoint_db):
+    import subprocess
+    import sys
+
+    from tests.test_commands import PROJECT_DIR
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "backfill_events", "--since", "last week"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "argument --since: must be a date like 2026-11-01; got 'last week'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_live_sync_picks_up_new_turns_resumes_and_expiries(checkpoint_db):
+    book = ScriptBook()
+    checkpointer = connect_checkpointer(checkpoint_db)
+    graph = build_support_graph(reply_for=book.reply_for, checkpointer=checkpointer)
+    plan = plan_conversation(seed=32, index=0, scenario="refund_approved")
+    book.load(plan)
+    config = {"configurable": {"thread_id": plan.thread_id}}
+    graph.invoke({"messages": [("user", plan.turns[0].user_text)]}, config)  # stops at the approval
+    recorder = PostgresAnalyticsRecorder()
+
+    with PostgresCheckpointSource() as source:
+        watermark, first = sync_recent(source=source, recorder=recorder, watermark="")
+        assert first.threads == 1
+        assert Conversation.objects.get().status == "awaiting_approval"
+
+        graph.invoke(Command(resume={"approved": True, "reviewer": "lee"}), config)
+        watermark, second = sync_recent(source=source, recorder=recorder, watermark=watermark)
+        conversation = Conversation.objects.get()
+        assert second.threads == 1
+        assert (conversation.status, conversation.interrupts_approved) == ("resolved", 1)
+
+        watermark, idle = sync_recent(source=source, recorder=recorder, watermark=watermark)
+        assert idle.threads == 0  # nothing changed: nothing re-derived
+
+        Conversation.objects.update(status="awaiting_approval", last_activity_at=STARTED_AT - timedelta(days=3))
+        _, expiring = sync_recent(source=source, recorder=recorder, watermark=watermark)
+        assert expiring.threads == 1
+    checkpointer.conn.close()
+    assert AnalyticsEvent.objects.filter(source="live").exists()

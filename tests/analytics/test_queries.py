@@ -1,0 +1,152 @@
+"""Each metric equals a number worked out by hand (DESIGN.md section 6)."""
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import call_command
+
+from analytics.models import EventType
+from analytics.queries import (
+    AgentUsage,
+    InterruptStats,
+    agent_usage,
+    cost_per_conversation,
+    escalation_rate,
+    get_analytics,
+    interrupt_stats,
+    resolution_rate,
+)
+from replay.models import ConversationStatus
+from smart_support.agent.scenarios import plan_conversation
+from tests.factories import AnalyticsEventFactory, ConversationFactory, ModelPriceFactory
+
+BERLIN = ZoneInfo("Europe/Berlin")
+UTC = ZoneInfo("UTC")
+NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+
+
+def at(day: int, hour: int, minute: int = 0, tz=timezone.utc) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=tz)
+
+
+@pytest.fixture
+def week(db):
+    """Five conversations around 2026-11-10 .. 11-12 in Berlin, written out by hand."""
+    return {
+        # 2026-11-09 23:30 UTC is 2026-11-10 00:30 in Berlin: inside a Berlin range starting the 10th
+        "just_after_midnight_berlin": ConversationFactory(
+            started_at=at(9, 23, 30), resolved=True, cost_usd=Decimal("0.10"), handoffs={"orders": 1},
+            agents_used=["supervisor", "orders"],
+        ),
+        "escalated_after_success": ConversationFactory(
+            started_at=at(10, 12), resolved=False, escalated=True, status=ConversationStatus.ESCALATED,
+            cost_usd=Decimal("0.30"), handoffs={"tech_support": 1}, agents_used=["supervisor", "tech_support"],
+        ),
+        "approved_after_range_end": ConversationFactory(
+            started_at=at(12, 21), resolved=True, cost_usd=Decimal("0.20"), interrupt_count=1, interrupts_approved=1,
+            handoffs={"billing": 2}, agents_used=["supervisor", "billing"],
+        ),
+        "pending_approvals": ConversationFactory(
+            started_at=at(11, 8), resolved=False, cost_usd=Decimal("0.05"), interrupt_count=3, interrupts_rejected=1,
+            interrupts_pending=2, handoffs={"billing": 1}, agents_used=["supervisor", "billing"],
+            unpriced_models=["mystery-model"],
+        ),
+        # 2026-11-12 23:30 UTC is already the 13th in Berlin: outside a Berlin range ending the 12th
+        "just_before_midnight_utc": ConversationFactory(
+            started_at=at(12, 23, 30), resolved=True, cost_usd=Decimal("9.99"), handoffs={"orders": 5},
+        ),
+    }
+
+
+def population_range():
+    return {"start": date(2026, 11, 10), "end": date(2026, 11, 12), "tz": BERLIN}
+
+
+def test_rates_and_cost_over_a_berlin_range(week):
+    # In range (Berlin days 10..12): just_after_midnight, escalated, approved, pending = 4 conversations.
+    assert resolution_rate(**population_range()) == 2 / 4
+    assert escalation_rate(**population_range()) == 1 / 4
+    assert cost_per_conversation(**population_range()) == Decimal("0.65") / 4
+
+
+def test_the_same_dates_in_utc_count_other_conversations(week):
+    utc = {**population_range(), "tz": UTC}
+    # In UTC days 10..12: escalated, approved, pending, just_before_midnight_utc
+    assert resolution_rate(**utc) == 2 / 4
+    assert cost_per_conversation(**utc) == (Decimal("0.30") + Decimal("0.20") + Decimal("0.05") + Decimal("9.99")) / 4
+
+
+def test_agent_usage_is_each_agents_share_of_handoffs(week):
+    assert agent_usage(**population_range()) == (
+        AgentUsage("billing", 3, 3 / 5), AgentUsage("orders", 1, 1 / 5), AgentUsage("tech_support", 1, 1 / 5),
+    )
+
+
+def test_interrupts_by_outcome_with_expiry_at_the_query_moment(week):
+    pending = week["pending_approvals"]
+    AnalyticsEventFactory(conversation=pending, event_type=EventType.INTERRUPT_RAISED, status="pending", occurred_at=at(11, 8))
+    AnalyticsEventFactory(conversation=pending, event_type=EventType.INTERRUPT_RAISED, status="pending", occurred_at=at(19, 20))
+
+    stats = interrupt_stats(**population_range(), now=NOW)
+
+    # the one raised on the 11th is 9 days old (expired); the one raised on the 19th is 16 h old (pending)
+    assert stats == InterruptStats(total=4, approved=1, rejected=1, other=0, expired=1, pending=1)
+
+
+def test_empty_range_gives_null_rates(db):
+    result = get_analytics(start=date(2030, 1, 1), end=date(2030, 1, 7), tz=UTC)
+    assert (result.conversations, result.resolution_rate, result.escalation_rate, result.cost_per_conversation) == (
+        0, None, None, None,
+    )
+    assert len(result.series) == 7 and all(point.conversations == 0 for point in result.series)
+    assert result.agent_usage == () and result.interrupt_stats.total == 0
+
+
+def test_series_previous_period_and_agent_filter(week):
+    ConversationFactory(started_at=at(8, 12), resolved=False, cost_usd=Decimal("1.00"))  # previous period (7..9)
+
+    result = get_analytics(**population_range(), now=NOW)
+
+    assert [(point.date.day, point.conversations, point.resolved, point.escalated) for point in result.series] == [
+        (10, 2, 1, 1), (11, 1, 0, 0), (12, 1, 1, 0),
+    ]
+    assert result.series[0].cost == Decimal("0.40")
+    assert result.previous_period.conversations == 1
+    assert result.previous_period.resolution_rate == 0.0
+    assert result.unpriced_models == ("mystery-model",)
+    billing = get_analytics(**population_range(), agent="billing", now=NOW)
+    assert billing.conversations == 2 and billing.resolution_rate == 1 / 2
+
+
+def test_numbers_from_real_graphs_match_hand_counts(run_reference_agent):
+    """Five real conversations; every figure below is counted from the scenarios by hand."""
+    from analytics.models import ModelPrice
+
+    ModelPrice.objects.filter(model="claude-haiku-4-5").delete()  # seeded; this test prices it from 12:00 on
+    ModelPriceFactory(model="claude-haiku-4-5", input_usd_per_million=Decimal("1"), output_usd_per_million=Decimal("5"),
+                      effective_from=datetime(2026, 11, 10, 12, tzinfo=timezone.utc))
+    started = datetime(2026, 11, 10, 9, tzinfo=timezone.utc)
+    scenarios = ["order_status", "escalated_after_answer", "refund_rejected", "password_failed", "multi_turn"]
+    for index, scenario in enumerate(scenarios):
+        run_reference_agent(plan_conversation(seed=41, index=index, scenario=scenario), started + timedelta(hours=2 * index))
+    call_command("backfill_events", verbosity=0)
+
+    result = get_analytics(start=date(2026, 11, 10), end=date(2026, 11, 10), tz=UTC, now=NOW)
+
+    assert result.conversations == 5
+    # resolved: order_status, refund_rejected (its refund tool returned), multi_turn
+    assert result.resolution_rate == 3 / 5
+    assert result.escalation_rate == 1 / 5  # escalated_after_answer
+    # handoffs: orders (order_status, multi_turn), tech_support (2), billing (refund, multi_turn)
+    assert {usage.agent: usage.routings for usage in result.agent_usage} == {"orders": 2, "tech_support": 2, "billing": 2}
+    assert result.interrupt_stats == InterruptStats(total=1, approved=0, rejected=1, other=0, expired=0, pending=0)
+    # claude-haiku-4-5 is priced from 12:00: the 11:00 tech_support conversation's tokens are unpriced,
+    # the 15:00 one's are costed.
+    assert result.unpriced_models == ("claude-haiku-4-5",)
+    from replay.models import Conversation
+
+    assert Conversation.objects.get(thread_id="sim-41-000001").unpriced_models == ["claude-haiku-4-5"]
+    assert Conversation.objects.get(thread_id="sim-41-000003").unpriced_models == []
+    assert result.total_cost == sum(Conversation.objects.values_list("cost_usd", flat=True))
