@@ -261,3 +261,75 @@ def get_analytics(
         series=daily_series(start=start, end=end, tz=tz, agent=agent),
         previous_period=previous_period(start=start, end=end, tz=tz, agent=agent),
     )
+
+
+# -- writes the ORM makes slow: the recorder's bulk upsert and COPY (bench/backfill.py) ------------------
+
+CONVERSATION_COLUMNS = (
+    "thread_id", "metadata", "started_at", "last_activity_at", "status", "agents_used", "message_count",
+    "step_count", "tool_call_count", "tool_error_count", "interrupt_count", "interrupts_approved",
+    "interrupts_rejected", "interrupts_other", "interrupts_pending", "handoffs", "input_tokens", "output_tokens",
+    "cost_usd", "unpriced_models", "escalated", "resolved", "first_message", "last_checkpoint_id", "write_count",
+    "synced_at",
+)
+EVENT_COLUMNS = (
+    "conversation_id", "event_type", "occurred_at", "agent", "tool_name", "model", "input_tokens", "output_tokens",
+    "cost_usd", "status", "payload", "source", "dedup_key",
+)
+_ARRAY_COLUMNS = {"agents_used", "unpriced_models"}
+
+
+def _upsert_conversations_sql() -> str:
+    columns = ", ".join(CONVERSATION_COLUMNS)
+    values = ", ".join(
+        f"ARRAY(SELECT jsonb_array_elements_text(row.{name}))" if name in _ARRAY_COLUMNS else f"row.{name}"
+        for name in CONVERSATION_COLUMNS
+    )
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in CONVERSATION_COLUMNS if name != "thread_id")
+    return (
+        f"INSERT INTO conversations ({columns}) "
+        f"SELECT {values} FROM staged_conversations AS row "
+        f"ON CONFLICT (thread_id) DO UPDATE SET {updates} RETURNING id, thread_id"
+    )
+
+
+UPSERT_CONVERSATIONS_SQL = _upsert_conversations_sql()
+STAGE_CONVERSATIONS_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
+    thread_id varchar(255), metadata jsonb, started_at timestamptz, last_activity_at timestamptz, status varchar(32),
+    agents_used jsonb, message_count integer, step_count integer, tool_call_count integer, tool_error_count integer,
+    interrupt_count integer, interrupts_approved integer, interrupts_rejected integer, interrupts_other integer,
+    interrupts_pending integer, handoffs jsonb, input_tokens bigint, output_tokens bigint, cost_usd numeric,
+    unpriced_models jsonb, escalated boolean, resolved boolean, first_message text, last_checkpoint_id varchar(64),
+    write_count integer, synced_at timestamptz
+) ON COMMIT DELETE ROWS
+"""
+
+
+def replace_conversations_and_events(*, cursor, conversations: list[tuple], events_of: dict[str, list[tuple]]) -> int:
+    """In the caller's transaction: upsert the conversation rows (``CONVERSATION_COLUMNS`` order), delete
+    their events and COPY in the new ones (``EVENT_COLUMNS`` order, without ``conversation_id``).
+    Returns the number of events written."""
+    cursor.execute(STAGE_CONVERSATIONS_SQL)
+    cursor.execute("DELETE FROM staged_conversations")  # an enclosing transaction may have staged rows already
+    with cursor.copy(f"COPY staged_conversations ({', '.join(CONVERSATION_COLUMNS)}) FROM STDIN") as copy:
+        for row in conversations:
+            copy.write_row(row)
+    ids = dict((thread_id, pk) for pk, thread_id in cursor.execute(UPSERT_CONVERSATIONS_SQL).fetchall())
+    cursor.execute("DELETE FROM analytics_events WHERE conversation_id = ANY(%s)", (list(ids.values()),))
+    written = 0
+    with cursor.copy(f"COPY analytics_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+        for thread_id, rows in events_of.items():
+            conversation_id = ids[thread_id]
+            for row in rows:
+                copy.write_row((conversation_id, *row))
+                written += 1
+    return written
+
+
+def delete_conversations(conversations: QuerySet[Conversation]) -> None:
+    """Delete conversations and their events in two statements (Django's cascade would load every event)."""
+    ids_sql, params = conversations.values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM analytics_events WHERE conversation_id IN ({ids_sql})", params)  # noqa: S608
+        cursor.execute(f"DELETE FROM conversations WHERE id IN ({ids_sql})", params)  # noqa: S608

@@ -4,21 +4,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Protocol
 
+import orjson
+import psycopg
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from psycopg.types.json import Jsonb
 
-from analytics.derive import DerivedThread
-from analytics.models import AnalyticsEvent, EventSource
-from replay.models import Conversation
-
-CONVERSATION_FIELDS = [
-    field.name for field in Conversation._meta.concrete_fields if field.name not in {"id", "thread_id"}
-]
+from analytics.derive import DerivedConversation, DerivedEvent, DerivedThread
+from analytics.models import EventSource
+from analytics.queries import CONVERSATION_COLUMNS, replace_conversations_and_events
 
 
 class AnalyticsRecorder(Protocol):
@@ -36,37 +34,47 @@ class NoOpAnalyticsRecorder:
 
 class PostgresAnalyticsRecorder:
     """Upserts conversations and replaces their events, a batch of threads in one transaction, so a
-    conversation is never seen half-updated and a rerun never duplicates (unique ``dedup_key``)."""
+    conversation is never seen half-updated and a rerun never duplicates (unique ``dedup_key``).
+    Rows go in by COPY: the ORM's bulk_create spent three quarters of a backfill building SQL."""
 
     def record(self, *, threads: Sequence[DerivedThread], source: str = EventSource.BACKFILL) -> int:
         if not threads:
             return 0
         synced_at = timezone.now()
-        rows = [
-            Conversation(
-                thread_id=thread.conversation.thread_id,
-                synced_at=synced_at,
-                **{
-                    name: list(value) if isinstance(value, tuple) else value
-                    for name, value in asdict(thread.conversation).items()
-                    if name != "thread_id"
-                },
-            )
-            for thread in threads
-        ]
+        conversations = [_conversation_row(thread.conversation, synced_at) for thread in threads]
+        events_of = {
+            thread.conversation.thread_id: [_event_row(event, source) for event in thread.events] for thread in threads
+        }
         with transaction.atomic():
-            saved = Conversation.objects.bulk_create(
-                rows, update_conflicts=True, unique_fields=["thread_id"], update_fields=CONVERSATION_FIELDS
-            )
-            conversation_ids = {row.thread_id: row.pk for row in saved}
-            AnalyticsEvent.objects.filter(conversation_id__in=conversation_ids.values()).delete()
-            events = [
-                AnalyticsEvent(conversation_id=conversation_ids[thread.conversation.thread_id], source=source, **asdict(event))
-                for thread in threads
-                for event in thread.events
-            ]
-            AnalyticsEvent.objects.bulk_create(events, batch_size=2000)
-        return len(events)
+            connection.ensure_connection()
+            with psycopg.Cursor(connection.connection) as cursor:
+                return replace_conversations_and_events(cursor=cursor, conversations=conversations, events_of=events_of)
+
+
+def _json(value) -> Jsonb:
+    return Jsonb(value, dumps=_dumps)
+
+
+def _dumps(value) -> str:
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _conversation_row(conversation: DerivedConversation, synced_at) -> tuple:
+    values = {
+        "metadata": _json(conversation.metadata),
+        "agents_used": _json(list(conversation.agents_used)),
+        "handoffs": _json(conversation.handoffs),
+        "unpriced_models": _json(list(conversation.unpriced_models)),
+        "synced_at": synced_at,
+    }
+    return tuple(values[name] if name in values else getattr(conversation, name) for name in CONVERSATION_COLUMNS)
+
+
+def _event_row(event: DerivedEvent, source: str) -> tuple:
+    return (
+        event.event_type, event.occurred_at, event.agent, event.tool_name, event.model, event.input_tokens,
+        event.output_tokens, event.cost_usd, event.status, _json(event.payload), source, event.dedup_key,
+    )
 
 
 def get_recorder(*, dry_run: bool = False) -> AnalyticsRecorder:

@@ -8,7 +8,9 @@ at most the batch in flight, and a rerun redoes it to exactly the same rows.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,13 +18,14 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from analytics.derive import DerivedThread, derive_thread
 from analytics.models import EventSource, SyncState
 from analytics.pricing import load_price_lookup
 from analytics.recorder import AnalyticsRecorder
-from replay.checkpoints import PostgresCheckpointSource, checkpoint_id_floor
+from analytics.queries import delete_conversations
+from replay.checkpoints import PostgresCheckpointSource, checkpoint_id_floor, close_checkpoint_pool
 from replay.models import Conversation, ConversationStatus
 from replay.timeline import TimelineRules
 
@@ -47,6 +50,13 @@ class SyncSummary:
     unknown_steps: int = 0
     seconds: float = 0.0
     unpriced_models: set[str] = field(default_factory=set)
+
+    def merge(self, other: SyncSummary) -> None:
+        self.threads += other.threads
+        self.events += other.events
+        self.unpriced_tokens += other.unpriced_tokens
+        self.unknown_steps += other.unknown_steps
+        self.unpriced_models |= other.unpriced_models
 
     def add(self, derived: list[DerivedThread], events: int) -> None:
         self.threads += len(derived)
@@ -103,6 +113,7 @@ def backfill(
     source: PostgresCheckpointSource,
     recorder: AnalyticsRecorder,
     batch_size: int = 500,
+    workers: int = 1,
     since: datetime | None = None,
     until: datetime | None = None,
     thread_id: str | None = None,
@@ -139,19 +150,74 @@ def backfill(
         after = max(after, checkpoint_id_floor(since))
     before = checkpoint_id_floor(until) if until is not None else None
     on_start(source.count_thread_heads(after=after, before=before))
-    for batch in _batches(source.iter_thread_heads(after=after, before=before), batch_size):
-        if full_run and not dry_run:
-            SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.STARTED)
-        with transaction.atomic():
-            derived, events = sync_threads(
-                source=source, recorder=recorder, thread_ids=[thread for thread, _ in batch], origin=EventSource.BACKFILL
-            )
-            if full_run and not dry_run:
-                SyncState.objects.filter(pk=state.pk).update(watermark=batch[-1][1], state=SyncState.State.DONE)
-        summary.add(derived, events)
-        on_progress(len(batch))
+    track = full_run and not dry_run
+    if track:
+        SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.STARTED)
+    batches = _batches(source.iter_thread_heads(after=after, before=before), batch_size)
+    for watermark, batch_summary in _run_batches(batches, source=source, recorder=recorder, workers=workers):
+        if track:
+            SyncState.objects.filter(pk=state.pk).update(watermark=watermark)
+        summary.merge(batch_summary)
+        on_progress(batch_summary.threads)
+    if track:
+        SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.DONE)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _derive_batch(source: PostgresCheckpointSource, recorder: AnalyticsRecorder, thread_ids: list[str]) -> SyncSummary:
+    with transaction.atomic():
+        derived, events = sync_threads(source=source, recorder=recorder, thread_ids=thread_ids, origin=EventSource.BACKFILL)
+    summary = SyncSummary()
+    summary.add(derived, events)
+    return summary
+
+
+def _run_batches(
+    batches: Iterator[list[tuple[str, str]]], *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder, workers: int
+) -> Iterator[tuple[str, SyncSummary]]:
+    """Derive batches, in this process or in ``workers`` processes; yield ``(watermark, summary)`` in
+    batch order, so the watermark only passes batches that are all committed."""
+    if workers <= 1:
+        for batch in batches:
+            yield batch[-1][1], _derive_batch(source, recorder, [thread for thread, _ in batch])
+        return
+    # Children must not share the parent's sockets: close every connection before forking.
+    close_old_connections_for_fork()
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=_init_worker, initargs=(recorder,)) as pool:
+        in_flight: deque = deque()
+        for batch in batches:
+            in_flight.append((batch[-1][1], pool.apply_async(_worker_batch, ([thread for thread, _ in batch],))))
+            while len(in_flight) > 2 * workers:  # bounded: memory stays flat on any number of threads
+                watermark, result = in_flight.popleft()
+                yield watermark, result.get()
+        while in_flight:
+            watermark, result = in_flight.popleft()
+            yield watermark, result.get()
+
+
+def close_old_connections_for_fork() -> None:
+    for alias in connections:
+        database = connections[alias]
+        database.close()
+        if hasattr(database, "close_pool"):
+            database.close_pool()
+    close_checkpoint_pool()
+
+
+_worker_source: PostgresCheckpointSource | None = None
+_worker_recorder: AnalyticsRecorder | None = None
+
+
+def _init_worker(recorder: AnalyticsRecorder) -> None:
+    global _worker_source, _worker_recorder
+    _worker_source = PostgresCheckpointSource()
+    _worker_recorder = recorder
+
+
+def _worker_batch(thread_ids: list[str]) -> SyncSummary:
+    return _derive_batch(_worker_source, _worker_recorder, thread_ids)
 
 
 def _delete_conversations(*, since: datetime | None, until: datetime | None) -> None:
@@ -160,7 +226,7 @@ def _delete_conversations(*, since: datetime | None, until: datetime | None) -> 
         conversations = conversations.filter(last_activity_at__gte=since)
     if until is not None:
         conversations = conversations.filter(last_activity_at__lt=until)
-    conversations.delete()
+    delete_conversations(conversations)
 
 
 def sync_recent(

@@ -21,9 +21,11 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 import ormsgpack
+import orjson
 
 import psycopg
 from psycopg import pq
+from psycopg.adapt import Loader
 from django.conf import settings
 from django.db import connections
 from langchain_core.messages import BaseMessage
@@ -79,6 +81,14 @@ def count_checkpoint_rows() -> dict[str, int]:
 
 
 _pool = None
+
+
+def close_checkpoint_pool() -> None:
+    """Close the process-wide pool (before forking: children must open their own connections)."""
+    global _pool
+    if _pool is not None:
+        _pool.close()
+        _pool = None
 
 
 @contextmanager
@@ -304,9 +314,12 @@ class CheckpointSource(Protocol):
     def recent_thread_signatures(self, *, after: str) -> list[tuple[str, str, int]]: ...
 
 
+# Only what the timeline reads: no channel blobs, metadata without LangGraph's bookkeeping, and of the
+# inline channel values only the active agent.
 _CHECKPOINTS_SQL = """
 SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint->>'ts',
-       metadata, checkpoint->'channel_values', checkpoint->'channel_versions'->>%(messages)s
+       metadata - 'parents' - 'source' - 'step' - 'writes',
+       checkpoint->'channel_values'->>%(active_agent)s, checkpoint->'channel_versions'->>%(messages)s
 FROM checkpoints
 WHERE thread_id = ANY(%(thread_ids)s)
 ORDER BY thread_id, checkpoint_id, checkpoint_ns
@@ -318,6 +331,13 @@ FROM checkpoint_writes
 WHERE thread_id = ANY(%(thread_ids)s) AND channel = ANY(%(channels)s)
 ORDER BY thread_id, checkpoint_id, checkpoint_ns, task_id, idx
 """
+
+
+class _OrjsonLoader(Loader):
+    """jsonb through orjson: checkpoint metadata is parsed for every checkpoint of every thread."""
+
+    def load(self, data: bytes) -> Any:
+        return orjson.loads(bytes(data).removeprefix(b"\x01") if self.format == pq.Format.BINARY else data)
 
 
 def _binary_cursor(connection: psycopg.Connection) -> psycopg.Cursor:
@@ -372,14 +392,17 @@ class PostgresCheckpointSource:
         if not thread_ids:
             return []
         connection = self._connect()
+        active_agent_channel = settings.SMART_SUPPORT["ACTIVE_AGENT_CHANNEL"]
         params = {
             "thread_ids": list(thread_ids),
             "messages": MESSAGES_CHANNEL,
+            "active_agent": active_agent_channel,
             "channels": list(self.channels),
         }
         checkpoints: dict[str, list[CheckpointRecord]] = defaultdict(list)
         with psycopg.Cursor(connection) as cursor:
-            for thread_id, ns, checkpoint_id, parent_id, ts, metadata, values, version in cursor.execute(
+            cursor.adapters.register_loader("jsonb", _OrjsonLoader)
+            for thread_id, ns, checkpoint_id, parent_id, ts, metadata, active_agent, version in cursor.execute(
                 _CHECKPOINTS_SQL, params
             ):
                 checkpoints[thread_id].append(
@@ -389,7 +412,7 @@ class PostgresCheckpointSource:
                         parent_checkpoint_id=parent_id,
                         ts=_parse_ts(ts),
                         metadata=metadata if isinstance(metadata, dict) else {},
-                        channel_values=values if isinstance(values, dict) else {},
+                        channel_values={active_agent_channel: active_agent} if active_agent else {},
                         messages_version=version,
                     )
                 )

@@ -44,6 +44,8 @@ if EMBEDDED_POSTGRES:
 
     DATABASE_URL = start_embedded_postgres(pgdata=VAR_DIR / "pgdata")
 DATABASES = {"default": django_database(DATABASE_URL, pool=_env_bool("DATABASE_POOL", True))}
+if os.environ.get("DATABASE_NAME"):  # another database on the same server (the benchmarks use their own)
+    DATABASES["default"]["NAME"] = os.environ["DATABASE_NAME"]
 # Empty means "the same database as Django", following Django's own settings (and so its test database).
 CHECKPOINT_DATABASE_URL = os.environ.get("CHECKPOINT_DATABASE_URL", "").strip()
 
@@ -127,6 +129,8 @@ SMART_SUPPORT = {
     "ROUTER_TARGETS": _env_list("SMART_SUPPORT_ROUTER_TARGETS", []),
     # An interrupt still unresolved after this long is reported as expired.
     "INTERRUPT_TTL": timedelta(hours=float(os.environ.get("SMART_SUPPORT_INTERRUPT_TTL_HOURS", "24"))),
+    # Processes a backfill derives with (one per core by default).
+    "BACKFILL_WORKERS": int(os.environ.get("SMART_SUPPORT_BACKFILL_WORKERS", os.cpu_count() or 1)),
     # Where derived analytics go: a dotted path to an AnalyticsRecorder class.
     "ANALYTICS_RECORDER": os.environ.get(
         "SMART_SUPPORT_ANALYTICS_RECORDER", "analytics.recorder.PostgresAnalyticsRecorder"

@@ -16,6 +16,13 @@ from smart_support.agent.simulate import ScriptBook, connect_checkpointer, run_c
 CHECKPOINT_TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")
 
 
+@pytest.fixture(autouse=True)
+def backfill_in_process(settings):
+    """Worker processes commit on their own connections, outside the test's transaction: tests derive
+    in-process unless they ask for workers (and a transactional database) themselves."""
+    settings.SMART_SUPPORT = {**settings.SMART_SUPPORT, "BACKFILL_WORKERS": 1}
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """After pytest-django creates the test database, create LangGraph's tables in it."""

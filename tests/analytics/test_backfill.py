@@ -154,3 +154,14 @@ def test_live_sync_picks_up_new_turns_resumes_and_expiries(checkpoint_db):
         assert expiring.threads == 1
     checkpointer.conn.close()
     assert AnalyticsEvent.objects.filter(source="live").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_workers_write_the_same_rows_as_one_process(five_threads):
+    call_command("backfill_events", "--workers=1", batch_size=2, verbosity=0)
+    one_process = snapshot()
+
+    call_command("backfill_events", "--rebuild", "--workers=2", batch_size=1, verbosity=0)
+
+    assert snapshot() == one_process
+    assert SyncState.objects.get().watermark == max(row[5] for row in one_process[0])

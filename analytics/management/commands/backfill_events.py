@@ -3,6 +3,7 @@ import sys
 import time
 from datetime import datetime, time as day_time, timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
@@ -34,10 +35,15 @@ class Command(BaseCommand):
         parser.add_argument("--rebuild", action="store_true", help="delete the derived rows first and derive again")
         parser.add_argument("--batch-size", type=int, default=500, help="threads per transaction (1-10000)")
         parser.add_argument("--dry-run", action="store_true", help="derive and count, write nothing")
+        parser.add_argument(
+            "--workers", type=int, default=settings.SMART_SUPPORT["BACKFILL_WORKERS"], help="processes deriving in parallel"
+        )
         parser.add_argument("--follow", action="store_true", help="after catching up, keep syncing new checkpoints")
         parser.add_argument("--interval", type=float, default=0.5, help="seconds between live-sync polls")
 
     def handle(self, *args, **options) -> None:
+        if not 1 <= options["workers"] <= 64:
+            raise CommandError(f"--workers must be from 1 to 64; got {options['workers']}", returncode=2)
         if not 1 <= options["batch_size"] <= 10_000:
             raise CommandError(f"--batch-size must be from 1 to 10000; got {options['batch_size']}", returncode=2)
         until = options["until"] + timedelta(days=1) if options["until"] else None
@@ -61,6 +67,7 @@ class Command(BaseCommand):
                 source=source,
                 recorder=recorder,
                 batch_size=options["batch_size"],
+                workers=options["workers"],
                 since=options["since"],
                 until=until,
                 thread_id=options["thread"],
