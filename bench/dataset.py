@@ -75,8 +75,10 @@ def build(*, conversations: int, base: int) -> None:
     started = time.monotonic()
     with psycopg.connect(checkpoint_conninfo(), autocommit=True) as connection:
         for copy in range(1, copies + 1):
-            # spread the copies over the year before the base set's month
-            shift = f"{copy * 335 // copies} days"
+            if connection.execute("SELECT 1 FROM checkpoints WHERE thread_id = %s LIMIT 1", (f"sim-7-000000-c{copy}",)).fetchone():
+                continue  # made by an earlier, smaller build
+            # spread the copies over the eleven months before the base set's month
+            shift = f"{(copy * 3.35) % 335:.2f} days"
             with connection.transaction():
                 for sql in CLONE_SQL.values():
                     connection.execute(sql, {"suffix": f"-c{copy}", "shift": shift})
