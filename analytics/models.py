@@ -1,3 +1,4 @@
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -45,6 +46,12 @@ class AnalyticsEvent(models.Model):
             models.Index(fields=["occurred_at"], name="event_occurred_idx"),
             models.Index(fields=["event_type", "occurred_at"], name="event_type_occurred_idx"),
             models.Index(fields=["conversation", "event_type"], name="event_conversation_type_idx"),
+            # the few approvals still waiting, whose expiry the analytics check at query time
+            models.Index(
+                fields=["occurred_at"],
+                condition=Q(event_type="interrupt_raised", status="pending"),
+                name="event_pending_interrupt_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -92,3 +99,40 @@ class SyncState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.state} at {self.watermark or 'the beginning'}"
+
+
+class HourlyRollup(models.Model):
+    """The conversations that started in one UTC hour (or, for ``span`` = day, one UTC day), summed —
+    once over all of them (``agent`` = "") and once per agent that took part. Maintained by the
+    recorder, recomputed from ``conversations`` for every hour a write touches, and the day rows from
+    their hours; the analytics read these instead of 100k conversation rows. Hours make day boundaries
+    exact in every time zone whose offset is whole hours; the others are computed from the
+    conversations directly."""
+
+    class Span(models.TextChoices):
+        HOUR = "hour", "Hour"
+        DAY = "day", "Day"
+
+    span = models.CharField(max_length=4, choices=Span.choices, default=Span.HOUR)
+    hour = models.DateTimeField(help_text="Start of the hour or day, in UTC.")
+    agent = models.CharField(max_length=255, blank=True)
+    conversations = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    escalated = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    interrupts = models.PositiveIntegerField(default=0)
+    interrupts_approved = models.PositiveIntegerField(default=0)
+    interrupts_rejected = models.PositiveIntegerField(default=0)
+    interrupts_other = models.PositiveIntegerField(default=0)
+    interrupts_pending = models.PositiveIntegerField(default=0)
+    handoffs = models.JSONField(default=dict, blank=True)
+    unpriced_models = ArrayField(models.CharField(max_length=255), default=list, blank=True)
+
+    class Meta:
+        db_table = "analytics_hourly_rollups"
+        constraints = [models.UniqueConstraint(fields=["span", "agent", "hour"], name="rollup_unique_span_agent_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.agent or 'all agents'}"

@@ -14,6 +14,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 
 from analytics.models import AnalyticsEvent, EventType, ModelPrice
+from analytics.storage import refresh_rollups_of
 from replay.models import Conversation
 from replay.timeline import ModelPricing, PriceLookup
 
@@ -96,3 +97,4 @@ def _refresh_conversation_costs(conversation_ids: set[int]) -> None:
         for row in totals
     ]
     Conversation.objects.bulk_update(updates, ["cost_usd", "unpriced_models"], batch_size=2000)
+    refresh_rollups_of(conversation_ids)

@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import QuerySet
 
 from analytics.models import AnalyticsEvent, EventType
 from replay.models import Conversation
@@ -99,90 +98,166 @@ def per_conversation(total: Decimal, whole: int) -> Decimal | None:
     return (total / whole).quantize(Decimal("0.00000001")) if whole else None
 
 
-def headline_totals(conversations: QuerySet[Conversation]) -> dict:
-    totals = conversations.aggregate(
-        conversations=Count("id"),
-        resolved=Count("id", filter=Q(resolved=True)),
-        escalated=Count("id", filter=Q(escalated=True)),
-        cost=Sum("cost_usd"),
-        input_tokens=Sum("input_tokens"),
-        output_tokens=Sum("output_tokens"),
-        interrupts=Sum("interrupt_count"),
-        approved=Sum("interrupts_approved"),
-        rejected=Sum("interrupts_rejected"),
-        other=Sum("interrupts_other"),
-        pending=Sum("interrupts_pending"),
-    )
-    return {key: (value if value is not None else (Decimal(0) if key == "cost" else 0)) for key, value in totals.items()}
+# -- where the sums come from: hourly rollups, or the conversations themselves ---------------------
+
+TOTAL_KEYS = ("conversations", "resolved", "escalated", "cost", "input_tokens", "output_tokens", "interrupts",
+              "approved", "rejected", "other", "pending")
+
+_CONVERSATION_SUMS = """count(*), count(*) FILTER (WHERE resolved), count(*) FILTER (WHERE escalated),
+    coalesce(sum(cost_usd), 0), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+    coalesce(sum(interrupt_count), 0), coalesce(sum(interrupts_approved), 0), coalesce(sum(interrupts_rejected), 0),
+    coalesce(sum(interrupts_other), 0), coalesce(sum(interrupts_pending), 0)"""
+_ROLLUP_SUMS = """coalesce(sum(conversations), 0), coalesce(sum(resolved), 0), coalesce(sum(escalated), 0),
+    coalesce(sum(cost_usd), 0), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+    coalesce(sum(interrupts), 0), coalesce(sum(interrupts_approved), 0), coalesce(sum(interrupts_rejected), 0),
+    coalesce(sum(interrupts_other), 0), coalesce(sum(interrupts_pending), 0)"""
+_CONVERSATION_WHERE = """started_at >= %(lower)s AND started_at < %(upper)s
+    AND (%(agent)s::text IS NULL OR agents_used @> ARRAY[%(agent)s::varchar])"""
+# Whole UTC days inside the range from day rows, the hours at its edges from hour rows.
+_ROLLUP_WHERE = """agent = coalesce(%(agent)s::text, '') AND (
+    (span = 'day' AND hour >= %(day_lower)s AND hour < %(day_upper)s)
+    OR (span = 'hour' AND ((hour >= %(lower)s AND hour < %(day_lower)s) OR (hour >= %(day_upper)s AND hour < %(upper)s))))"""
+_ROLLUP_HOURS_WHERE = "agent = coalesce(%(agent)s::text, '') AND span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s"
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One table the sums can be read from, with its SQL."""
+
+    table: str
+    sums: str
+    where: str
+    day_of: str  # SQL for the row's day in %(tz)s
+    day_counts: str  # SQL for a day's conversations, resolved, escalated
+    series_where: str  # rows a daily series groups (UTC-day rows fall on one local day only at UTC+0)
+
+    def _run(self, sql: str, params: dict) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def totals(self, params: dict) -> dict:
+        row = self._run(f"SELECT {self.sums} FROM {self.table} WHERE {self.where}", params)[0]  # noqa: S608
+        return dict(zip(TOTAL_KEYS, row))
+
+    def series(self, params: dict) -> dict[date, tuple[int, int, int, Decimal]]:
+        sql = (
+            f"SELECT {self.day_of} AS day, {self.day_counts}, coalesce(sum(cost_usd), 0) "  # noqa: S608 - constant SQL
+            f"FROM {self.table} WHERE {self.series_where if params['tz_offset_hours'] else self.where} GROUP BY day"
+        )
+        return {day: (int(count), int(resolved), int(escalated), cost) for day, count, resolved, escalated, cost in self._run(sql, params)}
+
+    def agent_usage(self, params: dict) -> list[tuple[str, int]]:
+        sql = (
+            f"SELECT handoff.key, sum(handoff.value::int) AS routings "  # noqa: S608 - constant SQL
+            f"FROM {self.table}, jsonb_each_text({self.table}.handoffs) AS handoff "
+            f"WHERE {self.where} AND {self.table}.handoffs <> '{{}}'::jsonb "
+            f"GROUP BY handoff.key ORDER BY routings DESC, handoff.key"
+        )
+        return [(agent, int(routings)) for agent, routings in self._run(sql, params)]
+
+    def unpriced_models(self, params: dict) -> tuple[str, ...]:
+        sql = (
+            f"SELECT DISTINCT model FROM {self.table}, unnest({self.table}.unpriced_models) AS model "  # noqa: S608
+            f"WHERE {self.where} AND cardinality({self.table}.unpriced_models) > 0 ORDER BY model"
+        )
+        return tuple(model for (model,) in self._run(sql, params))
+
+
+CONVERSATIONS = _Source(
+    table="conversations", sums=_CONVERSATION_SUMS, where=_CONVERSATION_WHERE,
+    day_of="(started_at AT TIME ZONE %(tz)s)::date",
+    day_counts="count(*), count(*) FILTER (WHERE resolved), count(*) FILTER (WHERE escalated)",
+    series_where=_CONVERSATION_WHERE,
+)
+ROLLUPS = _Source(
+    table="analytics_hourly_rollups", sums=_ROLLUP_SUMS, where=_ROLLUP_WHERE,
+    day_of="(hour AT TIME ZONE %(tz)s)::date",
+    day_counts="sum(conversations), sum(resolved), sum(escalated)",
+    series_where=_ROLLUP_HOURS_WHERE,
+)
+
+
+def source_for(*, start: date, end: date, tz: ZoneInfo) -> _Source:
+    """Hourly rollups when every day boundary of the range falls on a whole UTC hour, else the conversations."""
+    day = start
+    while day <= end + timedelta(days=1):
+        offset = datetime.combine(day, time.min, tzinfo=tz).utcoffset() or timedelta(0)
+        if offset.total_seconds() % 3600:
+            return CONVERSATIONS
+        day += timedelta(days=1)
+    return ROLLUPS
+
+
+def _params(*, start: date, end: date, tz: ZoneInfo, agent: str | None) -> dict:
+    lower, upper = day_bounds(start=start, end=end, tz=tz)
+    utc_lower, utc_upper = lower.astimezone(dt_timezone.utc), upper.astimezone(dt_timezone.utc)
+    day_lower = utc_lower.replace(hour=0) + (timedelta(days=1) if utc_lower.hour else timedelta(0))
+    day_upper = utc_upper.replace(hour=0)
+    if day_lower >= day_upper:
+        day_lower = day_upper = utc_upper
+    offsets = {
+        (datetime.combine(day, time.min, tzinfo=tz).utcoffset() or timedelta(0))
+        for day in (start + timedelta(days=n) for n in range((end - start).days + 2))
+    }
+    return {
+        "lower": lower, "upper": upper, "day_lower": day_lower, "day_upper": day_upper, "agent": agent,
+        "tz": str(tz), "tz_offset_hours": any(offsets),
+    }
+
+
+def headline_totals(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, source: _Source | None = None) -> dict:
+    source = source or source_for(start=start, end=end, tz=tz)
+    return source.totals(_params(start=start, end=end, tz=tz, agent=agent))
 
 
 def resolution_rate(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> float | None:
-    totals = headline_totals(population(start=start, end=end, tz=tz, agent=agent))
+    totals = headline_totals(start=start, end=end, tz=tz, agent=agent)
     return rate(totals["resolved"], totals["conversations"])
 
 
 def escalation_rate(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> float | None:
-    totals = headline_totals(population(start=start, end=end, tz=tz, agent=agent))
+    totals = headline_totals(start=start, end=end, tz=tz, agent=agent)
     return rate(totals["escalated"], totals["conversations"])
 
 
 def cost_per_conversation(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> Decimal | None:
-    totals = headline_totals(population(start=start, end=end, tz=tz, agent=agent))
+    totals = headline_totals(start=start, end=end, tz=tz, agent=agent)
     return per_conversation(totals["cost"], totals["conversations"])
 
 
-_AGENT_USAGE_SQL = """
-SELECT handoff.key AS agent, sum(handoff.value::int) AS routings
-FROM conversations, jsonb_each_text(conversations.handoffs) AS handoff
-WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
-  AND (%(agent)s::text IS NULL OR conversations.agents_used @> ARRAY[%(agent)s::varchar])
-GROUP BY handoff.key
-ORDER BY routings DESC, agent
-"""
-
-
-def agent_usage(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> tuple[AgentUsage, ...]:
+def agent_usage(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, source: _Source | None = None) -> tuple[AgentUsage, ...]:
     """Handoffs to each agent ÷ all handoffs, over the population's conversations."""
-    lower, upper = day_bounds(start=start, end=end, tz=tz)
-    with connection.cursor() as cursor:
-        cursor.execute(_AGENT_USAGE_SQL, {"lower": lower, "upper": upper, "agent": agent})
-        rows = cursor.fetchall()
+    source = source or source_for(start=start, end=end, tz=tz)
+    rows = source.agent_usage(_params(start=start, end=end, tz=tz, agent=agent))
     total = sum(routings for _, routings in rows)
     return tuple(AgentUsage(agent=name, routings=routings, share=routings / total) for name, routings in rows)
 
 
-_UNPRICED_MODELS_SQL = """
-SELECT DISTINCT model FROM conversations, unnest(conversations.unpriced_models) AS model
-WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
-  AND cardinality(conversations.unpriced_models) > 0
-  AND (%(agent)s::text IS NULL OR conversations.agents_used @> ARRAY[%(agent)s::varchar])
-ORDER BY model
-"""
-
-
-def unpriced_models(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> tuple[str, ...]:
-    lower, upper = day_bounds(start=start, end=end, tz=tz)
-    with connection.cursor() as cursor:
-        cursor.execute(_UNPRICED_MODELS_SQL, {"lower": lower, "upper": upper, "agent": agent})
-        return tuple(model for (model,) in cursor.fetchall())
+def unpriced_models(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, source: _Source | None = None) -> tuple[str, ...]:
+    source = source or source_for(start=start, end=end, tz=tz)
+    return source.unpriced_models(_params(start=start, end=end, tz=tz, agent=agent))
 
 
 def interrupt_stats(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, now: datetime | None = None) -> InterruptStats:
     """The population's interrupts by outcome; an unresolved one older than INTERRUPT_TTL is expired."""
-    totals = headline_totals(population(start=start, end=end, tz=tz, agent=agent))
+    totals = headline_totals(start=start, end=end, tz=tz, agent=agent)
     return _interrupt_stats(totals, start=start, end=end, tz=tz, agent=agent, now=now)
 
 
 def _interrupt_stats(totals: dict, *, start: date, end: date, tz: ZoneInfo, agent: str | None, now: datetime | None) -> InterruptStats:
     expired = 0
     if totals["pending"]:
+        # Count the few approvals raised within the TTL (the partial index holds only pending ones);
+        # every other pending approval has expired.
         cutoff = (now or datetime.now(dt_timezone.utc)) - settings.SMART_SUPPORT["INTERRUPT_TTL"]
-        expired = AnalyticsEvent.objects.filter(
-            conversation__in=population(start=start, end=end, tz=tz, agent=agent).filter(interrupts_pending__gt=0),
+        recent = AnalyticsEvent.objects.filter(
             event_type=EventType.INTERRUPT_RAISED,
             status="pending",
-            occurred_at__lt=cutoff,
+            occurred_at__gte=cutoff,
+            conversation__in=population(start=start, end=end, tz=tz, agent=agent),
         ).count()
+        expired = totals["pending"] - recent
     return InterruptStats(
         total=totals["interrupts"],
         approved=totals["approved"],
@@ -193,33 +268,15 @@ def _interrupt_stats(totals: dict, *, start: date, end: date, tz: ZoneInfo, agen
     )
 
 
-def daily_series(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> tuple[DailyPoint, ...]:
+def daily_series(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, source: _Source | None = None) -> tuple[DailyPoint, ...]:
     """One point per day of the range (days with no conversations included, at zero)."""
-    rows = {
-        row["day"]: row
-        for row in population(start=start, end=end, tz=tz, agent=agent)
-        .annotate(day=TruncDate("started_at", tzinfo=tz))
-        .values("day")
-        .annotate(
-            conversations=Count("id"),
-            resolved=Count("id", filter=Q(resolved=True)),
-            escalated=Count("id", filter=Q(escalated=True)),
-            cost=Sum("cost_usd"),
-        )
-    }
+    source = source or source_for(start=start, end=end, tz=tz)
+    rows = source.series(_params(start=start, end=end, tz=tz, agent=agent))
     points = []
     day = start
     while day <= end:
-        row = rows.get(day, {})
-        points.append(
-            DailyPoint(
-                date=day,
-                conversations=row.get("conversations", 0),
-                resolved=row.get("resolved", 0),
-                escalated=row.get("escalated", 0),
-                cost=row.get("cost") or Decimal(0),
-            )
-        )
+        conversations, resolved, escalated, cost = rows.get(day, (0, 0, 0, Decimal(0)))
+        points.append(DailyPoint(date=day, conversations=conversations, resolved=resolved, escalated=escalated, cost=cost))
         day += timedelta(days=1)
     return tuple(points)
 
@@ -227,7 +284,7 @@ def daily_series(*, start: date, end: date, tz: ZoneInfo, agent: str | None = No
 def previous_period(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> PeriodHeadline:
     """The headline figures of the period of equal length just before this one."""
     length = end - start + timedelta(days=1)
-    totals = headline_totals(population(start=start - length, end=end - length, tz=tz, agent=agent))
+    totals = headline_totals(start=start - length, end=end - length, tz=tz, agent=agent)
     return PeriodHeadline(
         conversations=totals["conversations"],
         resolution_rate=rate(totals["resolved"], totals["conversations"]),
@@ -237,10 +294,13 @@ def previous_period(*, start: date, end: date, tz: ZoneInfo, agent: str | None =
 
 
 def get_analytics(
-    *, start: date, end: date, tz: ZoneInfo, agent: str | None = None, now: datetime | None = None
+    *, start: date, end: date, tz: ZoneInfo, agent: str | None = None, now: datetime | None = None,
+    source: _Source | None = None,
 ) -> AnalyticsResult:
     """Given a date range (inclusive, in ``tz``), return every figure of the analytics page."""
-    totals = headline_totals(population(start=start, end=end, tz=tz, agent=agent))
+    source = source or source_for(start=start, end=end, tz=tz)
+    scope = {"start": start, "end": end, "tz": tz, "agent": agent}
+    totals = headline_totals(**scope, source=source)
     return AnalyticsResult(
         start=start,
         end=end,
@@ -255,81 +315,9 @@ def get_analytics(
         total_cost=totals["cost"],
         input_tokens=totals["input_tokens"],
         output_tokens=totals["output_tokens"],
-        unpriced_models=unpriced_models(start=start, end=end, tz=tz, agent=agent),
-        agent_usage=agent_usage(start=start, end=end, tz=tz, agent=agent),
-        interrupt_stats=_interrupt_stats(totals, start=start, end=end, tz=tz, agent=agent, now=now),
-        series=daily_series(start=start, end=end, tz=tz, agent=agent),
-        previous_period=previous_period(start=start, end=end, tz=tz, agent=agent),
+        unpriced_models=unpriced_models(**scope, source=source),
+        agent_usage=agent_usage(**scope, source=source),
+        interrupt_stats=_interrupt_stats(totals, **scope, now=now),
+        series=daily_series(**scope, source=source),
+        previous_period=previous_period(**scope),
     )
-
-
-# -- writes the ORM makes slow: the recorder's bulk upsert and COPY (bench/backfill.py) ------------------
-
-CONVERSATION_COLUMNS = (
-    "thread_id", "metadata", "started_at", "last_activity_at", "status", "agents_used", "message_count",
-    "step_count", "tool_call_count", "tool_error_count", "interrupt_count", "interrupts_approved",
-    "interrupts_rejected", "interrupts_other", "interrupts_pending", "handoffs", "input_tokens", "output_tokens",
-    "cost_usd", "unpriced_models", "escalated", "resolved", "first_message", "last_checkpoint_id", "write_count",
-    "synced_at",
-)
-EVENT_COLUMNS = (
-    "conversation_id", "event_type", "occurred_at", "agent", "tool_name", "model", "input_tokens", "output_tokens",
-    "cost_usd", "status", "payload", "source", "dedup_key",
-)
-_ARRAY_COLUMNS = {"agents_used", "unpriced_models"}
-
-
-def _upsert_conversations_sql() -> str:
-    columns = ", ".join(CONVERSATION_COLUMNS)
-    values = ", ".join(
-        f"ARRAY(SELECT jsonb_array_elements_text(row.{name}))" if name in _ARRAY_COLUMNS else f"row.{name}"
-        for name in CONVERSATION_COLUMNS
-    )
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in CONVERSATION_COLUMNS if name != "thread_id")
-    return (
-        f"INSERT INTO conversations ({columns}) "
-        f"SELECT {values} FROM staged_conversations AS row "
-        f"ON CONFLICT (thread_id) DO UPDATE SET {updates} RETURNING id, thread_id"
-    )
-
-
-UPSERT_CONVERSATIONS_SQL = _upsert_conversations_sql()
-STAGE_CONVERSATIONS_SQL = """
-CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
-    thread_id varchar(255), metadata jsonb, started_at timestamptz, last_activity_at timestamptz, status varchar(32),
-    agents_used jsonb, message_count integer, step_count integer, tool_call_count integer, tool_error_count integer,
-    interrupt_count integer, interrupts_approved integer, interrupts_rejected integer, interrupts_other integer,
-    interrupts_pending integer, handoffs jsonb, input_tokens bigint, output_tokens bigint, cost_usd numeric,
-    unpriced_models jsonb, escalated boolean, resolved boolean, first_message text, last_checkpoint_id varchar(64),
-    write_count integer, synced_at timestamptz
-) ON COMMIT DELETE ROWS
-"""
-
-
-def replace_conversations_and_events(*, cursor, conversations: list[tuple], events_of: dict[str, list[tuple]]) -> int:
-    """In the caller's transaction: upsert the conversation rows (``CONVERSATION_COLUMNS`` order), delete
-    their events and COPY in the new ones (``EVENT_COLUMNS`` order, without ``conversation_id``).
-    Returns the number of events written."""
-    cursor.execute(STAGE_CONVERSATIONS_SQL)
-    cursor.execute("DELETE FROM staged_conversations")  # an enclosing transaction may have staged rows already
-    with cursor.copy(f"COPY staged_conversations ({', '.join(CONVERSATION_COLUMNS)}) FROM STDIN") as copy:
-        for row in conversations:
-            copy.write_row(row)
-    ids = dict((thread_id, pk) for pk, thread_id in cursor.execute(UPSERT_CONVERSATIONS_SQL).fetchall())
-    cursor.execute("DELETE FROM analytics_events WHERE conversation_id = ANY(%s)", (list(ids.values()),))
-    written = 0
-    with cursor.copy(f"COPY analytics_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
-        for thread_id, rows in events_of.items():
-            conversation_id = ids[thread_id]
-            for row in rows:
-                copy.write_row((conversation_id, *row))
-                written += 1
-    return written
-
-
-def delete_conversations(conversations: QuerySet[Conversation]) -> None:
-    """Delete conversations and their events in two statements (Django's cascade would load every event)."""
-    ids_sql, params = conversations.values("id").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM analytics_events WHERE conversation_id IN ({ids_sql})", params)  # noqa: S608
-        cursor.execute(f"DELETE FROM conversations WHERE id IN ({ids_sql})", params)  # noqa: S608

@@ -16,19 +16,20 @@ from psycopg.types.json import Jsonb
 
 from analytics.derive import DerivedConversation, DerivedEvent, DerivedThread
 from analytics.models import EventSource
-from analytics.queries import CONVERSATION_COLUMNS, replace_conversations_and_events
+from analytics.storage import CONVERSATION_COLUMNS, replace_conversations_and_events
 
 
 class AnalyticsRecorder(Protocol):
-    def record(self, *, threads: Sequence[DerivedThread], source: str) -> int:
-        """Store each thread's conversation row and events, replacing what was there; return events written."""
+    def record(self, *, threads: Sequence[DerivedThread], source: str, refresh_rollups: bool = True) -> int:
+        """Store each thread's conversation row and events, replacing what was there; return events written.
+        ``refresh_rollups=False`` leaves the hourly rollups to a rebuild after a large backfill."""
         ...
 
 
 class NoOpAnalyticsRecorder:
     """Counts what would be written and writes nothing (``backfill_events --dry-run``)."""
 
-    def record(self, *, threads: Sequence[DerivedThread], source: str) -> int:
+    def record(self, *, threads: Sequence[DerivedThread], source: str, refresh_rollups: bool = True) -> int:
         return sum(len(thread.events) for thread in threads)
 
 
@@ -37,7 +38,9 @@ class PostgresAnalyticsRecorder:
     conversation is never seen half-updated and a rerun never duplicates (unique ``dedup_key``).
     Rows go in by COPY: the ORM's bulk_create spent three quarters of a backfill building SQL."""
 
-    def record(self, *, threads: Sequence[DerivedThread], source: str = EventSource.BACKFILL) -> int:
+    def record(
+        self, *, threads: Sequence[DerivedThread], source: str = EventSource.BACKFILL, refresh_rollups: bool = True
+    ) -> int:
         if not threads:
             return 0
         synced_at = timezone.now()
@@ -48,7 +51,9 @@ class PostgresAnalyticsRecorder:
         with transaction.atomic():
             connection.ensure_connection()
             with psycopg.Cursor(connection.connection) as cursor:
-                return replace_conversations_and_events(cursor=cursor, conversations=conversations, events_of=events_of)
+                return replace_conversations_and_events(
+                    cursor=cursor, conversations=conversations, events_of=events_of, refresh_rollups=refresh_rollups
+                )
 
 
 def _json(value) -> Jsonb:

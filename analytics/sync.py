@@ -24,7 +24,7 @@ from analytics.derive import DerivedThread, derive_thread
 from analytics.models import EventSource, SyncState
 from analytics.pricing import load_price_lookup
 from analytics.recorder import AnalyticsRecorder
-from analytics.queries import delete_conversations
+from analytics.storage import delete_conversations, rebuild_rollups
 from replay.checkpoints import PostgresCheckpointSource, checkpoint_id_floor, close_checkpoint_pool
 from replay.models import Conversation, ConversationStatus
 from replay.timeline import TimelineRules
@@ -36,6 +36,8 @@ LOCK_KEY = 0x5AA7_0001  # pg advisory lock held by whoever derives events
 # LangGraph may save a checkpoint's writes (an interrupt, a resume) after the checkpoint itself, and
 # checkpoints committed out of id order: live sync re-reads this much behind its watermark.
 FOLLOW_LOOKBACK = timedelta(minutes=2)
+# Up to this many threads a backfill keeps the hourly rollups current batch by batch.
+ROLLUPS_PER_BATCH_UP_TO = 2000
 
 
 class SyncLocked(RuntimeError):
@@ -96,7 +98,7 @@ def _batches(items: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple
 
 def sync_threads(
     *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder, thread_ids: list[str], origin: str,
-    now: datetime | None = None,
+    now: datetime | None = None, refresh_rollups: bool = True,
 ) -> tuple[list[DerivedThread], int]:
     """Derive and record these threads (one batch, one transaction); return what was derived and the event count."""
     now = now or datetime.now(dt_timezone.utc)
@@ -105,7 +107,7 @@ def sync_threads(
         derive_thread(thread=thread, price_lookup=price_lookup, now=now, rules=rules)
         for thread in source.get_threads(thread_ids=thread_ids)
     ]
-    return derived, recorder.record(threads=derived, source=origin)
+    return derived, recorder.record(threads=derived, source=origin, refresh_rollups=refresh_rollups)
 
 
 def backfill(
@@ -127,7 +129,7 @@ def backfill(
     summary = SyncSummary()
     if thread_id is not None:
         if rebuild and not dry_run:
-            Conversation.objects.filter(thread_id=thread_id).delete()
+            delete_conversations(Conversation.objects.filter(thread_id=thread_id))
         derived, events = sync_threads(source=source, recorder=recorder, thread_ids=[thread_id], origin=EventSource.BACKFILL)
         summary.add(derived, events)
         on_start(len(derived))
@@ -149,38 +151,52 @@ def backfill(
     if since is not None:
         after = max(after, checkpoint_id_floor(since))
     before = checkpoint_id_floor(until) if until is not None else None
-    on_start(source.count_thread_heads(after=after, before=before))
+    total = source.count_thread_heads(after=after, before=before)
+    on_start(total)
     track = full_run and not dry_run
+    # Many threads spread over many hours: rebuild the rollups once at the end instead of per batch.
+    # A run that finds the last one stopped midway does so too, for the batches that one left behind.
+    defer_rollups = not dry_run and (total > ROLLUPS_PER_BATCH_UP_TO or state.state == SyncState.State.STARTED)
     if track:
         SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.STARTED)
     batches = _batches(source.iter_thread_heads(after=after, before=before), batch_size)
-    for watermark, batch_summary in _run_batches(batches, source=source, recorder=recorder, workers=workers):
+    for watermark, batch_summary in _run_batches(
+        batches, source=source, recorder=recorder, workers=workers, refresh_rollups=not defer_rollups
+    ):
         if track:
             SyncState.objects.filter(pk=state.pk).update(watermark=watermark)
         summary.merge(batch_summary)
         on_progress(batch_summary.threads)
+    if defer_rollups:
+        rebuild_rollups()
     if track:
         SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.DONE)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _derive_batch(source: PostgresCheckpointSource, recorder: AnalyticsRecorder, thread_ids: list[str]) -> SyncSummary:
+def _derive_batch(
+    source: PostgresCheckpointSource, recorder: AnalyticsRecorder, thread_ids: list[str], refresh_rollups: bool
+) -> SyncSummary:
     with transaction.atomic():
-        derived, events = sync_threads(source=source, recorder=recorder, thread_ids=thread_ids, origin=EventSource.BACKFILL)
+        derived, events = sync_threads(
+            source=source, recorder=recorder, thread_ids=thread_ids, origin=EventSource.BACKFILL,
+            refresh_rollups=refresh_rollups,
+        )
     summary = SyncSummary()
     summary.add(derived, events)
     return summary
 
 
 def _run_batches(
-    batches: Iterator[list[tuple[str, str]]], *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder, workers: int
+    batches: Iterator[list[tuple[str, str]]], *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder,
+    workers: int, refresh_rollups: bool,
 ) -> Iterator[tuple[str, SyncSummary]]:
     """Derive batches, in this process or in ``workers`` processes; yield ``(watermark, summary)`` in
     batch order, so the watermark only passes batches that are all committed."""
     if workers <= 1:
         for batch in batches:
-            yield batch[-1][1], _derive_batch(source, recorder, [thread for thread, _ in batch])
+            yield batch[-1][1], _derive_batch(source, recorder, [thread for thread, _ in batch], refresh_rollups)
         return
     # Children must not share the parent's sockets: close every connection before forking.
     close_old_connections_for_fork()
@@ -188,7 +204,8 @@ def _run_batches(
     with context.Pool(workers, initializer=_init_worker, initargs=(recorder,)) as pool:
         in_flight: deque = deque()
         for batch in batches:
-            in_flight.append((batch[-1][1], pool.apply_async(_worker_batch, ([thread for thread, _ in batch],))))
+            thread_ids = [thread for thread, _ in batch]
+            in_flight.append((batch[-1][1], pool.apply_async(_worker_batch, (thread_ids, refresh_rollups))))
             while len(in_flight) > 2 * workers:  # bounded: memory stays flat on any number of threads
                 watermark, result = in_flight.popleft()
                 yield watermark, result.get()
@@ -216,8 +233,8 @@ def _init_worker(recorder: AnalyticsRecorder) -> None:
     _worker_recorder = recorder
 
 
-def _worker_batch(thread_ids: list[str]) -> SyncSummary:
-    return _derive_batch(_worker_source, _worker_recorder, thread_ids)
+def _worker_batch(thread_ids: list[str], refresh_rollups: bool) -> SyncSummary:
+    return _derive_batch(_worker_source, _worker_recorder, thread_ids, refresh_rollups)
 
 
 def _delete_conversations(*, since: datetime | None, until: datetime | None) -> None:

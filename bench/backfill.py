@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from dataset import BENCH_DATABASE  # noqa: F401 - selects the benchmark database
+from dataset import ensure_database  # selects (and migrates) the benchmark database
 
 from common import PROJECT_DIR, setup_django  # noqa: E402
 
@@ -67,6 +67,7 @@ def timed_backfill(*args: str) -> tuple[float, float, str]:
 
 def main() -> None:
     setup_django()
+    ensure_database()
     threads, floor_seconds = raw_read_and_decode()
     seconds, peak_mb, summary = timed_backfill()
     print(f"Backfill of {threads} threads (database {os.environ['DATABASE_NAME']})\n")

@@ -1,5 +1,6 @@
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
 
 
@@ -54,6 +55,8 @@ class Conversation(models.Model):
             models.Index(fields=["status", "-last_activity_at"], name="conv_status_idx"),
             GinIndex(fields=["agents_used"], name="conv_agents_gin"),
             GinIndex(fields=["metadata"], name="conv_metadata_gin", opclasses=["jsonb_path_ops"]),
+            GinIndex(SearchVector("first_message", config="simple"), name="conv_first_message_search"),
+            models.Index(fields=["thread_id"], name="conv_thread_prefix", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:

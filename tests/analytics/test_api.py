@@ -8,6 +8,7 @@ import time_machine
 from django.contrib.auth.models import Permission, User
 from rest_framework.test import APIClient
 
+from analytics.storage import rebuild_rollups
 from tests.factories import ConversationFactory
 
 
@@ -29,6 +30,7 @@ def test_whole_response_for_a_small_range(api):
                         cost_usd=Decimal("0.04"), input_tokens=3000, output_tokens=300, handoffs={"orders": 1, "billing": 2})
     ConversationFactory(started_at=datetime(2026, 11, 17, 9, tzinfo=timezone.utc), resolved=True,
                         cost_usd=Decimal("0.01"))  # previous period
+    rebuild_rollups()
 
     response = api.get("/api/analytics", {"range": "2d"})
 
@@ -61,6 +63,7 @@ def test_whole_response_for_a_small_range(api):
 def test_from_to_in_another_time_zone(api):
     # 2026-11-19 23:30 in New York is 2026-11-20 04:30 UTC
     ConversationFactory(started_at=datetime(2026, 11, 20, 4, 30, tzinfo=timezone.utc))
+    rebuild_rollups()
     body = api.get("/api/analytics", {"from": "2026-11-19", "to": "2026-11-19", "tz": "America/New_York"}).json()
     assert body["conversations"] == 1
     assert body["range"] == {"from": "2026-11-19", "to": "2026-11-19", "tz": "America/New_York"}

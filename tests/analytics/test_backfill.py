@@ -29,6 +29,17 @@ def five_threads(run_reference_agent):
     return plans
 
 
+def assert_rollups_match_conversations():
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from analytics.queries import CONVERSATIONS, ROLLUPS, get_analytics
+
+    scope = {"start": date(2026, 11, 9), "end": date(2026, 11, 11), "tz": ZoneInfo("Europe/Berlin"), "now": STARTED_AT}
+    assert get_analytics(**scope, source=ROLLUPS) == get_analytics(**scope, source=CONVERSATIONS)
+    assert get_analytics(**scope).conversations == Conversation.objects.count()
+
+
 def snapshot():
     """Every derived row, as a manager would compare two runs."""
     conversations = sorted(
@@ -36,6 +47,12 @@ def snapshot():
     )
     events = sorted(AnalyticsEvent.objects.values_list("dedup_key", "event_type", "status", "cost_usd", "occurred_at"))
     return conversations, events
+
+
+def test_a_large_backfill_rebuilds_the_rollups_once_at_the_end(five_threads, monkeypatch):
+    monkeypatch.setattr("analytics.sync.ROLLUPS_PER_BATCH_UP_TO", 2)
+    call_command("backfill_events", batch_size=2, verbosity=0)
+    assert_rollups_match_conversations()
 
 
 def test_backfill_twice_writes_the_same_rows(five_threads, capsys):
@@ -59,11 +76,11 @@ def test_a_run_killed_midway_resumes_to_the_same_rows(five_threads):
     class CrashOnSecondBatch(PostgresAnalyticsRecorder):
         calls = 0
 
-        def record(self, *, threads, source):
+        def record(self, *, threads, source, refresh_rollups=True):
             CrashOnSecondBatch.calls += 1
             if CrashOnSecondBatch.calls == 2:
                 raise KeyboardInterrupt("killed")
-            return super().record(threads=threads, source=source)
+            return super().record(threads=threads, source=source, refresh_rollups=refresh_rollups)
 
     with PostgresCheckpointSource() as source, pytest.raises(KeyboardInterrupt):
         backfill(source=source, recorder=CrashOnSecondBatch(), batch_size=2)
@@ -74,6 +91,7 @@ def test_a_run_killed_midway_resumes_to_the_same_rows(five_threads):
 
     assert snapshot() == clean
     assert SyncState.objects.get().state == SyncState.State.DONE
+    assert_rollups_match_conversations()
 
 
 def test_dry_run_writes_nothing(five_threads, capsys):
@@ -164,4 +182,5 @@ def test_parallel_workers_write_the_same_rows_as_one_process(five_threads):
     call_command("backfill_events", "--rebuild", "--workers=2", batch_size=1, verbosity=0)
 
     assert snapshot() == one_process
+    assert_rollups_match_conversations()
     assert SyncState.objects.get().watermark == max(row[5] for row in one_process[0])

@@ -9,6 +9,8 @@ from django.core.management import call_command
 
 from analytics.models import EventType
 from analytics.queries import (
+    CONVERSATIONS,
+    ROLLUPS,
     AgentUsage,
     InterruptStats,
     agent_usage,
@@ -17,7 +19,9 @@ from analytics.queries import (
     get_analytics,
     interrupt_stats,
     resolution_rate,
+    source_for,
 )
+from analytics.storage import rebuild_rollups
 from replay.models import ConversationStatus
 from smart_support.agent.scenarios import plan_conversation
 from tests.factories import AnalyticsEventFactory, ConversationFactory, ModelPriceFactory
@@ -34,7 +38,7 @@ def at(day: int, hour: int, minute: int = 0, tz=timezone.utc) -> datetime:
 @pytest.fixture
 def week(db):
     """Five conversations around 2026-11-10 .. 11-12 in Berlin, written out by hand."""
-    return {
+    rows = {
         # 2026-11-09 23:30 UTC is 2026-11-10 00:30 in Berlin: inside a Berlin range starting the 10th
         "just_after_midnight_berlin": ConversationFactory(
             started_at=at(9, 23, 30), resolved=True, cost_usd=Decimal("0.10"), handoffs={"orders": 1},
@@ -58,6 +62,8 @@ def week(db):
             started_at=at(12, 23, 30), resolved=True, cost_usd=Decimal("9.99"), handoffs={"orders": 5},
         ),
     }
+    rebuild_rollups()  # factories write around the recorder, which keeps the rollups
+    return rows
 
 
 def population_range():
@@ -106,6 +112,7 @@ def test_empty_range_gives_null_rates(db):
 
 def test_series_previous_period_and_agent_filter(week):
     ConversationFactory(started_at=at(8, 12), resolved=False, cost_usd=Decimal("1.00"))  # previous period (7..9)
+    rebuild_rollups()
 
     result = get_analytics(**population_range(), now=NOW)
 
@@ -150,3 +157,40 @@ def test_numbers_from_real_graphs_match_hand_counts(run_reference_agent):
     assert Conversation.objects.get(thread_id="sim-41-000001").unpriced_models == ["claude-haiku-4-5"]
     assert Conversation.objects.get(thread_id="sim-41-000003").unpriced_models == []
     assert result.total_cost == sum(Conversation.objects.values_list("cost_usd", flat=True))
+
+
+def test_hourly_rollups_equal_the_raw_computation(week):
+    for tz in (BERLIN, UTC, ZoneInfo("America/New_York")):
+        for agent in (None, "billing", "orders"):
+            scope = {"start": date(2026, 11, 8), "end": date(2026, 11, 14), "tz": tz, "agent": agent, "now": NOW}
+            assert get_analytics(**scope, source=ROLLUPS) == get_analytics(**scope, source=CONVERSATIONS)
+
+
+def test_half_hour_time_zones_are_computed_from_the_conversations(week):
+    kolkata = ZoneInfo("Asia/Kolkata")
+    assert source_for(start=date(2026, 11, 10), end=date(2026, 11, 12), tz=kolkata) is CONVERSATIONS
+    assert source_for(start=date(2026, 11, 10), end=date(2026, 11, 12), tz=BERLIN) is ROLLUPS
+    # Kolkata days 10..12 are [11-09 18:30, 11-12 18:30) UTC: the 11-12 21:00 and 23:30 UTC starts fall outside
+    assert get_analytics(start=date(2026, 11, 10), end=date(2026, 11, 12), tz=kolkata).conversations == 3
+
+
+def test_rollups_follow_the_recorder_through_rebuilds_and_reprices(run_reference_agent):
+    from analytics.models import HourlyRollup
+
+    started = datetime(2026, 11, 10, 9, tzinfo=timezone.utc)
+    for index, scenario in enumerate(["order_status", "refund_approved", "escalated_directly"]):
+        run_reference_agent(plan_conversation(seed=42, index=index, scenario=scenario), started + timedelta(minutes=50 * index))
+    call_command("backfill_events", verbosity=0)
+    scope = {"start": date(2026, 11, 10), "end": date(2026, 11, 10), "tz": UTC, "now": NOW}
+
+    assert get_analytics(**scope, source=ROLLUPS) == get_analytics(**scope, source=CONVERSATIONS)
+    hours = HourlyRollup.objects.filter(agent="", span="hour").order_by("hour")
+    assert [(row.hour.hour, row.conversations) for row in hours] == [(9, 2), (10, 1)]  # started 09:00, 09:50, 10:40
+    assert HourlyRollup.objects.get(agent="", span="day").conversations == 3
+    ModelPriceFactory(model="gpt-4o-mini", input_usd_per_million=Decimal("50"), output_usd_per_million=Decimal("50"),
+                      effective_from=started - timedelta(days=1))
+    call_command("reprice")
+    assert get_analytics(**scope, source=ROLLUPS) == get_analytics(**scope, source=CONVERSATIONS)
+    call_command("backfill_events", "--rebuild", "--since=2026-11-10", verbosity=0)
+    assert get_analytics(**scope, source=ROLLUPS) == get_analytics(**scope, source=CONVERSATIONS)
+    assert get_analytics(**scope).conversations == 3

@@ -1,0 +1,221 @@
+"""The SQL that writes analytics rows, where the ORM is measurably slower (bench/backfill.py): the
+recorder's bulk upsert and COPY, two-statement deletes, and the hourly rollups' upkeep."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from replay.models import Conversation
+
+CONVERSATION_COLUMNS = (
+    "thread_id", "metadata", "started_at", "last_activity_at", "status", "agents_used", "message_count",
+    "step_count", "tool_call_count", "tool_error_count", "interrupt_count", "interrupts_approved",
+    "interrupts_rejected", "interrupts_other", "interrupts_pending", "handoffs", "input_tokens", "output_tokens",
+    "cost_usd", "unpriced_models", "escalated", "resolved", "first_message", "last_checkpoint_id", "write_count",
+    "synced_at",
+)
+EVENT_COLUMNS = (
+    "conversation_id", "event_type", "occurred_at", "agent", "tool_name", "model", "input_tokens", "output_tokens",
+    "cost_usd", "status", "payload", "source", "dedup_key",
+)
+_ARRAY_COLUMNS = {"agents_used", "unpriced_models"}
+
+
+def _upsert_conversations_sql() -> str:
+    columns = ", ".join(CONVERSATION_COLUMNS)
+    values = ", ".join(
+        f"ARRAY(SELECT jsonb_array_elements_text(row.{name}))" if name in _ARRAY_COLUMNS else f"row.{name}"
+        for name in CONVERSATION_COLUMNS
+    )
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in CONVERSATION_COLUMNS if name != "thread_id")
+    return (
+        f"INSERT INTO conversations ({columns}) "
+        f"SELECT {values} FROM staged_conversations AS row "
+        f"ON CONFLICT (thread_id) DO UPDATE SET {updates} RETURNING id, thread_id"
+    )
+
+
+UPSERT_CONVERSATIONS_SQL = _upsert_conversations_sql()
+STAGE_CONVERSATIONS_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
+    thread_id varchar(255), metadata jsonb, started_at timestamptz, last_activity_at timestamptz, status varchar(32),
+    agents_used jsonb, message_count integer, step_count integer, tool_call_count integer, tool_error_count integer,
+    interrupt_count integer, interrupts_approved integer, interrupts_rejected integer, interrupts_other integer,
+    interrupts_pending integer, handoffs jsonb, input_tokens bigint, output_tokens bigint, cost_usd numeric,
+    unpriced_models jsonb, escalated boolean, resolved boolean, first_message text, last_checkpoint_id varchar(64),
+    write_count integer, synced_at timestamptz
+) ON COMMIT DELETE ROWS
+"""
+
+
+def replace_conversations_and_events(
+    *, cursor, conversations: list[tuple], events_of: dict[str, list[tuple]], refresh_rollups: bool = True
+) -> int:
+    """In the caller's transaction: upsert the conversation rows (``CONVERSATION_COLUMNS`` order), delete
+    their events and COPY in the new ones (``EVENT_COLUMNS`` order, without ``conversation_id``).
+    Returns the number of events written."""
+    cursor.execute(STAGE_CONVERSATIONS_SQL)
+    cursor.execute("DELETE FROM staged_conversations")  # an enclosing transaction may have staged rows already
+    with cursor.copy(f"COPY staged_conversations ({', '.join(CONVERSATION_COLUMNS)}) FROM STDIN") as copy:
+        for row in conversations:
+            copy.write_row(row)
+    # a conversation may move to another hour (its first checkpoint was not yet committed last time)
+    hours = hours_of(
+        cursor=cursor,
+        conversation_filter_sql="thread_id IN (SELECT thread_id FROM staged_conversations)",
+        params=(),
+    )
+    ids = dict((thread_id, pk) for pk, thread_id in cursor.execute(UPSERT_CONVERSATIONS_SQL).fetchall())
+    cursor.execute("DELETE FROM analytics_events WHERE conversation_id = ANY(%s)", (list(ids.values()),))
+    written = 0
+    with cursor.copy(f"COPY analytics_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+        for thread_id, rows in events_of.items():
+            conversation_id = ids[thread_id]
+            for row in rows:
+                copy.write_row((conversation_id, *row))
+                written += 1
+    if refresh_rollups:
+        _refresh_rollups(cursor=cursor, hours=[*hours, *(_utc_hour(row[2]) for row in conversations)])
+    return written
+
+
+def _utc_hour(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def delete_conversations(conversations: QuerySet[Conversation]) -> None:
+    """Delete conversations and their events in two statements (Django's cascade would load every event)."""
+    ids_sql, params = conversations.values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        hours = hours_of(cursor=cursor, conversation_filter_sql=f"id IN ({ids_sql})", params=params)
+        cursor.execute(f"DELETE FROM analytics_events WHERE conversation_id IN ({ids_sql})", params)  # noqa: S608
+        cursor.execute(f"DELETE FROM conversations WHERE id IN ({ids_sql})", params)  # noqa: S608
+        _refresh_rollups(cursor=cursor, hours=hours)
+
+
+ROLLUP_LOCK_NAMESPACE = 0x5AA7
+
+
+_REFRESH_ROLLUPS_SQL = """
+WITH population AS (
+    SELECT date_trunc('hour', started_at, 'UTC') AS hour, *
+    FROM conversations
+    WHERE started_at >= %(lower)s AND started_at < %(upper)s AND date_trunc('hour', started_at, 'UTC') = ANY(%(hours)s)
+), expanded AS (
+    SELECT population.*, scope.agent
+    FROM population CROSS JOIN LATERAL unnest(array_prepend(''::varchar, population.agents_used)) AS scope(agent)
+), totals AS (
+    SELECT hour, agent, count(*) AS conversations, count(*) FILTER (WHERE resolved) AS resolved,
+           count(*) FILTER (WHERE escalated) AS escalated, sum(cost_usd) AS cost_usd,
+           sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(interrupt_count) AS interrupts,
+           sum(interrupts_approved) AS approved, sum(interrupts_rejected) AS rejected,
+           sum(interrupts_other) AS other, sum(interrupts_pending) AS pending
+    FROM expanded GROUP BY hour, agent
+), handoffs AS (
+    SELECT hour, agent, jsonb_object_agg(target, routings) AS handoffs
+    FROM (SELECT hour, agent, handoff.key AS target, sum(handoff.value::int) AS routings
+          FROM expanded, jsonb_each_text(expanded.handoffs) AS handoff GROUP BY hour, agent, handoff.key) per_target
+    GROUP BY hour, agent
+), unpriced AS (
+    SELECT hour, agent, array_agg(DISTINCT model ORDER BY model) AS models
+    FROM expanded, unnest(expanded.unpriced_models) AS model GROUP BY hour, agent
+)
+INSERT INTO analytics_hourly_rollups (span, hour, agent, conversations, resolved, escalated, cost_usd, input_tokens,
+    output_tokens, interrupts, interrupts_approved, interrupts_rejected, interrupts_other, interrupts_pending,
+    handoffs, unpriced_models)
+SELECT 'hour', totals.hour, totals.agent, conversations, resolved, escalated, cost_usd, input_tokens, output_tokens,
+       interrupts, approved, rejected, other, pending, coalesce(handoffs.handoffs, '{}'::jsonb),
+       coalesce(unpriced.models, ARRAY[]::varchar[])
+FROM totals
+LEFT JOIN handoffs USING (hour, agent)
+LEFT JOIN unpriced USING (hour, agent)
+"""
+
+
+_REFRESH_DAY_ROLLUPS_SQL = """
+WITH hours AS (
+    SELECT date_trunc('day', hour, 'UTC') AS day, *
+    FROM analytics_hourly_rollups
+    WHERE span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s AND date_trunc('day', hour, 'UTC') = ANY(%(days)s)
+), totals AS (
+    SELECT day, agent, sum(conversations) AS conversations, sum(resolved) AS resolved, sum(escalated) AS escalated,
+           sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+           sum(interrupts) AS interrupts, sum(interrupts_approved) AS approved, sum(interrupts_rejected) AS rejected,
+           sum(interrupts_other) AS other, sum(interrupts_pending) AS pending
+    FROM hours GROUP BY day, agent
+), handoffs AS (
+    SELECT day, agent, jsonb_object_agg(target, routings) AS handoffs
+    FROM (SELECT day, agent, handoff.key AS target, sum(handoff.value::int) AS routings
+          FROM hours, jsonb_each_text(hours.handoffs) AS handoff GROUP BY day, agent, handoff.key) per_target
+    GROUP BY day, agent
+), unpriced AS (
+    SELECT day, agent, array_agg(DISTINCT model ORDER BY model) AS models
+    FROM hours, unnest(hours.unpriced_models) AS model GROUP BY day, agent
+)
+INSERT INTO analytics_hourly_rollups (span, hour, agent, conversations, resolved, escalated, cost_usd, input_tokens,
+    output_tokens, interrupts, interrupts_approved, interrupts_rejected, interrupts_other, interrupts_pending,
+    handoffs, unpriced_models)
+SELECT 'day', totals.day, totals.agent, conversations, resolved, escalated, cost_usd, input_tokens, output_tokens,
+       interrupts, approved, rejected, other, pending, coalesce(handoffs.handoffs, '{}'::jsonb),
+       coalesce(unpriced.models, ARRAY[]::varchar[])
+FROM totals
+LEFT JOIN handoffs USING (day, agent)
+LEFT JOIN unpriced USING (day, agent)
+"""
+
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(%s || period::text)) FROM unnest(%s::timestamptz[]) AS period"
+# Refreshes of a few hours lock each hour and day (and share this key); larger ones take this key alone,
+# so no refresh ever needs more locks than PostgreSQL's lock table holds.
+_ALL_PERIODS_KEY = 0
+MOST_HOURS_LOCKED_ONE_BY_ONE = 500
+
+
+def _lock_periods(cursor, *, hours: list[datetime], days: list[datetime]) -> None:
+    if len(hours) > MOST_HOURS_LOCKED_ONE_BY_ONE:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ROLLUP_LOCK_NAMESPACE, _ALL_PERIODS_KEY))
+        return
+    cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (ROLLUP_LOCK_NAMESPACE, _ALL_PERIODS_KEY))
+    cursor.execute(_LOCK_SQL, (ROLLUP_LOCK_NAMESPACE, "hour", hours))
+    cursor.execute(_LOCK_SQL, (ROLLUP_LOCK_NAMESPACE, "day", days))
+
+
+def _refresh_rollups(*, cursor, hours: Iterable[datetime]) -> None:
+    """Recompute the rollups of these UTC hours from the conversations, then their days from the
+    hours, in the caller's transaction. The periods are locked first (in order, so concurrent workers
+    cannot deadlock) and recomputed whole, so the rollups always equal what the conversations say."""
+    ordered = sorted(set(hours))
+    if not ordered:
+        return
+    days = sorted({hour.astimezone(timezone.utc).replace(hour=0) for hour in ordered})
+    _lock_periods(cursor, hours=ordered, days=days)
+    cursor.execute("DELETE FROM analytics_hourly_rollups WHERE span = 'hour' AND hour = ANY(%s)", (ordered,))
+    cursor.execute(_REFRESH_ROLLUPS_SQL, {"hours": ordered, "lower": ordered[0], "upper": ordered[-1] + timedelta(hours=1)})
+    cursor.execute("DELETE FROM analytics_hourly_rollups WHERE span = 'day' AND hour = ANY(%s)", (days,))
+    cursor.execute(_REFRESH_DAY_ROLLUPS_SQL, {"days": days, "lower": days[0], "upper": days[-1] + timedelta(days=1)})
+
+
+def hours_of(*, cursor, conversation_filter_sql: str, params) -> list[datetime]:
+    cursor.execute(
+        f"SELECT DISTINCT date_trunc('hour', started_at, 'UTC') FROM conversations WHERE {conversation_filter_sql}",  # noqa: S608
+        params,
+    )
+    return [hour for (hour,) in cursor.fetchall()]
+
+
+def rebuild_rollups() -> None:
+    """Recompute every rollup from the conversations (after a large backfill, or rows written around
+    the recorder)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM analytics_hourly_rollups")
+        _refresh_rollups(cursor=cursor, hours=hours_of(cursor=cursor, conversation_filter_sql="true", params=()))
+
+
+def refresh_rollups_of(conversation_ids: Iterable[int]) -> None:
+    """Recompute the rollups of the hours these conversations started in."""
+    with connection.cursor() as cursor:
+        hours = hours_of(cursor=cursor, conversation_filter_sql="id = ANY(%s)", params=[list(conversation_ids)])
+        _refresh_rollups(cursor=cursor, hours=hours)
