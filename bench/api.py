@@ -71,7 +71,7 @@ def main() -> None:
         return url
 
     filters = ["", "status=escalated", "agent=billing", "has_interrupt=true", "metadata.tenant=globex",
-               "search=refund", "ordering=-cost_usd", "started_after=2026-06-01T00:00:00Z"]
+               "search=broken", "search=sim-7-000123", "ordering=-cost_usd", "started_after=2026-06-01T00:00:00Z"]
     for params in filters:
         deep = deep_cursor(params, 20)
         stats = measure(lambda: client.get(deep), repeat=50)

@@ -7,7 +7,7 @@ from datetime import timezone
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from analytics.pricing import load_price_lookup
 from replay.models import Conversation, ConversationStatus
+from replay.queries import search_conversations
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay_page
 from replay.timeline import ReplayStep, StepType
 from smart_support.api import ViewModelPermission
@@ -85,7 +86,10 @@ class ConversationFilter(django_filters.FilterSet):
     escalated = StrictBooleanFilter(help_text="Escalated to a human (true/false).")
     resolved = StrictBooleanFilter(help_text="Resolved by the agent (true/false).")
     has_interrupt = StrictBooleanFilter(method="filter_has_interrupt", help_text="Had an approval interrupt.")
-    search = django_filters.CharFilter(method="filter_search", help_text="Thread id or text of the first message.")
+    search = django_filters.CharFilter(
+        method="filter_search",
+        help_text="Thread id prefix, or words the first message contains (word prefixes: 'refund' finds 'refunds').",
+    )
     ordering = django_filters.OrderingFilter(
         fields=CONVERSATION_ORDERINGS,
         help_text="Sort key, '-' for descending; default -last_activity_at.",
@@ -106,7 +110,7 @@ class ConversationFilter(django_filters.FilterSet):
         return queryset.filter(interrupt_count__gt=0) if value else queryset.filter(interrupt_count=0)
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(Q(thread_id=value) | Q(thread_id__istartswith=value) | Q(first_message__icontains=value))
+        return search_conversations(queryset, value)
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)
