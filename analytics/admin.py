@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from analytics.models import AnalyticsEvent, ModelPrice
+from analytics.pricing import reprice
 
 
 @admin.register(ModelPrice)
@@ -9,6 +10,16 @@ class ModelPriceAdmin(admin.ModelAdmin):
     list_filter = ("model",)
     search_fields = ("model",)
     ordering = ("model", "-effective_from")
+    actions = ("reprice_selected_models",)
+
+    @admin.action(description="Recompute stored costs of the selected models at the current prices", permissions=["change"])
+    def reprice_selected_models(self, request, queryset):
+        models = sorted(set(queryset.values_list("model", flat=True)))
+        lines = reprice(models=models)
+        if not lines:
+            self.message_user(request, f"No LLM calls of {', '.join(models)} are stored yet.", messages.WARNING)
+        for line in lines:
+            self.message_user(request, f"Repriced {line.describe()}", messages.SUCCESS)
 
 
 @admin.register(AnalyticsEvent)

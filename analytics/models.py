@@ -1,4 +1,5 @@
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -62,18 +63,27 @@ class ModelPrice(models.Model):
     """The price of one model's tokens from ``effective_from`` until the next price of that model."""
 
     model = models.CharField(max_length=255, help_text="As reported in response_metadata['model_name'].")
-    input_usd_per_million = models.DecimalField(max_digits=12, decimal_places=6)
-    output_usd_per_million = models.DecimalField(max_digits=12, decimal_places=6)
-    effective_from = models.DateTimeField()
+    input_usd_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)], help_text="USD per million input tokens."
+    )
+    output_usd_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)], help_text="USD per million output tokens."
+    )
+    effective_from = models.DateTimeField(help_text="Calls from this moment on are costed at this price.")
 
     class Meta:
         db_table = "model_prices"
         ordering = ["model", "-effective_from"]
         constraints = [
-            models.UniqueConstraint(fields=["model", "effective_from"], name="model_price_unique_effective_from"),
+            models.UniqueConstraint(
+                fields=["model", "effective_from"],
+                name="model_price_unique_effective_from",
+                violation_error_message="This model already has a price from that moment; edit that one instead.",
+            ),
             models.CheckConstraint(
                 condition=Q(input_usd_per_million__gte=0) & Q(output_usd_per_million__gte=0),
                 name="model_price_non_negative",
+                violation_error_message="Prices cannot be negative.",
             ),
         ]
 

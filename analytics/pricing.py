@@ -50,14 +50,24 @@ class RepriceLine:
     def difference_usd(self) -> Decimal:
         return self.after_usd - self.before_usd
 
+    def describe(self) -> str:
+        return (
+            f"{self.model or '(no model)'}: {self.calls:,} calls, ${self.before_usd:,.6f} → ${self.after_usd:,.6f} "
+            f"({self.difference_usd:+,.6f}){f', {self.unpriced_calls:,} unpriced' if self.unpriced_calls else ''}"
+        )
 
-def reprice(*, since: datetime | None = None, dry_run: bool = False, batch_size: int = 5000) -> list[RepriceLine]:
-    """Recompute the stored cost of every LLM call (since ``since``) at the prices now in the table, and
-    the totals of the conversations concerned; return the before/after cost per model."""
+
+def reprice(
+    *, since: datetime | None = None, models: list[str] | None = None, dry_run: bool = False, batch_size: int = 5000
+) -> list[RepriceLine]:
+    """Recompute the stored cost of every LLM call (since ``since``, of ``models``) at the prices now in
+    the table, and the totals of the conversations concerned; return the before/after cost per model."""
     lookup = load_price_lookup()
     events = AnalyticsEvent.objects.filter(event_type=EventType.LLM_USAGE)
     if since is not None:
         events = events.filter(occurred_at__gte=since)
+    if models is not None:
+        events = events.filter(model__in=models)
     lines: dict[str, dict] = defaultdict(lambda: {"calls": 0, "before": Decimal(0), "after": Decimal(0), "unpriced": 0})
     changed: list[AnalyticsEvent] = []
     conversations: set[int] = set()

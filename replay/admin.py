@@ -1,17 +1,40 @@
+from functools import cached_property
+
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest
+from django.db import connection
+from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from analytics.pricing import load_price_lookup
+from replay.admin_filters import AgentFilter, ApprovalFilter, RoutedToFilter, StartedFilter, metadata_filter
+from replay.exports import conversation_csv_lines
 from replay.models import Conversation
 from replay.queries import search_conversations
 from replay.services import ThreadNotFound, get_timeline
 from replay.timeline import total_of
 
 REPLAY_PAGE_SIZE = 100
+ESTIMATE_ABOVE = 10_000
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counts a filtered list, but takes PostgreSQL's estimate for the whole large table: a COUNT(*)
+    of every conversation is the slowest part of an unfiltered changelist."""
+
+    @cached_property
+    def count(self) -> int:
+        query = getattr(self.object_list, "query", None)
+        if query is not None and not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [query.model._meta.db_table])
+                row = cursor.fetchone()
+            if row and row[0] > ESTIMATE_ABOVE:
+                return row[0]
+        return super().count
+
 
 
 @admin.register(Conversation)
@@ -30,11 +53,25 @@ class ConversationAdmin(admin.ModelAdmin):
         "resolved",
         "replay_link",
     )
-    list_filter = ("status", "escalated", "resolved", "started_at")
+    list_filter = (
+        "status",
+        AgentFilter,
+        RoutedToFilter,
+        "escalated",
+        "resolved",
+        ApprovalFilter,
+        StartedFilter,
+        metadata_filter("tenant"),
+        metadata_filter("channel"),
+    )
     search_fields = ("thread_id", "first_message")
-    date_hierarchy = "started_at"
+    search_help_text = "Thread id prefix, or words of the first message."
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_select_related = False  # no relation is displayed: one query per page
+    list_per_page = 50
     ordering = ("-last_activity_at", "-id")
+    actions = ("export_csv",)
     readonly_fields = [field.name for field in Conversation._meta.fields]
 
     @admin.display(description="Agents")
@@ -48,6 +85,12 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # rows are derived from checkpoints, never typed in
+
+    @admin.action(description="Export selected conversations as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        response = StreamingHttpResponse(conversation_csv_lines(queryset.order_by("-last_activity_at", "-id")), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="conversations.csv"'
+        return response
 
     def get_search_results(self, request, queryset, search_term):
         # The same indexed search as the API: icontains would scan every conversation.

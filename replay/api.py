@@ -7,6 +7,7 @@ from datetime import timezone
 
 import django_filters
 from django import forms
+from django.http import StreamingHttpResponse
 from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -14,15 +15,18 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import BaseRenderer
+from rest_framework.settings import api_settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics.pricing import load_price_lookup
+from replay.exports import conversation_csv_lines
 from replay.models import Conversation, ConversationStatus
 from replay.queries import search_conversations
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay_page
 from replay.timeline import ReplayStep, StepType
-from smart_support.api import ViewModelPermission
+from smart_support.api import FastJSONRenderer, ViewModelPermission
 
 REPLAY_STEP_FIELDS = tuple(field.name for field in dataclasses.fields(ReplayStep))
 
@@ -145,14 +149,31 @@ def validated_page_size(request: Request, *, default: int, maximum: int) -> int:
     return int(raw)
 
 
+class ConversationCSVRenderer(BaseRenderer):
+    """``?format=csv``: the filtered conversation list as CSV (the view streams it)."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
 class ConversationViewSet(viewsets.GenericViewSet):
-    """Conversations summarised from checkpoints, newest activity first."""
+    """Conversations summarised from checkpoints, newest activity first; ``?format=csv`` exports them."""
 
     queryset = Conversation.objects.all()
     serializer_class = ConversationSerializer
     filterset_class = ConversationFilter
     pagination_class = ConversationCursorPagination
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, ConversationCSVRenderer]
     permission_classes = [ViewModelPermission]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if getattr(getattr(self.request, "accepted_renderer", None), "format", None) == "csv":
+            # errors are JSON whatever format was asked for
+            self.request.accepted_renderer, self.request.accepted_media_type = FastJSONRenderer(), "application/json"
+        return super().handle_exception(exc)
 
     @extend_schema(
         parameters=[
@@ -164,7 +185,13 @@ class ConversationViewSet(viewsets.GenericViewSet):
         ],
     )
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        conversations = self.filter_queryset(self.get_queryset())
+        if request.accepted_renderer.format == "csv":
+            # every conversation the filters select, streamed, not one page
+            response = StreamingHttpResponse(conversation_csv_lines(conversations), content_type="text/csv")
+            response["Content-Disposition"] = 'attachment; filename="conversations.csv"'
+            return response
+        page = self.paginate_queryset(conversations)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 

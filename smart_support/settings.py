@@ -50,7 +50,7 @@ if os.environ.get("DATABASE_NAME"):  # another database on the same server (the 
 CHECKPOINT_DATABASE_URL = os.environ.get("CHECKPOINT_DATABASE_URL", "").strip()
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "smart_support.admin_site.SupportAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

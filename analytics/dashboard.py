@@ -1,0 +1,268 @@
+"""The managers' dashboard in the admin: KPI cards, server-side SVG charts, drill-down links.
+
+It reads only ``analytics.queries`` (through ``get_analytics``) and shapes the result for the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from rest_framework.exceptions import ValidationError
+
+from analytics.api import parse_analytics_query
+from analytics.queries import AnalyticsResult, get_analytics
+
+RANGE_CHOICES = (("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"), ("custom", "Custom"))
+COMMON_ZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Kolkata",
+                "Asia/Tokyo", "Australia/Sydney")
+DEFINITIONS = {
+    "conversations": "Conversations that started in the range.",
+    "resolution_rate": "Share with a successful tool result (handoff and escalation tools excluded) and no escalation.",
+    "escalation_rate": "Share with at least one escalation to a human.",
+    "cost_per_conversation": "Total LLM cost of these conversations ÷ their number.",
+    "total_cost": "Tokens × the model price in force at the time of each call.",
+    "tokens": "Input and output tokens of every LLM call.",
+    "interrupts": "Human-approval requests by outcome; unanswered ones expire after the TTL.",
+}
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f} %"
+
+
+def money(value: Decimal | None) -> str:
+    if value is None:
+        return "–"
+    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.4f}"
+
+
+def count(value: int) -> str:
+    return f"{value:,}"
+
+
+@dataclass(frozen=True)
+class Card:
+    key: str
+    label: str
+    value: str
+    definition: str
+    url: str
+    change: str = ""
+    change_direction: str = ""  # up | down | ""
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    value: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    label: str
+    value: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    width: int
+    height: int
+    bars: tuple[Bar, ...] = ()
+    lines: tuple[tuple[str, str, tuple[Point, ...]], ...] = ()  # (name, css class, points)
+    axis_labels: tuple[tuple[float, str], ...] = ()
+    max_label: str = ""
+    horizontal: bool = False
+
+
+class DrillDown:
+    """URLs of the admin conversation list filtered to the conversations behind a number."""
+
+    def __init__(self, result: AnalyticsResult) -> None:
+        self.base = {"started_from": result.start.isoformat(), "started_to": result.end.isoformat(), "tz": result.tz}
+        if result.agent:
+            self.base["agent"] = result.agent
+        self.changelist = reverse("admin:replay_conversation_changelist")
+
+    def url(self, **filters: str) -> str:
+        return f"{self.changelist}?{urlencode({**self.base, **filters})}"
+
+    def day(self, day: date, **filters: str) -> str:
+        return self.url(**{"started_from": day.isoformat(), "started_to": day.isoformat(), **filters})
+
+
+def _change(current: float | Decimal | None, previous: float | Decimal | None, *, as_points: bool) -> tuple[str, str]:
+    if current is None or previous is None:
+        return "", ""
+    delta = current - previous
+    if as_points:
+        text = f"{delta * 100:+.1f} pts"
+    elif previous:
+        text = f"{float(delta) / float(previous) * 100:+.0f} %"
+    else:
+        return "new", "up"
+    return f"{text} vs previous period", ("up" if delta > 0 else "down" if delta < 0 else "")
+
+
+def kpi_cards(result: AnalyticsResult, drill: DrillDown) -> list[Card]:
+    previous = result.previous_period
+    stats = result.interrupt_stats
+    cards = [
+        Card("conversations", "Conversations", count(result.conversations), DEFINITIONS["conversations"], drill.url(),
+             *_change(result.conversations, previous.conversations, as_points=False)),
+        Card("resolution_rate", "Resolution rate", percent(result.resolution_rate), DEFINITIONS["resolution_rate"],
+             drill.url(resolved__exact="1"), *_change(result.resolution_rate, previous.resolution_rate, as_points=True)),
+        Card("escalation_rate", "Escalation rate", percent(result.escalation_rate), DEFINITIONS["escalation_rate"],
+             drill.url(escalated__exact="1"), *_change(result.escalation_rate, previous.escalation_rate, as_points=True)),
+        Card("cost_per_conversation", "Cost per conversation", money(result.cost_per_conversation),
+             DEFINITIONS["cost_per_conversation"], drill.url(),
+             *_change(result.cost_per_conversation, previous.cost_per_conversation, as_points=False)),
+        Card("total_cost", "Total cost", money(result.total_cost), DEFINITIONS["total_cost"], drill.url()),
+        Card("tokens", "Tokens", f"{count(result.input_tokens)} in · {count(result.output_tokens)} out",
+             DEFINITIONS["tokens"], drill.url()),
+        Card("interrupts", "Approval requests",
+             f"{count(stats.total)} · {count(stats.approved)} approved · {count(stats.rejected)} rejected",
+             DEFINITIONS["interrupts"], drill.url(approval="any")),
+    ]
+    return cards
+
+
+CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 180, 24
+
+
+def _column_chart(title: str, values: list[tuple[date, float, str, str]]) -> Chart:
+    """Vertical bars, one per day: (day, value, value label, url)."""
+    top = max((value for _, value, _, _ in values), default=0) or 1
+    slot = (CHART_WIDTH - 2 * MARGIN) / max(len(values), 1)
+    bars = tuple(
+        Bar(
+            x=MARGIN + index * slot + slot * 0.1, width=max(slot * 0.8, 1),
+            height=(CHART_HEIGHT - 2 * MARGIN) * value / top, y=CHART_HEIGHT - MARGIN - (CHART_HEIGHT - 2 * MARGIN) * value / top,
+            label=day.strftime("%b %d"), value=value_label, url=url,
+        )
+        for index, (day, value, value_label, url) in enumerate(values)
+    )
+    every = max(1, len(values) // 6)
+    axis = tuple((bar.x + bar.width / 2, bar.label) for index, bar in enumerate(bars) if index % every == 0)
+    highest = max(values, key=lambda item: item[1], default=None)
+    return Chart(title=title, width=CHART_WIDTH, height=CHART_HEIGHT, bars=bars, axis_labels=axis,
+                 max_label=highest[2] if highest else "")
+
+
+def _rate_chart(result: AnalyticsResult, drill: DrillDown) -> Chart:
+    slot = (CHART_WIDTH - 2 * MARGIN) / max(len(result.series), 1)
+    lines = []
+    for name, css, attribute, filters in (
+        ("Resolution rate", "resolved", "resolved", {"resolved__exact": "1"}),
+        ("Escalation rate", "escalated", "escalated", {"escalated__exact": "1"}),
+    ):
+        points = tuple(
+            Point(
+                x=MARGIN + index * slot + slot / 2,
+                y=CHART_HEIGHT - MARGIN - (CHART_HEIGHT - 2 * MARGIN) * (getattr(point, attribute) / point.conversations),
+                label=point.date.strftime("%b %d"),
+                value=percent(getattr(point, attribute) / point.conversations),
+                url=drill.day(point.date, **filters),
+            )
+            for index, point in enumerate(result.series)
+            if point.conversations
+        )
+        lines.append((name, css, points))
+    every = max(1, len(result.series) // 6)
+    axis = tuple(
+        (MARGIN + index * slot + slot / 2, point.date.strftime("%b %d"))
+        for index, point in enumerate(result.series) if index % every == 0
+    )
+    return Chart(title="Resolution and escalation rate per day", width=CHART_WIDTH, height=CHART_HEIGHT,
+                 lines=tuple(lines), axis_labels=axis, max_label="100 %")
+
+
+def _bar_list(title: str, rows: list[tuple[str, float, str, str]]) -> Chart:
+    """Horizontal bars: (label, value, value label, url)."""
+    top = max((value for _, value, _, _ in rows), default=0) or 1
+    row_height = 26
+    bars = tuple(
+        Bar(x=150, y=index * row_height + 4, width=max((CHART_WIDTH - 240) * value / top, 1 if value else 0),
+            height=row_height - 8, label=label, value=value_label, url=url)
+        for index, (label, value, value_label, url) in enumerate(rows)
+    )
+    return Chart(title=title, width=CHART_WIDTH, height=max(len(rows), 1) * row_height + 8, bars=bars, horizontal=True)
+
+
+def charts(result: AnalyticsResult, drill: DrillDown) -> list[Chart]:
+    series = result.series
+    stats = result.interrupt_stats
+    return [
+        _column_chart("Conversations per day", [
+            (point.date, point.conversations, count(point.conversations), drill.day(point.date)) for point in series
+        ]),
+        _rate_chart(result, drill),
+        _column_chart("Cost per day", [(point.date, float(point.cost), money(point.cost), drill.day(point.date)) for point in series]),
+        _bar_list("Agent usage (handoffs received)", [
+            (usage.agent, usage.routings, f"{count(usage.routings)} · {percent(usage.share)}", drill.url(routed_to=usage.agent))
+            for usage in result.agent_usage
+        ]),
+        _bar_list("Approval outcomes", [
+            (label, value, count(value), drill.url(approval=key))
+            for key, label, value in (
+                ("approved", "Approved", stats.approved), ("rejected", "Rejected", stats.rejected),
+                ("other", "Resolved, outcome unknown", stats.other), ("expired", "Expired", stats.expired),
+                ("pending", "Awaiting approval", stats.pending),
+            )
+        ]),
+    ]
+
+
+def _agents() -> list[str]:
+    from replay.admin_filters import _agent_names
+
+    return _agent_names()
+
+
+def dashboard_view(site):
+    def dashboard(request):
+        if not request.user.has_perm("analytics.view_analyticsevent"):
+            raise PermissionDenied
+        errors: dict[str, list[str]] = {}
+        params = {key: value for key, value in request.GET.items() if value and not (key == "range" and value == "custom")}
+        try:
+            query = parse_analytics_query(params)
+        except ValidationError as error:
+            errors = {key: [str(message) for message in messages] for key, messages in error.detail.items()}
+            query = parse_analytics_query({"range": "30d"})
+        result = get_analytics(**query)
+        drill = DrillDown(result)
+        selected_range = request.GET.get("range") or ("custom" if request.GET.get("from") else "30d")
+        context = dict(
+            site.each_context(request),
+            title="Analytics dashboard",
+            result=result,
+            cards=kpi_cards(result, drill),
+            charts=charts(result, drill) if result.conversations else [],
+            errors=errors,
+            range_choices=RANGE_CHOICES,
+            selected_range=selected_range,
+            zones=COMMON_ZONES,
+            agents=_agents(),
+            price_add_url=reverse("admin:analytics_modelprice_add"),
+            conversations_url=drill.url(),
+        )
+        return TemplateResponse(request, "admin/analytics/dashboard.html", context)
+
+    return dashboard

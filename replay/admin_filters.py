@@ -1,0 +1,161 @@
+"""Changelist filters for conversations; the dashboard's drill-down links speak the same parameters."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.contrib import admin
+from django.db.models import Exists, OuterRef, QuerySet
+
+from replay.models import Conversation
+
+
+class StartedFilter(admin.ListFilter):
+    """Conversations started on ``started_from``..``started_to`` (inclusive dates in ``tz``)."""
+
+    title = "started"
+    parameters = ("started_from", "started_to", "tz")
+    presets = ((1, "Today"), (7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"))
+
+    def __init__(self, request, params, model, model_admin) -> None:
+        super().__init__(request, params, model, model_admin)
+        self.values = {}
+        for name in self.parameters:
+            if name in params:
+                value = params.pop(name)
+                self.values[name] = value[-1] if isinstance(value, list) else value
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str]:
+        return list(self.parameters)
+
+    def _zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.values.get("tz") or settings.TIME_ZONE)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo(settings.TIME_ZONE)
+
+    def queryset(self, request, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        tz = self._zone()
+        try:
+            start = date.fromisoformat(self.values["started_from"]) if self.values.get("started_from") else None
+            end = date.fromisoformat(self.values["started_to"]) if self.values.get("started_to") else None
+        except ValueError:
+            return queryset.none()
+        if start:
+            queryset = queryset.filter(started_at__gte=datetime.combine(start, time.min, tzinfo=tz))
+        if end:
+            queryset = queryset.filter(started_at__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz))
+        return queryset
+
+    def choices(self, changelist):
+        today = datetime.now(self._zone()).date()
+        yield {
+            "selected": not self.values,
+            "query_string": changelist.get_query_string(remove=list(self.parameters)),
+            "display": "Any date",
+        }
+        for days, label in self.presets:
+            start = (today - timedelta(days=days - 1)).isoformat()
+            selected = self.values.get("started_from") == start and self.values.get("started_to") == today.isoformat()
+            yield {
+                "selected": selected,
+                "query_string": changelist.get_query_string({"started_from": start, "started_to": today.isoformat()}),
+                "display": label,
+            }
+        if self.values and not any(
+            self.values.get("started_from") == (today - timedelta(days=days - 1)).isoformat() for days, _ in self.presets
+        ):
+            yield {
+                "selected": True,
+                "query_string": changelist.get_query_string(),
+                "display": f"{self.values.get('started_from', '…')} – {self.values.get('started_to', '…')}",
+            }
+
+
+def _agent_names() -> list[str]:
+    from analytics.models import HourlyRollup
+
+    # the rollups know every agent (a handful of rows per day), the conversations would need a scan
+    names = HourlyRollup.objects.filter(span="day").exclude(agent="").values_list("agent", flat=True).distinct()
+    return sorted(set(names))
+
+
+class AgentFilter(admin.SimpleListFilter):
+    title = "agent"
+    parameter_name = "agent"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in _agent_names()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(agents_used__contains=[self.value()]) if self.value() else queryset
+
+
+class RoutedToFilter(admin.SimpleListFilter):
+    title = "handed over to"
+    parameter_name = "routed_to"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in _agent_names()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(handoffs__has_key=self.value()) if self.value() else queryset
+
+
+class ApprovalFilter(admin.SimpleListFilter):
+    """Conversations by the outcome of their approval interrupts (what the dashboard's interrupt numbers count)."""
+
+    title = "approvals"
+    parameter_name = "approval"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("any", "Any approval"),
+            ("approved", "Approved"),
+            ("rejected", "Rejected"),
+            ("other", "Resolved, outcome unknown"),
+            ("pending", "Awaiting approval"),
+            ("expired", "Expired"),
+        ]
+
+    def queryset(self, request, queryset):
+        from analytics.models import AnalyticsEvent, EventType
+
+        value = self.value()
+        if not value:
+            return queryset
+        if value == "any":
+            return queryset.filter(interrupt_count__gt=0)
+        if value in {"approved", "rejected", "other"}:
+            return queryset.filter(**{f"interrupts_{value}__gt": 0})
+        cutoff = datetime.now(ZoneInfo("UTC")) - settings.SMART_SUPPORT["INTERRUPT_TTL"]
+        pending = AnalyticsEvent.objects.filter(
+            conversation=OuterRef("pk"), event_type=EventType.INTERRUPT_RAISED, status="pending"
+        )
+        pending = pending.filter(occurred_at__lt=cutoff) if value == "expired" else pending.filter(occurred_at__gte=cutoff)
+        return queryset.filter(interrupts_pending__gt=0).filter(Exists(pending))
+
+
+def metadata_filter(key: str) -> type[admin.SimpleListFilter]:
+    """A filter on one key of the thread's config metadata (tenant, channel …)."""
+
+    class MetadataFilter(admin.SimpleListFilter):
+        title = key
+        parameter_name = f"metadata_{key}"
+
+        def lookups(self, request, model_admin):
+            values = (
+                Conversation.objects.order_by().values_list(f"metadata__{key}", flat=True).distinct()[:50]
+            )
+            return [(str(value), str(value)) for value in sorted(v for v in values if v is not None)]
+
+        def queryset(self, request, queryset):
+            return queryset.filter(metadata__contains={key: self.value()}) if self.value() else queryset
+
+    MetadataFilter.__name__ = f"Metadata{key.title()}Filter"
+    return MetadataFilter

@@ -1,0 +1,39 @@
+"""The admin site: Django's, plus the managers' analytics dashboard at /admin/analytics/dashboard/."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+from django.urls import path, reverse
+
+
+class SupportAdminSite(admin.AdminSite):
+    site_header = "Smart Support back office"
+    site_title = "Smart Support"
+    index_title = "Conversations, replays and analytics"
+
+    def get_urls(self):
+        from analytics.dashboard import dashboard_view
+
+        dashboard = path(
+            "analytics/dashboard/", self.admin_view(dashboard_view(self)), name="analytics_dashboard"
+        )
+        return [dashboard, *super().get_urls()]
+
+    def get_app_list(self, request, app_label=None):
+        apps = super().get_app_list(request, app_label)
+        if request.user.has_perm("analytics.view_analyticsevent"):
+            for app in apps:
+                if app["app_label"] == "analytics":
+                    app["models"].insert(0, {
+                        "name": "Dashboard",
+                        "object_name": "Dashboard",
+                        "admin_url": reverse("admin:analytics_dashboard"),
+                        "view_only": True,
+                        "perms": {"view": True},
+                    })
+        return apps
+
+
+class SupportAdminConfig(AdminConfig):
+    default_site = "smart_support.admin_site.SupportAdminSite"

@@ -1,0 +1,180 @@
+"""The managers' dashboard, its drill-down links, CSV export and prices, as a manager uses them."""
+
+import csv
+import io
+import re
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from html import unescape
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+
+from analytics.models import ModelPrice
+from replay.models import Conversation
+from smart_support.agent.scenarios import plan_conversation
+
+DAY = datetime(2026, 11, 10, 8, tzinfo=timezone.utc)
+SCENARIOS = ["order_status", "escalated_after_answer", "refund_rejected", "refund_approved", "password_failed",
+             "multi_turn", "cancel_order", "smalltalk"]
+DASHBOARD = "/admin/analytics/dashboard/"
+RANGE = {"from": "2026-11-10", "to": "2026-11-10", "tz": "UTC"}
+
+
+@pytest.fixture
+def written(run_reference_agent):
+    """Eight real conversations on 2026-11-10, derived by the backfill."""
+    for index, scenario in enumerate(SCENARIOS):
+        run_reference_agent(plan_conversation(seed=61, index=index, scenario=scenario), DAY + timedelta(hours=index))
+    call_command("backfill_events", verbosity=0)
+    return Conversation.objects.all()
+
+
+def links(response) -> list[str]:
+    return [unescape(href) for href in re.findall(r'href="([^"]*/admin/replay/conversation/\?[^"]*)"', response.content.decode())]
+
+
+def listed(client, url: str) -> set[str]:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return {conversation.thread_id for conversation in response.context["cl"].queryset}
+
+
+def test_dashboard_shows_the_kpis_with_definitions(admin_client, written):
+    response = admin_client.get(DASHBOARD, RANGE)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    cards = {card.key: card for card in response.context["cards"]}
+    resolved = written.filter(resolved=True).count()
+    assert cards["conversations"].value == "8"
+    assert cards["resolution_rate"].value == f"{resolved / 8 * 100:.1f} %"
+    assert cards["escalation_rate"].value == f"{written.filter(escalated=True).count() / 8 * 100:.1f} %"
+    assert "Share with at least one escalation to a human." in page
+    assert "No conversations in this range" not in page
+    assert [chart.title for chart in response.context["charts"]] == [
+        "Conversations per day", "Resolution and escalation rate per day", "Cost per day",
+        "Agent usage (handoffs received)", "Approval outcomes",
+    ]
+
+
+def test_every_drill_down_lands_on_exactly_the_conversations_its_number_counts(admin_client, written):
+    response = admin_client.get(DASHBOARD, RANGE)
+    cards = {card.key: card.url for card in response.context["cards"]}
+    everyone = set(written.values_list("thread_id", flat=True))
+
+    assert listed(admin_client, cards["conversations"]) == everyone
+    assert listed(admin_client, cards["resolution_rate"]) == set(written.filter(resolved=True).values_list("thread_id", flat=True))
+    assert listed(admin_client, cards["escalation_rate"]) == set(written.filter(escalated=True).values_list("thread_id", flat=True))
+    assert listed(admin_client, cards["interrupts"]) == set(written.filter(interrupt_count__gt=0).values_list("thread_id", flat=True))
+    charts = {chart.title: chart for chart in response.context["charts"]}
+    for bar in charts["Agent usage (handoffs received)"].bars:
+        expected = {c.thread_id for c in written if bar.label in c.handoffs}
+        assert listed(admin_client, bar.url) == expected, bar.label
+    outcomes = {bar.label: bar for bar in charts["Approval outcomes"].bars}
+    assert listed(admin_client, outcomes["Approved"].url) == {
+        c.thread_id for c in written if c.interrupts_approved
+    }
+    assert listed(admin_client, outcomes["Rejected"].url) == {c.thread_id for c in written if c.interrupts_rejected}
+    (day_bar,) = charts["Conversations per day"].bars
+    assert listed(admin_client, day_bar.url) == everyone and day_bar.value == "8"
+
+
+def test_an_empty_range_says_so(admin_client, db):
+    response = admin_client.get(DASHBOARD, {"from": "2030-01-01", "to": "2030-01-07"})
+    assert "No conversations in this range" in response.content.decode()
+    assert response.context["charts"] == []
+
+
+def test_bad_parameters_are_shown_and_the_default_range_used(admin_client, db):
+    response = admin_client.get(DASHBOARD, {"tz": "Mars/Olympus"})
+    assert response.status_code == 200
+    assert "tz: must be an IANA time zone" in unescape(response.content.decode())
+
+
+def test_unpriced_models_show_a_warning_with_a_link_to_price_them(admin_client, written):
+    ModelPrice.objects.filter(model="claude-haiku-4-5").delete()
+    call_command("reprice", verbosity=0)
+    page = admin_client.get(DASHBOARD, RANGE).content.decode()
+    assert "Tokens of claude-haiku-4-5 have no price" in page
+    assert 'href="/admin/analytics/modelprice/add/?model=claude-haiku-4-5"' in page
+
+
+def test_admin_index_links_to_the_dashboard(admin_client):
+    assert f'href="{DASHBOARD}"' in admin_client.get("/admin/").content.decode()
+
+
+def test_dashboard_needs_the_analytics_view_permission(client, db):
+    user = User.objects.create_user("agent-lead", password="pw", is_staff=True)
+    client.force_login(user)
+    assert client.get(DASHBOARD).status_code == 403
+    user.user_permissions.add(Permission.objects.get(codename="view_analyticsevent"))
+    assert client.get(DASHBOARD).status_code == 200
+
+
+def test_changelist_filters_by_start_day_approval_and_metadata(admin_client, written):
+    tenant = written.first().metadata["tenant"]
+    by_tenant = listed(admin_client, f"/admin/replay/conversation/?metadata_tenant={tenant}")
+    assert by_tenant == {c.thread_id for c in written if c.metadata["tenant"] == tenant}
+    assert listed(admin_client, "/admin/replay/conversation/?started_from=2026-11-11") == set()
+    assert listed(admin_client, "/admin/replay/conversation/?approval=pending") == set()
+
+
+def test_csv_export_from_the_admin_and_the_api(admin_client, written):
+    escalated = sorted(written.filter(escalated=True).values_list("thread_id", flat=True))
+    ids = list(written.filter(escalated=True).values_list("pk", flat=True))
+    response = admin_client.post(
+        "/admin/replay/conversation/", {"action": "export_csv", "_selected_action": ids}
+    )
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert response["Content-Type"] == "text/csv"
+    assert sorted(row["thread_id"] for row in rows) == escalated
+    assert all(row["escalated"] == "True" and Decimal(row["cost_usd"]) > 0 for row in rows)
+
+    api = admin_client.get("/api/conversations", {"format": "csv", "escalated": "true"})
+    api_rows = list(csv.DictReader(io.StringIO(b"".join(api.streaming_content).decode())))
+    assert sorted(row["thread_id"] for row in api_rows) == escalated
+    bad = admin_client.get("/api/conversations", {"format": "csv", "status": "happy"})
+    assert bad.status_code == 400 and list(bad.json()) == ["status"]
+
+
+def test_prices_are_validated_in_admin(admin_client, db):
+    existing = ModelPrice.objects.get(model="gpt-4o-mini")
+    form = {
+        "model": "gpt-4o-mini", "input_usd_per_million": "0.10", "output_usd_per_million": "0.40",
+        "effective_from_0": existing.effective_from.strftime("%Y-%m-%d"),
+        "effective_from_1": existing.effective_from.strftime("%H:%M:%S"),
+    }
+    duplicate = admin_client.post("/admin/analytics/modelprice/add/", form)
+    assert "This model already has a price from that moment" in duplicate.content.decode()
+    negative = admin_client.post("/admin/analytics/modelprice/add/", {**form, "effective_from_0": "2026-01-01", "input_usd_per_million": "-1"})
+    assert "Ensure this value is greater than or equal to 0." in negative.content.decode()
+    assert ModelPrice.objects.filter(model="gpt-4o-mini").count() == 1
+
+
+def test_reprice_action_shows_the_difference_per_model(admin_client, written):
+    before = sum(written.values_list("cost_usd", flat=True))
+    price = ModelPrice.objects.create(
+        model="gpt-4o", input_usd_per_million=Decimal("25"), output_usd_per_million=Decimal("100"),
+        effective_from=DAY - timedelta(days=1),
+    )
+    response = admin_client.post(
+        "/admin/analytics/modelprice/", {"action": "reprice_selected_models", "_selected_action": [price.pk]}, follow=True
+    )
+    messages = [str(message) for message in response.context["messages"]]
+    assert len(messages) == 1 and messages[0].startswith("Repriced gpt-4o: ")
+    assert sum(Conversation.objects.values_list("cost_usd", flat=True)) > before
+
+
+def test_unfiltered_changelist_takes_the_row_estimate(admin_client, written, monkeypatch):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations")
+    monkeypatch.setattr("replay.admin.ESTIMATE_ABOVE", 0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("django.core.paginator.Paginator.count", property(lambda self: pytest.fail("counted")))
+        response = admin_client.get("/admin/replay/conversation/")
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 8
