@@ -184,3 +184,9 @@ def test_parallel_workers_write_the_same_rows_as_one_process(five_threads):
     assert snapshot() == one_process
     assert_rollups_match_conversations()
     assert SyncState.objects.get().watermark == max(row[5] for row in one_process[0])
+
+
+def test_progress_is_plain_lines_when_not_on_a_terminal(five_threads, capsys):
+    call_command("backfill_events", batch_size=2)
+    err = capsys.readouterr().err
+    assert "PROGRESS 0/5 threads" in err and "PROGRESS 5/5 threads" in err

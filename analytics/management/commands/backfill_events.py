@@ -61,23 +61,51 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
 
     def _backfill(self, source, recorder, options, until) -> SyncSummary:
+        if not sys.stderr.isatty() and options["verbosity"] > 0:
+            return self._backfill_with_lines(source, recorder, options, until)
         bar = tqdm(unit="thread", desc="threads", disable=options["verbosity"] == 0, file=sys.stderr, mininterval=1.0)
         try:
-            return backfill(
-                source=source,
-                recorder=recorder,
-                batch_size=options["batch_size"],
-                workers=options["workers"],
-                since=options["since"],
-                until=until,
-                thread_id=options["thread"],
-                rebuild=options["rebuild"],
-                dry_run=options["dry_run"],
-                on_start=lambda total: setattr(bar, "total", total) or bar.refresh(),
-                on_progress=bar.update,
+            return self._run_backfill(
+                source, recorder, options, until, lambda total: setattr(bar, "total", total) or bar.refresh(), bar.update
             )
         finally:
             bar.close()
+
+    def _run_backfill(self, source, recorder, options, until, on_start, on_progress) -> SyncSummary:
+        return backfill(
+            source=source,
+            recorder=recorder,
+            batch_size=options["batch_size"],
+            workers=options["workers"],
+            since=options["since"],
+            until=until,
+            thread_id=options["thread"],
+            rebuild=options["rebuild"],
+            dry_run=options["dry_run"],
+            on_start=on_start,
+            on_progress=on_progress,
+        )
+
+    def _backfill_with_lines(self, source, recorder, options, until) -> SyncSummary:
+        """Not on a terminal (a log, CI): a plain line per ten percent instead of a redrawn bar."""
+        started, progress = time.monotonic(), {"total": 0, "done": 0, "next": 0}
+
+        def on_start(total: int) -> None:
+            progress["total"] = total
+            self.stderr.write(f"PROGRESS 0/{total} threads")
+
+        def on_progress(done: int) -> None:
+            progress["done"] += done
+            if progress["done"] >= progress["next"] or progress["done"] == progress["total"]:
+                elapsed = time.monotonic() - started
+                rate = progress["done"] / elapsed if elapsed else 0
+                eta = (progress["total"] - progress["done"]) / rate if rate else 0
+                self.stderr.write(
+                    f"PROGRESS {progress['done']}/{progress['total']} threads ({rate:.0f}/s, {eta:.0f} s left)"
+                )
+                progress["next"] = progress["done"] + max(1, progress["total"] // 10)
+
+        return self._run_backfill(source, recorder, options, until, on_start, on_progress)
 
     def _follow(self, source, recorder, interval: float) -> None:
         watermark = SyncState.objects.filter(name=BACKFILL_STATE).values_list("watermark", flat=True).first() or ""
