@@ -23,10 +23,10 @@ from replay.checkpoints import (
     NULL_TASK_ID,
     RESUME_CHANNEL,
     CheckpointRecord,
-    StoredMessage,
     ThreadCheckpoints,
     WriteRecord,
 )
+from replay.stored_values import StoredMessage
 
 logger = logging.getLogger(__name__)
 

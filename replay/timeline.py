@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +12,9 @@ from typing import Any
 
 from django.conf import settings
 
-from replay.checkpoints import StoredMessage, ThreadCheckpoints
+from replay.checkpoints import ThreadCheckpoints
+from replay.stored_values import StoredMessage
+from replay.interrupt_values import interrupt_question, jsonable, read_resume_outcome
 from replay.occurrences import Occurrence, namespace_agent, read_occurrences
 
 
@@ -323,7 +324,7 @@ class _StepBuilder:
         self._emit(
             occurrence, StepType.TOOL_RESULT, agent=call.agent if call else self._agent_of(occurrence),
             tool_name=tool_name, tool_call_id=message.tool_call_id, status=status, content=message.text,
-            details={"message_id": message.id, "artifact": _jsonable(message.artifact)} if message.artifact else {"message_id": message.id},
+            details={"message_id": message.id, "artifact": jsonable(message.artifact)} if message.artifact else {"message_id": message.id},
         )
 
     # -- routing -------------------------------------------------------------------------------
@@ -356,16 +357,16 @@ class _StepBuilder:
         else:
             status = "pending"
         interrupt_id = occurrence.details["interrupt_id"]
-        value = _jsonable(occurrence.details["value"])
+        value = jsonable(occurrence.details["value"])
         step = self._emit(
             occurrence, StepType.INTERRUPT, agent=self._agent_of(occurrence), status=status,
-            content=_interrupt_question(value), details={"interrupt_id": interrupt_id, "value": value},
+            content=interrupt_question(value), details={"interrupt_id": interrupt_id, "value": value},
         )
         self.interrupt_steps[interrupt_id] = step.index
 
     def _on_resolution(self, occurrence: Occurrence) -> None:
         interrupt_id = occurrence.details["interrupt_id"]
-        resume = _jsonable(occurrence.details["resume"])
+        resume = jsonable(occurrence.details["resume"])
         outcome, reviewer, reason = read_resume_outcome(resume)
         raised_at = self.steps[self.interrupt_steps[interrupt_id]] if interrupt_id in self.interrupt_steps else None
         wait_ms = round((occurrence.ts - raised_at.timestamp).total_seconds() * 1000) if raised_at else None
@@ -397,57 +398,3 @@ class _StepBuilder:
 
     def _on_unknown(self, occurrence: Occurrence) -> None:
         self._emit(occurrence, StepType.UNKNOWN, agent=self._agent_of(occurrence), details=occurrence.details)
-
-
-def read_resume_outcome(resume: Any) -> tuple[str, str | None, str | None]:
-    """Given a resume value, return (approved | rejected | resolved, reviewer, reason)."""
-    outcome, reviewer, reason = "resolved", None, None
-    if isinstance(resume, bool):
-        return ("approved" if resume else "rejected"), None, None
-    if isinstance(resume, str):
-        word = resume.strip().lower()
-        if word in {"approve", "approved", "yes", "accept"}:
-            outcome = "approved"
-        elif word in {"reject", "rejected", "no", "deny", "denied"}:
-            outcome = "rejected"
-        return outcome, None, None
-    if not isinstance(resume, dict):
-        return outcome, None, None
-    if isinstance(resume.get("approved"), bool):
-        outcome = "approved" if resume["approved"] else "rejected"
-    decisions = resume.get("decisions")
-    first = decisions[0] if isinstance(decisions, list) and decisions and isinstance(decisions[0], dict) else {}
-    if first:
-        kind = str(first.get("type", "")).lower()
-        outcome = {"approve": "approved", "reject": "rejected"}.get(kind, outcome)
-    reviewer = resume.get("reviewer") or resume.get("reviewed_by") or first.get("reviewer")
-    reason = resume.get("reason") or resume.get("comment") or first.get("message") or first.get("reason")
-    return outcome, (str(reviewer) if reviewer else None), (str(reason) if reason else None)
-
-
-def _interrupt_question(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        for key in ("question", "description", "message"):
-            if isinstance(value.get(key), str):
-                return value[key]
-    return None
-
-
-def _jsonable(value: Any) -> Any:
-    """A JSON-safe copy of a stored value (interrupt payloads and resume values can be anything)."""
-    try:
-        return json.loads(json.dumps(value, default=_fallback_json))
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def _fallback_json(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if isinstance(value, (datetime, Decimal)):
-        return str(value)
-    return repr(value)

@@ -1,0 +1,62 @@
+"""What interrupt payloads and resume values say, whatever shape an app gave them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+
+def read_resume_outcome(resume: Any) -> tuple[str, str | None, str | None]:
+    """Given a resume value, return (approved | rejected | resolved, reviewer, reason)."""
+    outcome, reviewer, reason = "resolved", None, None
+    if isinstance(resume, bool):
+        return ("approved" if resume else "rejected"), None, None
+    if isinstance(resume, str):
+        word = resume.strip().lower()
+        if word in {"approve", "approved", "yes", "accept"}:
+            outcome = "approved"
+        elif word in {"reject", "rejected", "no", "deny", "denied"}:
+            outcome = "rejected"
+        return outcome, None, None
+    if not isinstance(resume, dict):
+        return outcome, None, None
+    if isinstance(resume.get("approved"), bool):
+        outcome = "approved" if resume["approved"] else "rejected"
+    decisions = resume.get("decisions")
+    first = decisions[0] if isinstance(decisions, list) and decisions and isinstance(decisions[0], dict) else {}
+    if first:
+        kind = str(first.get("type", "")).lower()
+        outcome = {"approve": "approved", "reject": "rejected"}.get(kind, outcome)
+    reviewer = resume.get("reviewer") or resume.get("reviewed_by") or first.get("reviewer")
+    reason = resume.get("reason") or resume.get("comment") or first.get("message") or first.get("reason")
+    return outcome, (str(reviewer) if reviewer else None), (str(reason) if reason else None)
+
+
+def interrupt_question(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("question", "description", "message"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    return None
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe copy of a stored value (interrupt payloads and resume values can be anything)."""
+    try:
+        return json.loads(json.dumps(value, default=_fallback_json))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _fallback_json(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, (datetime, Decimal)):
+        return str(value)
+    return repr(value)
