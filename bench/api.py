@@ -82,5 +82,45 @@ def main() -> None:
     print(row("baseline: page by OFFSET 90000", offset_deep, ""))
 
 
+
+
+def admin_changelist() -> None:
+    """The conversation changelist as managers open it, next to Django admin's defaults."""
+    from django.contrib import admin
+    from django.contrib.auth.models import User
+    from django.test import RequestFactory
+
+    from replay.admin import ConversationAdmin
+    from replay.models import Conversation
+
+    user = User.objects.get(username="bench")
+    site = admin.AdminSite(name="bench")
+    ours = ConversationAdmin(Conversation, site)
+
+    class DefaultsAdmin(admin.ModelAdmin):
+        list_display = ("thread_id", "status", "started_at", "last_activity_at", "step_count", "cost_usd", "escalated", "resolved")
+        list_filter = ("status", "escalated", "resolved", "started_at")
+        search_fields = ("thread_id", "first_message")
+
+    defaults = DefaultsAdmin(Conversation, site)
+    factory = RequestFactory()
+
+    def open_page(model_admin, query: str):
+        request = factory.get(f"/admin/replay/conversation/{query}")
+        request.user = user
+        response = model_admin.changelist_view(request)
+        response.render()
+        return response
+
+    print("\n| admin changelist of conversations | p50 ms | p95 ms | max ms | target |")
+    print("|---|---|---|---|---|")
+    for query in ("", "?p=50", "?status__exact=escalated", "?q=broken", "?started_from=2026-11-01&started_to=2026-11-25"):
+        label = query or "(first page)"
+        print(row(f"ours {label}", measure(lambda: open_page(ours, query), repeat=30), "p95 <= 150 ms"))
+    print(row("baseline: Django admin defaults (first page)", measure(lambda: open_page(defaults, ""), repeat=10), ""))
+    print(row("baseline: Django admin defaults ?q=broken", measure(lambda: open_page(defaults, "?q=broken"), repeat=10), ""))
+
+
 if __name__ == "__main__":
     main()
+    admin_changelist()

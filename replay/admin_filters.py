@@ -12,6 +12,9 @@ from django.db.models import Exists, OuterRef, QuerySet
 from replay.models import Conversation
 
 
+RECENT_FOR_LOOKUPS = 1000
+
+
 class StartedFilter(admin.ListFilter):
     """Conversations started on ``started_from``..``started_to`` (inclusive dates in ``tz``)."""
 
@@ -149,10 +152,12 @@ def metadata_filter(key: str) -> type[admin.SimpleListFilter]:
         parameter_name = f"metadata_{key}"
 
         def lookups(self, request, model_admin):
-            values = (
-                Conversation.objects.order_by().values_list(f"metadata__{key}", flat=True).distinct()[:50]
-            )
-            return [(str(value), str(value)) for value in sorted(v for v in values if v is not None)]
+            # the values of recent conversations: DISTINCT over every conversation would scan the table
+            recent = Conversation.objects.order_by("-last_activity_at", "-id").values_list("metadata", flat=True)
+            values = {str(metadata[key]) for metadata in recent[:RECENT_FOR_LOOKUPS] if metadata.get(key) is not None}
+            if self.value():
+                values.add(self.value())
+            return [(value, value) for value in sorted(values)[:50]]
 
         def queryset(self, request, queryset):
             return queryset.filter(metadata__contains={key: self.value()}) if self.value() else queryset

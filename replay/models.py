@@ -1,6 +1,6 @@
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 
 
@@ -38,6 +38,10 @@ class Conversation(models.Model):
     escalated = models.BooleanField(default=False)
     resolved = models.BooleanField(default=False)
     first_message = models.TextField(blank=True, help_text="Preview of the first user message.")
+    # Stored so a search re-checks matches without recomputing to_tsvector for every candidate row.
+    first_message_search = models.GeneratedField(
+        expression=SearchVector("first_message", config="simple"), output_field=SearchVectorField(), db_persist=True
+    )
     last_checkpoint_id = models.CharField(
         max_length=64, blank=True, help_text="Sync watermark: the newest checkpoint id derived."
     )
@@ -55,7 +59,7 @@ class Conversation(models.Model):
             models.Index(fields=["status", "-last_activity_at"], name="conv_status_idx"),
             GinIndex(fields=["agents_used"], name="conv_agents_gin"),
             GinIndex(fields=["metadata"], name="conv_metadata_gin", opclasses=["jsonb_path_ops"]),
-            GinIndex(SearchVector("first_message", config="simple"), name="conv_first_message_search"),
+            GinIndex(fields=["first_message_search"], name="conv_first_message_search"),
             models.Index(fields=["thread_id"], name="conv_thread_prefix", opclasses=["varchar_pattern_ops"]),
         ]
 

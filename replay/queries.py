@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchQuery
 from django.db.models import Q, QuerySet
 
 from replay.models import Conversation
 
-# Must match the expression of the conv_first_message_search GIN index for PostgreSQL to use it.
-FIRST_MESSAGE_VECTOR = SearchVector("first_message", config="simple")
 
 
 def search_conversations(queryset: QuerySet[Conversation], text: str) -> QuerySet[Conversation]:
@@ -23,6 +21,5 @@ def search_conversations(queryset: QuerySet[Conversation], text: str) -> QuerySe
     words = re.findall(r"\w+", text.lower())
     if words:
         query = SearchQuery(" & ".join(f"{word}:*" for word in words), search_type="raw", config="simple")
-        queryset = queryset.annotate(first_message_vector=FIRST_MESSAGE_VECTOR)
-        matches |= Q(first_message_vector=query)
+        matches |= Q(first_message_search=query)
     return queryset.filter(matches)
