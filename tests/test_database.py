@@ -1,10 +1,16 @@
 """Connection settings from DATABASE_URL and the embedded server's handle list."""
 
 import json
+import os
+import signal
 import subprocess
+import sys
+
+import pytest
 
 from smart_support.database import describe_server, django_database
 from smart_support.embedded_postgres import prune_stale_handles
+from tests.test_commands import PROJECT_DIR
 
 
 def test_url_becomes_django_settings_with_the_pool():
@@ -38,3 +44,43 @@ def test_an_unreadable_handle_list_counts_as_empty(tmp_path):
     (tmp_path / ".handle_pids.json").write_text("{not json")
     assert prune_stale_handles(tmp_path) == []
     assert prune_stale_handles(tmp_path / "missing") == []
+
+
+needs_embedded = pytest.mark.skipif(
+    bool(os.environ.get("DATABASE_URL")), reason="only the embedded server keeps a handle list"
+)
+
+
+def _start_holder() -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", "import time; print('ready', flush=True); time.sleep(120)"],
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip().endswith("ready")
+    return holder
+
+
+def _handles() -> list[int]:
+    from django.conf import settings
+
+    return json.loads((settings.VAR_DIR / "pgdata" / ".handle_pids.json").read_text() or "[]")
+
+
+@needs_embedded
+def test_a_process_killed_with_sigkill_does_not_keep_the_server_forever():
+    holder = _start_holder()
+    assert holder.pid in _handles()
+    holder.kill()
+    holder.wait()
+
+    subprocess.run([sys.executable, "manage.py", "check"], cwd=PROJECT_DIR, check=True, capture_output=True, timeout=120)
+
+    assert holder.pid not in _handles()  # pruned by the next start, so the last live process can stop it
+
+
+@needs_embedded
+def test_a_process_stopped_with_sigterm_lets_go_of_the_server():
+    holder = _start_holder()
+    holder.send_signal(signal.SIGTERM)
+    holder.wait(timeout=30)
+    assert holder.pid not in _handles()
