@@ -15,12 +15,13 @@ from rest_framework.response import Response
 
 from analytics.models import AnalyticsEvent
 from analytics.queries import AnalyticsResult, get_analytics
-from smart_support.api import ViewModelPermission
+from smart_support.api import ApiInputChecks, ViewModelPermission
 
 RANGE_PATTERN = re.compile(r"^(\d{1,4})d$")
 MAX_RANGE_DAYS = 365
 DEFAULT_RANGE = "30d"
 DATE_ERROR = "must be a date like 2026-11-01"
+EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2999, 12, 31)
 
 
 class AnalyticsQuerySerializer(serializers.Serializer):
@@ -56,6 +57,10 @@ class AnalyticsQuerySerializer(serializers.Serializer):
             start = end - timedelta(days=days - 1)
         elif start > end:
             raise ValidationError({"from": [f"must be on or before to ({end}); got {start}"]})
+        elif not (EARLIEST_DATE <= start and end <= LATEST_DATE):
+            raise ValidationError({"from": [f"from and to must lie between {EARLIEST_DATE} and {LATEST_DATE}"]})
+        elif (end - start).days + 1 > MAX_RANGE_DAYS + 1:
+            raise ValidationError({"to": [f"from and to may span at most {MAX_RANGE_DAYS + 1} days; got {(end - start).days + 1}"]})
         return {"start": start, "end": end, "tz": tz, "agent": data.get("agent") or None}
 
     def _range_days(self, value: str) -> int:
@@ -133,7 +138,7 @@ class AnalyticsResultSerializer(serializers.Serializer):
     previous_period = PeriodHeadlineSerializer()
 
 
-class AnalyticsViewSet(viewsets.GenericViewSet):
+class AnalyticsViewSet(ApiInputChecks, viewsets.GenericViewSet):
     """Resolution, escalation, agent usage, cost and approval figures over a date range."""
 
     queryset = AnalyticsEvent.objects.none()

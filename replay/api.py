@@ -26,7 +26,7 @@ from replay.models import Conversation, ConversationStatus
 from replay.queries import search_conversations
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay_page
 from replay.timeline import ReplayStep, StepType
-from smart_support.api import FastJSONRenderer, ViewModelPermission
+from smart_support.api import FastJSONRenderer, ApiInputChecks, ViewModelPermission
 
 REPLAY_STEP_FIELDS = tuple(field.name for field in dataclasses.fields(ReplayStep))
 
@@ -135,6 +135,12 @@ class ConversationCursorPagination(CursorPagination):
     def get_page_size(self, request: Request) -> int:
         return validated_page_size(request, default=self.page_size, maximum=self.max_page_size)
 
+    def decode_cursor(self, request: Request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({"cursor": ["is not a cursor this API gave out; follow the next/previous links"]}) from None
+
     def get_ordering(self, request: Request, queryset: QuerySet, view) -> tuple[str, ...]:
         requested = request.query_params.get("ordering")
         return (requested, "-id" if requested.startswith("-") else "id") if requested else (self.ordering, "-id")
@@ -159,7 +165,7 @@ class ConversationCSVRenderer(BaseRenderer):
         return data
 
 
-class ConversationViewSet(viewsets.GenericViewSet):
+class ConversationViewSet(ApiInputChecks, viewsets.GenericViewSet):
     """Conversations summarised from checkpoints, newest activity first; ``?format=csv`` exports them."""
 
     queryset = Conversation.objects.all()
@@ -247,7 +253,7 @@ class ReplayPageSerializer(serializers.Serializer):
     steps = ReplayStepSerializer(many=True)
 
 
-class ReplayViewSet(viewsets.GenericViewSet):
+class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
     """Every step one conversation took, in order, built from its checkpoints."""
 
     queryset = Conversation.objects.all()

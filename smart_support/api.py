@@ -7,8 +7,29 @@ from typing import Any
 
 import orjson
 from django.utils.functional import Promise
+from django.http import Http404
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.renderers import JSONRenderer
+
+
+class ApiInputChecks:
+    """Input DRF would not answer with a 400 naming the parameter: NUL characters (PostgreSQL cannot
+    store or compare them) and an unknown ``format``."""
+
+    def perform_content_negotiation(self, request, force: bool = False):
+        try:
+            return super().perform_content_negotiation(request, force)
+        except (Http404, NotFound):
+            formats = ", ".join(sorted({renderer.format for renderer in self.get_renderers()}))
+            raise ValidationError({"format": [f"must be one of {formats}; got {request.query_params.get('format')!r}"]}) from None
+
+    def initial(self, request, *args, **kwargs) -> None:
+        bad = sorted(key for key, value in request.query_params.items() if "\x00" in key or "\x00" in value)
+        bad += [name for name, value in kwargs.items() if isinstance(value, str) and "\x00" in value]
+        if bad:
+            raise ValidationError({name.replace("\x00", ""): ["must not contain NUL characters"] for name in bad})
+        super().initial(request, *args, **kwargs)
 
 
 class ViewModelPermission(DjangoModelPermissions):

@@ -81,6 +81,9 @@ def test_from_to_in_another_time_zone(api):
         ({"range": "7d", "from": "2026-11-01", "to": "2026-11-02"}, "range", "give either range or from and to, not both"),
         ({"from": "2026-11-01"}, "to", "is required together with from"),
         ({"from": "November", "to": "2026-11-02"}, "from", "must be a date like 2026-11-01"),
+        ({"from": "0001-01-01", "to": "0001-01-02"}, "from", "from and to must lie between 2000-01-01 and 2999-12-31"),
+        ({"from": "2024-01-01", "to": "2026-01-01"}, "to", "from and to may span at most 366 days; got 732"),
+        ({"agent": "bil\x00ling"}, "agent", "must not contain NUL characters"),
     ],
 )
 def test_bad_input_is_400_naming_the_parameter(api, params, parameter, message):

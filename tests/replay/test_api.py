@@ -132,6 +132,9 @@ def test_orderings(api, ordering, expected):
         ({"ordering": "thread_id"}, "ordering"),
         ({"started_after": "yesterday"}, "started_after"),
         ({"escalated": "maybe"}, "escalated"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"format": "xml"}, "format"),
+        ({"search": "ref\x00und"}, "search"),
     ],
 )
 def test_bad_parameters_get_400_naming_them(api, params, parameter):
@@ -174,6 +177,12 @@ def test_replay_of_an_unknown_thread_is_404(api, checkpoint_db):
     response = api.get("/api/replay/no-such-thread")
     assert response.status_code == 404
     assert response.json() == {"detail": "no checkpoints for thread 'no-such-thread'"}
+
+
+def test_replay_of_a_thread_id_with_a_nul_character_is_400(api, checkpoint_db):
+    response = api.get("/api/replay/abc%00def")
+    assert response.status_code == 400
+    assert response.json() == {"thread_id": ["must not contain NUL characters"]}
 
 
 def test_replay_page_past_the_end_names_the_last_page(api, run_reference_agent):
