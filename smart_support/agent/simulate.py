@@ -147,6 +147,8 @@ def _run_jobs(jobs: list[tuple[int, int, int, datetime]], *, conninfo: str, work
         finally:
             checkpointer.conn.close()
         return
-    context = multiprocessing.get_context("fork")
+    # spawn, not fork: the workers need no Django state, and a fork would copy the locks of whatever
+    # threads the parent runs (connection pools, progress bars) in whatever state they are
+    context = multiprocessing.get_context("spawn")
     with context.Pool(workers, initializer=_init_worker, initargs=(conninfo,)) as pool:
         yield from pool.imap_unordered(_simulate_one, jobs, chunksize=8)

@@ -8,6 +8,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
+# no monitor thread: the commands fork worker processes, and a fork copies every thread's locks
+tqdm.monitor_interval = 0
+
 from analytics.models import SyncState
 from analytics.recorder import get_recorder
 from analytics.sync import BACKFILL_STATE, SyncLocked, SyncSummary, backfill, sync_lock, sync_recent

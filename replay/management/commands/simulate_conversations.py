@@ -3,6 +3,9 @@ import os
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+# no monitor thread: the commands fork worker processes, and a fork copies every thread's locks
+tqdm.monitor_interval = 0
+
 from replay.checkpoints import checkpoint_conninfo, setup_checkpoint_tables
 from smart_support.agent.simulate import simulate_conversations
 
