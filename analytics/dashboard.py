@@ -6,19 +6,17 @@ It reads only ``analytics.queries`` (through ``get_analytics``) and shapes the r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from rest_framework.exceptions import ValidationError
 
 from analytics.api import parse_analytics_query
-from analytics.queries import AnalyticsResult, get_analytics
+from analytics.queries import AnalyticsResult, agent_names, get_analytics
 
 RANGE_CHOICES = (("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"), ("custom", "Custom"))
 COMMON_ZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Kolkata",
@@ -229,12 +227,6 @@ def charts(result: AnalyticsResult, drill: DrillDown) -> list[Chart]:
     ]
 
 
-def _agents() -> list[str]:
-    from replay.admin_filters import _agent_names
-
-    return _agent_names()
-
-
 def dashboard_view(site):
     def dashboard(request):
         if not request.user.has_perm("analytics.view_analyticsevent"):
@@ -259,7 +251,7 @@ def dashboard_view(site):
             range_choices=RANGE_CHOICES,
             selected_range=selected_range,
             zones=COMMON_ZONES,
-            agents=_agents(),
+            agents=agent_names(),
             price_add_url=reverse("admin:analytics_modelprice_add"),
             conversations_url=drill.url(),
         )

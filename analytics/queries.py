@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 
-from analytics.models import AnalyticsEvent, EventType
+from analytics.models import AnalyticsEvent, EventType, HourlyRollup
 from replay.models import Conversation
 
 
@@ -76,6 +76,14 @@ class AnalyticsResult:
     interrupt_stats: InterruptStats
     series: tuple[DailyPoint, ...]
     previous_period: PeriodHeadline
+
+
+def agent_names() -> list[str]:
+    """Every agent that took part in a conversation: the day rollups hold a handful of rows per day,
+    where the conversations would need a scan."""
+    return sorted(
+        set(HourlyRollup.objects.filter(span="day").exclude(agent="").values_list("agent", flat=True).distinct())
+    )
 
 
 def day_bounds(*, start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:

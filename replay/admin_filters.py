@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, QuerySet
 
+from analytics.queries import agent_names
 from replay.models import Conversation
 
 
@@ -80,20 +81,12 @@ class StartedFilter(admin.ListFilter):
             }
 
 
-def _agent_names() -> list[str]:
-    from analytics.models import HourlyRollup
-
-    # the rollups know every agent (a handful of rows per day), the conversations would need a scan
-    names = HourlyRollup.objects.filter(span="day").exclude(agent="").values_list("agent", flat=True).distinct()
-    return sorted(set(names))
-
-
 class AgentFilter(admin.SimpleListFilter):
     title = "agent"
     parameter_name = "agent"
 
     def lookups(self, request, model_admin):
-        return [(name, name) for name in _agent_names()]
+        return [(name, name) for name in agent_names()]
 
     def queryset(self, request, queryset):
         return queryset.filter(agents_used__contains=[self.value()]) if self.value() else queryset
@@ -104,7 +97,7 @@ class RoutedToFilter(admin.SimpleListFilter):
     parameter_name = "routed_to"
 
     def lookups(self, request, model_admin):
-        return [(name, name) for name in _agent_names()]
+        return [(name, name) for name in agent_names()]
 
     def queryset(self, request, queryset):
         return queryset.filter(handoffs__has_key=self.value()) if self.value() else queryset

@@ -3,7 +3,7 @@
 import csv
 import io
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from html import unescape
 
