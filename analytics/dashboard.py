@@ -220,7 +220,7 @@ def charts(result: AnalyticsResult, drill: DrillDown) -> list[Chart]:
             (label, value, count(value), drill.url(approval=key))
             for key, label, value in (
                 ("approved", "Approved", stats.approved), ("rejected", "Rejected", stats.rejected),
-                ("other", "Resolved, outcome unknown", stats.other), ("expired", "Expired", stats.expired),
+                ("other", "Outcome unknown", stats.other), ("expired", "Expired", stats.expired),
                 ("pending", "Awaiting approval", stats.pending),
             )
         ]),
