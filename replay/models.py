@@ -15,28 +15,42 @@ class ConversationStatus(models.TextChoices):
 class Conversation(models.Model):
     """One LangGraph thread, summarised from its checkpoints by the analytics derivation."""
 
-    thread_id = models.CharField(max_length=255, unique=True)
+    thread_id = models.CharField(max_length=255, unique=True, help_text="LangGraph thread id (config['configurable']['thread_id']).")
     metadata = models.JSONField(default=dict, blank=True, help_text="config['metadata'] keys of the thread.")
-    started_at = models.DateTimeField()
-    last_activity_at = models.DateTimeField()
-    status = models.CharField(max_length=32, choices=ConversationStatus.choices, default=ConversationStatus.ACTIVE)
-    agents_used = ArrayField(models.CharField(max_length=255), default=list, blank=True)
-    message_count = models.PositiveIntegerField(default=0)
-    step_count = models.PositiveIntegerField(default=0)
-    tool_call_count = models.PositiveIntegerField(default=0)
-    tool_error_count = models.PositiveIntegerField(default=0)
-    interrupt_count = models.PositiveIntegerField(default=0)
-    interrupts_approved = models.PositiveIntegerField(default=0)
-    interrupts_rejected = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(help_text="Time of the thread's first checkpoint.")
+    last_activity_at = models.DateTimeField(help_text="Time of the thread's latest checkpoint or step.")
+    status = models.CharField(
+        max_length=32,
+        choices=ConversationStatus.choices,
+        default=ConversationStatus.ACTIVE,
+        help_text="escalated, awaiting_approval (an unexpired approval is pending), resolved, active (no outcome, "
+        "recent) or unresolved.",
+    )
+    agents_used = ArrayField(
+        models.CharField(max_length=255), default=list, blank=True, help_text="Agents that acted, in order of first action."
+    )
+    message_count = models.PositiveIntegerField(default=0, help_text="Customer and agent messages.")
+    step_count = models.PositiveIntegerField(default=0, help_text="Steps of the replay.")
+    tool_call_count = models.PositiveIntegerField(default=0, help_text="Tool calls, escalations included, handoffs not.")
+    tool_error_count = models.PositiveIntegerField(default=0, help_text="Tool results with status error.")
+    interrupt_count = models.PositiveIntegerField(default=0, help_text="Human-approval interrupts, each counted once.")
+    interrupts_approved = models.PositiveIntegerField(default=0, help_text="Interrupts resolved as approved.")
+    interrupts_rejected = models.PositiveIntegerField(default=0, help_text="Interrupts resolved as rejected.")
     interrupts_other = models.PositiveIntegerField(default=0, help_text="Resolved with no approve/reject stored.")
     interrupts_pending = models.PositiveIntegerField(default=0, help_text="Unresolved, expired or not.")
     handoffs = models.JSONField(default=dict, blank=True, help_text="Handoffs received, by agent.")
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
-    unpriced_models = ArrayField(models.CharField(max_length=255), default=list, blank=True)
-    escalated = models.BooleanField(default=False)
-    resolved = models.BooleanField(default=False)
+    input_tokens = models.BigIntegerField(default=0, help_text="Input tokens of every LLM call.")
+    output_tokens = models.BigIntegerField(default=0, help_text="Output tokens of every LLM call.")
+    cost_usd = models.DecimalField(
+        max_digits=16, decimal_places=8, default=0, help_text="LLM cost at the prices in force at each call (priced models)."
+    )
+    unpriced_models = ArrayField(
+        models.CharField(max_length=255), default=list, blank=True, help_text="Models whose tokens had no price."
+    )
+    escalated = models.BooleanField(default=False, help_text="At least one escalation to a human.")
+    resolved = models.BooleanField(
+        default=False, help_text="A successful tool result (not a handoff or escalation) and no escalation."
+    )
     first_message = models.TextField(blank=True, help_text="Preview of the first user message.")
     # Stored so a search re-checks matches without recomputing to_tsvector for every candidate row.
     first_message_search = models.GeneratedField(
