@@ -41,6 +41,12 @@ def interrupt_question(value: Any) -> str | None:
         for key in ("question", "description", "message"):
             if isinstance(value.get(key), str):
                 return value[key]
+        # langchain's HumanInTheLoopMiddleware: {"action_requests": [{"name", "args", "description"}, …]}
+        requests = value.get("action_requests")
+        if isinstance(requests, list) and requests and isinstance(requests[0], dict):
+            return "; ".join(str(request.get("description") or request.get("name")) for request in requests if isinstance(request, dict))
+    if isinstance(value, list) and value:
+        return interrupt_question(value[0])
     return None
 
 

@@ -198,6 +198,7 @@ class _StepBuilder:
         self.now = now
         self.steps: list[ReplayStep] = []
         self.active_agent: str | None = None
+        self.last_agent: str | None = None  # of the latest LLM reply
         self.last_handoff_target: str | None = None
         self.tool_calls: dict[str, _ToolCallInfo] = {}
         self.interrupt_steps: dict[str, int] = {}
@@ -224,7 +225,13 @@ class _StepBuilder:
     def _agent_of(self, occurrence: Occurrence, message: StoredMessage | None = None) -> str | None:
         if message is not None and message.name and message.type != "tool":
             return message.name
-        return namespace_agent(occurrence.checkpoint_ns) or self.active_agent or occurrence.node or None
+        agent = namespace_agent(occurrence.checkpoint_ns) or self.active_agent
+        if agent:
+            return agent
+        # langchain agents run middleware as nodes named "<Middleware>.<hook>": not agents
+        if occurrence.node and "." not in occurrence.node:
+            return occurrence.node
+        return self.last_agent or occurrence.node or None
 
     def _route(self, occurrence: Occurrence, target: str, from_agent: str | None, **details: Any) -> bool:
         """Record a routing to ``target``; one routing seen two ways (tool and channel) is one handoff."""
@@ -267,6 +274,7 @@ class _StepBuilder:
 
     def _on_ai_message(self, occurrence: Occurrence, message: StoredMessage) -> None:
         agent = self._agent_of(occurrence, message)
+        self.last_agent = agent or self.last_agent
         usage = self._usage(occurrence, message)
         unpriced = bool(usage) and usage.get("cost_usd") is None and (usage.get("input_tokens") or usage.get("output_tokens"))
         text = message.text

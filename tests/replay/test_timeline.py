@@ -344,3 +344,27 @@ def test_corrupt_rows_become_unknown_steps_with_a_warning(run_reference_agent, c
         ("tool_call", "orders", "track_order", None),
     ]
     assert len([record for record in caplog.records if "unreadable" in record.message]) == 2
+
+
+def test_langchain_create_agent_with_human_in_the_loop_middleware(checkpointer, checkpoint_source):
+    from tests.apps.langchain_agent import build_langchain_agent
+
+    agent = build_langchain_agent(checkpointer=checkpointer)
+    config = {"configurable": {"thread_id": "langchain-1"}}
+    agent.invoke({"messages": [("user", "email a@example.com about the refund")]}, config)
+    agent.invoke(Command(resume={"decisions": [{"type": "reject", "message": "no promises by email"}]}), config)
+
+    steps = timeline_of(checkpoint_source, "langchain-1")
+
+    assert shape(steps) == [
+        ("user_message", None, None, None),
+        ("tool_call", "mailer", "lookup_customer", None),
+        ("tool_call", "mailer", "send_email", None),
+        ("interrupt", "mailer", None, "resolved"),
+        ("interrupt_resolution", "mailer", None, "rejected"),
+        ("tool_result", "mailer", "send_email", "error"),
+        ("tool_result", "mailer", "lookup_customer", "success"),
+        ("agent_message", "mailer", None, None),
+    ]
+    assert steps[3].content.startswith("Tool execution requires approval")
+    assert steps[4].details["reason"] == "no promises by email"
