@@ -284,32 +284,32 @@ class PostgresCheckpointSource:
             "active_agent": active_agent_channel,
             "channels": list(self.channels),
         }
+        # Both queries in one round trip.
+        with connection.pipeline(), psycopg.Cursor(connection) as header_cursor, _binary_cursor(connection) as write_cursor:
+            header_cursor.adapters.register_loader("jsonb", _OrjsonLoader)
+            header_cursor.execute(_CHECKPOINTS_SQL, params)
+            write_cursor.execute(_WRITES_SQL, params)
+            header_rows = header_cursor.fetchall()
+            write_rows = write_cursor.fetchall()
         checkpoints: dict[str, list[CheckpointRecord]] = defaultdict(list)
-        with psycopg.Cursor(connection) as cursor:
-            cursor.adapters.register_loader("jsonb", _OrjsonLoader)
-            for thread_id, ns, checkpoint_id, parent_id, ts, metadata, active_agent, version in cursor.execute(
-                _CHECKPOINTS_SQL, params
-            ):
-                checkpoints[thread_id].append(
-                    CheckpointRecord(
-                        checkpoint_ns=ns,
-                        checkpoint_id=checkpoint_id,
-                        parent_checkpoint_id=parent_id,
-                        ts=_parse_ts(ts),
-                        metadata=metadata if isinstance(metadata, dict) else {},
-                        channel_values={active_agent_channel: active_agent} if active_agent else {},
-                        messages_version=version,
-                    )
+        for thread_id, ns, checkpoint_id, parent_id, ts, metadata, active_agent, version in header_rows:
+            checkpoints[thread_id].append(
+                CheckpointRecord(
+                    checkpoint_ns=ns,
+                    checkpoint_id=checkpoint_id,
+                    parent_checkpoint_id=parent_id,
+                    ts=_parse_ts(ts),
+                    metadata=metadata if isinstance(metadata, dict) else {},
+                    channel_values={active_agent_channel: active_agent} if active_agent else {},
+                    messages_version=version,
                 )
+            )
         writes: dict[str, list[WriteRecord]] = defaultdict(list)
         decoder = ValueDecoder()
-        with _binary_cursor(connection) as cursor:
-            for thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, type_, blob in cursor.execute(
-                _WRITES_SQL, params
-            ):
-                writes[thread_id].append(
-                    WriteRecord(ns, checkpoint_id, str(task_id), task_path or "", idx, channel, type_, decoder.decode(type_, blob))
-                )
+        for thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, type_, blob in write_rows:
+            writes[thread_id].append(
+                WriteRecord(ns, checkpoint_id, str(task_id), task_path or "", idx, channel, type_, decoder.decode(type_, blob))
+            )
         return [
             ThreadCheckpoints(thread_id, tuple(checkpoints[thread_id]), tuple(writes[thread_id]), source=self)
             for thread_id in thread_ids
