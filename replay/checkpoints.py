@@ -202,11 +202,14 @@ class CheckpointSource(Protocol):
 # Only what the timeline reads: no channel blobs, metadata without LangGraph's bookkeeping, and of the
 # inline channel values only the active agent.
 _CHECKPOINTS_SQL = """
-SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint->>'ts',
+SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint_value->>'ts',
        metadata - 'parents' - 'source' - 'step' - 'writes',
-       checkpoint->'channel_values'->>%(active_agent)s, checkpoint->'channel_versions'->>%(messages)s
-FROM checkpoints
-WHERE thread_id = ANY(%(thread_ids)s)
+       checkpoint_value->'channel_values'->>%(active_agent)s, checkpoint_value->'channel_versions'->>%(messages)s
+FROM (
+    -- "|| '{}'" detoasts each checkpoint once instead of once per field read (about a quarter faster)
+    SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata, checkpoint || '{}'::jsonb AS checkpoint_value
+    FROM checkpoints WHERE thread_id = ANY(%(thread_ids)s) OFFSET 0
+) AS thread_checkpoints
 ORDER BY thread_id, checkpoint_id, checkpoint_ns
 """
 
