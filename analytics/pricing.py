@@ -35,6 +35,8 @@ def load_price_lookup() -> PriceLookup:
         position = bisect.bisect_right(starts[model], at) - 1
         return prices[position][1] if position >= 0 else None
 
+    # what the prices were: a timeline built with the same version costs every call the same
+    lookup.version = hash(tuple((model, tuple(prices)) for model, prices in sorted(history.items())))
     return lookup
 
 

@@ -192,6 +192,8 @@ class CheckpointSource(Protocol):
 
     def load_channel(self, *, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> Decoded: ...
 
+    def thread_signature(self, *, thread_id: str) -> tuple[str, int] | None: ...
+
     def iter_thread_heads(self, *, after: str, before: str | None = None) -> Iterator[tuple[str, str]]: ...
 
     def count_thread_heads(self, *, after: str, before: str | None = None) -> int: ...
@@ -329,6 +331,16 @@ class PostgresCheckpointSource:
         if row is None:
             return Decoded(error=f"no blob for channel {channel!r} at version {version}")
         return ValueDecoder().decode(row[0], row[1])
+
+    def thread_signature(self, *, thread_id: str) -> tuple[str, int] | None:
+        """``(newest checkpoint id, number of writes)`` of a thread, or None when it has no checkpoints:
+        anything LangGraph adds to a thread changes one of the two."""
+        row = psycopg.Cursor(self._connect()).execute(
+            "SELECT max(checkpoint_id), (SELECT count(*) FROM checkpoint_writes WHERE thread_id = %(thread)s)::int "
+            "FROM checkpoints WHERE thread_id = %(thread)s",
+            {"thread": thread_id},
+        ).fetchone()
+        return (row[0], row[1]) if row and row[0] else None
 
     def iter_thread_heads(self, *, after: str, before: str | None = None) -> Iterator[tuple[str, str]]:
         """Every thread whose newest checkpoint id is in (``after``, ``before``], as ``(thread_id, newest

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import OrderedDict
+from datetime import datetime, timezone
 
 from replay.checkpoints import CheckpointSource, open_checkpoint_source
-from replay.timeline import PriceLookup, ReplayPage, ReplayStep, build_timeline, paginate_steps
+from replay.timeline import (
+    PriceLookup,
+    ReplayPage,
+    ReplayStep,
+    build_timeline,
+    paginate_steps,
+    refresh_interrupt_statuses,
+)
 
 
 class ThreadNotFound(LookupError):
@@ -18,6 +26,36 @@ class PageOutOfRange(LookupError):
         self.last_page = last_page
 
 
+class TimelineCache:
+    """The last timelines built, per process, each valid while its thread's signature (newest
+    checkpoint id, number of writes) and the price version are what they were. Only the interrupt
+    statuses depend on the clock: they are worked out again on every read."""
+
+    size = 256
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[tuple, list[ReplayStep]]] = OrderedDict()
+
+    def get(self, thread_id: str, key: tuple) -> list[ReplayStep] | None:
+        entry = self._entries.get(thread_id)
+        if entry is None or entry[0] != key:
+            return None
+        self._entries.move_to_end(thread_id)
+        return entry[1]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def put(self, thread_id: str, key: tuple, steps: list[ReplayStep]) -> None:
+        self._entries[thread_id] = (key, steps)
+        self._entries.move_to_end(thread_id)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+timeline_cache = TimelineCache()
+
+
 def get_timeline(
     *, thread_id: str, price_lookup: PriceLookup | None, source: CheckpointSource | None = None, now: datetime | None = None
 ) -> list[ReplayStep]:
@@ -25,10 +63,20 @@ def get_timeline(
     if source is None:
         with open_checkpoint_source() as opened:
             return get_timeline(thread_id=thread_id, price_lookup=price_lookup, source=opened, now=now)
+    now = now or datetime.now(timezone.utc)
+    price_version = getattr(price_lookup, "version", None)
+    signature = source.thread_signature(thread_id=thread_id) if price_version is not None else None
+    if signature is not None:
+        cached = timeline_cache.get(thread_id, (signature, price_version))
+        if cached is not None:
+            return refresh_interrupt_statuses(cached, now=now)
     thread = source.get_thread(thread_id=thread_id)
     if thread is None:
         raise ThreadNotFound(thread_id)
-    return build_timeline(thread, price_lookup=price_lookup, now=now)
+    steps = build_timeline(thread, price_lookup=price_lookup, now=now)
+    if signature is not None:
+        timeline_cache.put(thread_id, (signature, price_version), steps)
+    return steps
 
 
 def get_replay_page(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
@@ -128,6 +128,21 @@ def total_of(steps: list[ReplayStep]) -> TimelineTotals:
         cost_usd=sum((step.cost_usd for step in steps if step.cost_usd is not None), Decimal(0)),
         unpriced_models=tuple(unpriced),
     )
+
+
+def unresolved_interrupt_status(*, raised_at: datetime, now: datetime, ttl: timedelta) -> str:
+    return "expired" if now - raised_at > ttl else "pending"
+
+
+def refresh_interrupt_statuses(steps: list[ReplayStep], *, now: datetime, rules: TimelineRules | None = None) -> list[ReplayStep]:
+    """The same timeline seen at ``now``: unresolved interrupts become expired once older than the TTL."""
+    ttl = (rules or TimelineRules.from_settings()).interrupt_ttl
+    return [
+        replace(step, status=unresolved_interrupt_status(raised_at=step.timestamp, now=now, ttl=ttl))
+        if step.type == StepType.INTERRUPT and step.status in {"pending", "expired"}
+        else step
+        for step in steps
+    ]
 
 
 def paginate_steps(*, thread_id: str, steps: list[ReplayStep], page: int, page_size: int) -> ReplayPage:
@@ -360,10 +375,8 @@ class _StepBuilder:
     def _on_interrupt(self, occurrence: Occurrence) -> None:
         if occurrence.details.get("resolved"):
             status = "resolved"
-        elif self.now - occurrence.ts > self.rules.interrupt_ttl:
-            status = "expired"
         else:
-            status = "pending"
+            status = unresolved_interrupt_status(raised_at=occurrence.ts, now=self.now, ttl=self.rules.interrupt_ttl)
         interrupt_id = occurrence.details["interrupt_id"]
         value = jsonable(occurrence.details["value"])
         step = self._emit(
