@@ -100,72 +100,61 @@ def delete_conversations(conversations: QuerySet[Conversation]) -> None:
 ROLLUP_LOCK_NAMESPACE = 0x5AA7
 
 
-_REFRESH_ROLLUPS_SQL = """
-WITH population AS (
-    SELECT date_trunc('hour', started_at, 'UTC') AS hour, *
-    FROM conversations
-    WHERE started_at >= %(lower)s AND started_at < %(upper)s AND date_trunc('hour', started_at, 'UTC') = ANY(%(hours)s)
-), expanded AS (
-    SELECT population.*, scope.agent
-    FROM population CROSS JOIN LATERAL unnest(array_prepend(''::varchar, population.agents_used)) AS scope(agent)
-), totals AS (
-    SELECT hour, agent, count(*) AS conversations, count(*) FILTER (WHERE resolved) AS resolved,
-           count(*) FILTER (WHERE escalated) AS escalated, sum(cost_usd) AS cost_usd,
-           sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(interrupt_count) AS interrupts,
-           sum(interrupts_approved) AS approved, sum(interrupts_rejected) AS rejected,
-           sum(interrupts_other) AS other, sum(interrupts_pending) AS pending
-    FROM expanded GROUP BY hour, agent
-), handoffs AS (
-    SELECT hour, agent, jsonb_object_agg(target, routings) AS handoffs
-    FROM (SELECT hour, agent, handoff.key AS target, sum(handoff.value::int) AS routings
-          FROM expanded, jsonb_each_text(expanded.handoffs) AS handoff GROUP BY hour, agent, handoff.key) per_target
-    GROUP BY hour, agent
+def _rollup_insert_sql(*, span: str, source_rows: str, sums: str) -> str:
+    """Rollup rows of one span, summed from ``source_rows`` (rows with ``period``, ``agent``, the measures,
+    ``handoffs`` and ``unpriced_models``)."""
+    return f"""
+WITH source_rows AS ({source_rows}),
+totals AS (SELECT period, agent, {sums} FROM source_rows GROUP BY period, agent),
+handoffs AS (
+    SELECT period, agent, jsonb_object_agg(target, routings) AS handoffs
+    FROM (SELECT period, agent, handoff.key AS target, sum(handoff.value::int) AS routings
+          FROM source_rows, jsonb_each_text(source_rows.handoffs) AS handoff
+          GROUP BY period, agent, handoff.key) per_target
+    GROUP BY period, agent
 ), unpriced AS (
-    SELECT hour, agent, array_agg(DISTINCT model ORDER BY model) AS models
-    FROM expanded, unnest(expanded.unpriced_models) AS model GROUP BY hour, agent
+    SELECT period, agent, array_agg(DISTINCT model ORDER BY model) AS models
+    FROM source_rows, unnest(source_rows.unpriced_models) AS model GROUP BY period, agent
 )
 INSERT INTO analytics_hourly_rollups (span, hour, agent, conversations, resolved, escalated, cost_usd, input_tokens,
     output_tokens, interrupts, interrupts_approved, interrupts_rejected, interrupts_other, interrupts_pending,
     handoffs, unpriced_models)
-SELECT 'hour', totals.hour, totals.agent, conversations, resolved, escalated, cost_usd, input_tokens, output_tokens,
-       interrupts, approved, rejected, other, pending, coalesce(handoffs.handoffs, '{}'::jsonb),
+SELECT '{span}', totals.period, totals.agent, conversations, resolved, escalated, cost_usd, input_tokens,
+       output_tokens, interrupts, approved, rejected, other, pending, coalesce(handoffs.handoffs, '{{}}'::jsonb),
        coalesce(unpriced.models, ARRAY[]::varchar[])
 FROM totals
-LEFT JOIN handoffs USING (hour, agent)
-LEFT JOIN unpriced USING (hour, agent)
+LEFT JOIN handoffs USING (period, agent)
+LEFT JOIN unpriced USING (period, agent)
 """
 
 
-_REFRESH_DAY_ROLLUPS_SQL = """
-WITH hours AS (
-    SELECT date_trunc('day', hour, 'UTC') AS day, *
-    FROM analytics_hourly_rollups
-    WHERE span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s AND date_trunc('day', hour, 'UTC') = ANY(%(days)s)
-), totals AS (
-    SELECT day, agent, sum(conversations) AS conversations, sum(resolved) AS resolved, sum(escalated) AS escalated,
-           sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-           sum(interrupts) AS interrupts, sum(interrupts_approved) AS approved, sum(interrupts_rejected) AS rejected,
-           sum(interrupts_other) AS other, sum(interrupts_pending) AS pending
-    FROM hours GROUP BY day, agent
-), handoffs AS (
-    SELECT day, agent, jsonb_object_agg(target, routings) AS handoffs
-    FROM (SELECT day, agent, handoff.key AS target, sum(handoff.value::int) AS routings
-          FROM hours, jsonb_each_text(hours.handoffs) AS handoff GROUP BY day, agent, handoff.key) per_target
-    GROUP BY day, agent
-), unpriced AS (
-    SELECT day, agent, array_agg(DISTINCT model ORDER BY model) AS models
-    FROM hours, unnest(hours.unpriced_models) AS model GROUP BY day, agent
+# Hours from the conversations that started in them, once for all agents ('') and once per agent.
+_REFRESH_ROLLUPS_SQL = _rollup_insert_sql(
+    span="hour",
+    source_rows="""
+        SELECT date_trunc('hour', conversations.started_at, 'UTC') AS period, scope.agent, conversations.*
+        FROM conversations
+        CROSS JOIN LATERAL unnest(array_prepend(''::varchar, conversations.agents_used)) AS scope(agent)
+        WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
+          AND date_trunc('hour', conversations.started_at, 'UTC') = ANY(%(hours)s)""",
+    sums="""count(*) AS conversations, count(*) FILTER (WHERE resolved) AS resolved,
+        count(*) FILTER (WHERE escalated) AS escalated, sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens, sum(interrupt_count) AS interrupts, sum(interrupts_approved) AS approved,
+        sum(interrupts_rejected) AS rejected, sum(interrupts_other) AS other, sum(interrupts_pending) AS pending""",
 )
-INSERT INTO analytics_hourly_rollups (span, hour, agent, conversations, resolved, escalated, cost_usd, input_tokens,
-    output_tokens, interrupts, interrupts_approved, interrupts_rejected, interrupts_other, interrupts_pending,
-    handoffs, unpriced_models)
-SELECT 'day', totals.day, totals.agent, conversations, resolved, escalated, cost_usd, input_tokens, output_tokens,
-       interrupts, approved, rejected, other, pending, coalesce(handoffs.handoffs, '{}'::jsonb),
-       coalesce(unpriced.models, ARRAY[]::varchar[])
-FROM totals
-LEFT JOIN handoffs USING (day, agent)
-LEFT JOIN unpriced USING (day, agent)
-"""
+
+# Days from their hours.
+_REFRESH_DAY_ROLLUPS_SQL = _rollup_insert_sql(
+    span="day",
+    source_rows="""
+        SELECT date_trunc('day', hour, 'UTC') AS period, *
+        FROM analytics_hourly_rollups
+        WHERE span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s AND date_trunc('day', hour, 'UTC') = ANY(%(days)s)""",
+    sums="""sum(conversations) AS conversations, sum(resolved) AS resolved, sum(escalated) AS escalated,
+        sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+        sum(interrupts) AS interrupts, sum(interrupts_approved) AS approved, sum(interrupts_rejected) AS rejected,
+        sum(interrupts_other) AS other, sum(interrupts_pending) AS pending""",
+)
 
 _LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(%s || period::text)) FROM unnest(%s::timestamptz[]) AS period"
 # Refreshes of a few hours lock each hour and day (and share this key); larger ones take this key alone,
