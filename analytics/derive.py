@@ -78,7 +78,7 @@ def derive_thread(
     """Given a thread's checkpoints, return its events and conversation summary (pure; writes nothing)."""
     rules = rules or TimelineRules.from_settings()
     steps = build_timeline(thread, price_lookup=price_lookup, now=now, rules=rules)
-    events = tuple(_events(thread.thread_id, steps, rules))
+    events = tuple(_events(steps, rules))
     return DerivedThread(conversation=_summary(thread, steps, now=now, rules=rules), events=events)
 
 
@@ -163,22 +163,27 @@ def _interrupt_outcomes(steps: list[ReplayStep]) -> Counter:
     return Counter(interrupt_outcome(steps, step) for step in steps if step.type == StepType.INTERRUPT)
 
 
-def _events(thread_id: str, steps: list[ReplayStep], rules: TimelineRules) -> list[DerivedEvent]:
+def _events(steps: list[ReplayStep], rules: TimelineRules) -> list[DerivedEvent]:
     if not steps:
         return []
     events = [
         DerivedEvent(
             event_type=EventType.CONVERSATION_STARTED,
             occurred_at=steps[0].timestamp,
-            dedup_key=f"{thread_id}|{EventType.CONVERSATION_STARTED}",
+            dedup_key=str(EventType.CONVERSATION_STARTED),
             payload={"first_step": steps[0].type.value},
         )
     ]
     resolutions = {
         step.details.get("interrupt_id"): step for step in steps if step.type == StepType.INTERRUPT_RESOLUTION
     }
+    seen: Counter = Counter()
     for step in steps:
-        key = f"{thread_id}|{_step_identity(step)}"
+        key = _step_identity(step)
+        seen[key] += 1
+        if seen[key] > 1:
+            # the same identity again (a tool-call id an app reused in a later turn): the n-th of them
+            key = f"{key}#{seen[key]}"
         common = {"occurred_at": step.timestamp, "agent": step.agent or ""}
         if step.input_tokens is not None:
             events.append(
@@ -222,7 +227,7 @@ def _event_for_step(
 
 
 def _step_identity(step: ReplayStep) -> str:
-    """What a step is, stable across re-derivations of a thread that grew."""
+    """What a step is within its conversation, stable across re-derivations of a thread that grew."""
     for name in ("interrupt_id",):
         if step.details.get(name):
             return f"{step.type.value}:{step.details[name]}"

@@ -27,9 +27,10 @@ class AnalyticsEvent(models.Model):
     conversation = models.ForeignKey("replay.Conversation", on_delete=models.CASCADE, related_name="events")
     event_type = models.CharField(max_length=32, choices=EventType.choices)
     occurred_at = models.DateTimeField()
-    agent = models.CharField(max_length=255, blank=True)
-    tool_name = models.CharField(max_length=255, blank=True)
-    model = models.CharField(max_length=255, blank=True)
+    # Agent, tool and model names come from the agent's own data: text of any length.
+    agent = models.TextField(blank=True)
+    tool_name = models.TextField(blank=True)
+    model = models.TextField(blank=True)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(
@@ -38,11 +39,12 @@ class AnalyticsEvent(models.Model):
     status = models.CharField(max_length=32, blank=True)
     payload = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=16, choices=EventSource.choices, default=EventSource.BACKFILL)
-    dedup_key = models.CharField(max_length=512, unique=True)
+    dedup_key = models.TextField(help_text="What the event is within its conversation, stable across re-derivations.")
 
     class Meta:
         db_table = "analytics_events"
         ordering = ["occurred_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["conversation", "dedup_key"], name="event_unique_dedup_key")]
         indexes = [
             models.Index(fields=["occurred_at"], name="event_occurred_idx"),
             models.Index(fields=["event_type", "occurred_at"], name="event_type_occurred_idx"),
@@ -125,7 +127,7 @@ class HourlyRollup(models.Model):
 
     span = models.CharField(max_length=4, choices=Span.choices, default=Span.HOUR)
     hour = models.DateTimeField(help_text="Start of the hour or day, in UTC.")
-    agent = models.CharField(max_length=255, blank=True)
+    agent = models.TextField(blank=True)
     conversations = models.PositiveIntegerField(default=0)
     resolved = models.PositiveIntegerField(default=0)
     escalated = models.PositiveIntegerField(default=0)
@@ -138,7 +140,7 @@ class HourlyRollup(models.Model):
     interrupts_other = models.PositiveIntegerField(default=0)
     interrupts_pending = models.PositiveIntegerField(default=0)
     handoffs = models.JSONField(default=dict, blank=True)
-    unpriced_models = ArrayField(models.CharField(max_length=255), default=list, blank=True)
+    unpriced_models = ArrayField(models.TextField(), default=list, blank=True)
 
     class Meta:
         db_table = "analytics_hourly_rollups"
@@ -146,3 +148,22 @@ class HourlyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 {self.agent or 'all agents'}"
+
+
+class FailedThread(models.Model):
+    """A thread that could not be read or derived at its last attempt. Every other thread is derived
+    regardless; ``backfill_events --retry-failed`` tries these again, and a success removes the row."""
+
+    thread_id = models.TextField(unique=True, help_text="LangGraph thread id.")
+    error = models.TextField(help_text="What went wrong, as the exception said it.")
+    traceback = models.TextField(blank=True, help_text="Where it went wrong, for whoever fixes the data or the code.")
+    attempts = models.PositiveIntegerField(default=1, help_text="Failed attempts so far.")
+    first_failed_at = models.DateTimeField(help_text="When the thread first failed.")
+    last_failed_at = models.DateTimeField(help_text="When the thread last failed.")
+
+    class Meta:
+        db_table = "analytics_failed_threads"
+        ordering = ["-last_failed_at"]
+
+    def __str__(self) -> str:
+        return self.thread_id

@@ -120,7 +120,7 @@ _ROLLUP_SUMS = """coalesce(sum(conversations), 0), coalesce(sum(resolved), 0), c
     coalesce(sum(interrupts), 0), coalesce(sum(interrupts_approved), 0), coalesce(sum(interrupts_rejected), 0),
     coalesce(sum(interrupts_other), 0), coalesce(sum(interrupts_pending), 0)"""
 _CONVERSATION_WHERE = """started_at >= %(lower)s AND started_at < %(upper)s
-    AND (%(agent)s::text IS NULL OR agents_used @> ARRAY[%(agent)s::varchar])"""
+    AND (%(agent)s::text IS NULL OR agents_used @> ARRAY[%(agent)s::text])"""
 # Whole UTC days inside the range from day rows, the hours at its edges from hour rows.
 _ROLLUP_WHERE = """agent = coalesce(%(agent)s::text, '') AND (
     (span = 'day' AND hour >= %(day_lower)s AND hour < %(day_upper)s)

@@ -42,11 +42,11 @@ def _upsert_conversations_sql() -> str:
 UPSERT_CONVERSATIONS_SQL = _upsert_conversations_sql()
 STAGE_CONVERSATIONS_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
-    thread_id varchar(255), metadata jsonb, started_at timestamptz, last_activity_at timestamptz, status varchar(32),
+    thread_id text, metadata jsonb, started_at timestamptz, last_activity_at timestamptz, status varchar(32),
     agents_used jsonb, message_count integer, step_count integer, tool_call_count integer, tool_error_count integer,
     interrupt_count integer, interrupts_approved integer, interrupts_rejected integer, interrupts_other integer,
     interrupts_pending integer, handoffs jsonb, input_tokens bigint, output_tokens bigint, cost_usd numeric,
-    unpriced_models jsonb, escalated boolean, resolved boolean, first_message text, last_checkpoint_id varchar(64),
+    unpriced_models jsonb, escalated boolean, resolved boolean, first_message text, last_checkpoint_id text,
     write_count integer, synced_at timestamptz
 ) ON COMMIT DELETE ROWS
 """
@@ -121,7 +121,7 @@ INSERT INTO analytics_hourly_rollups (span, hour, agent, conversations, resolved
     handoffs, unpriced_models)
 SELECT '{span}', totals.period, totals.agent, conversations, resolved, escalated, cost_usd, input_tokens,
        output_tokens, interrupts, approved, rejected, other, pending, coalesce(handoffs.handoffs, '{{}}'::jsonb),
-       coalesce(unpriced.models, ARRAY[]::varchar[])
+       coalesce(unpriced.models, ARRAY[]::text[])
 FROM totals
 LEFT JOIN handoffs USING (period, agent)
 LEFT JOIN unpriced USING (period, agent)
@@ -134,7 +134,7 @@ _REFRESH_ROLLUPS_SQL = _rollup_insert_sql(
     source_rows="""
         SELECT date_trunc('hour', conversations.started_at, 'UTC') AS period, scope.agent, conversations.*
         FROM conversations
-        CROSS JOIN LATERAL unnest(array_prepend(''::varchar, conversations.agents_used)) AS scope(agent)
+        CROSS JOIN LATERAL unnest(array_prepend(''::text, conversations.agents_used)) AS scope(agent)
         WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
           AND date_trunc('hour', conversations.started_at, 'UTC') = ANY(%(hours)s)""",
     sums="""count(*) AS conversations, count(*) FILTER (WHERE resolved) AS resolved,

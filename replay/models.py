@@ -15,7 +15,8 @@ class ConversationStatus(models.TextChoices):
 class Conversation(models.Model):
     """One LangGraph thread, summarised from its checkpoints by the analytics derivation."""
 
-    thread_id = models.CharField(max_length=255, unique=True, help_text="LangGraph thread id (config['configurable']['thread_id']).")
+    # LangGraph thread ids are unbounded text: any length, any character.
+    thread_id = models.TextField(unique=True, help_text="LangGraph thread id (config['configurable']['thread_id']).")
     metadata = models.JSONField(default=dict, blank=True, help_text="config['metadata'] keys of the thread.")
     started_at = models.DateTimeField(help_text="Time of the thread's first checkpoint.")
     last_activity_at = models.DateTimeField(help_text="Time of the thread's latest checkpoint or step.")
@@ -27,7 +28,7 @@ class Conversation(models.Model):
         "recent) or unresolved.",
     )
     agents_used = ArrayField(
-        models.CharField(max_length=255), default=list, blank=True, help_text="Agents that acted, in order of first action."
+        models.TextField(), default=list, blank=True, help_text="Agents that acted, in order of first action."
     )
     message_count = models.PositiveIntegerField(default=0, help_text="Customer and agent messages.")
     step_count = models.PositiveIntegerField(default=0, help_text="Steps of the replay.")
@@ -45,7 +46,7 @@ class Conversation(models.Model):
         max_digits=16, decimal_places=8, default=0, help_text="LLM cost at the prices in force at each call (priced models)."
     )
     unpriced_models = ArrayField(
-        models.CharField(max_length=255), default=list, blank=True, help_text="Models whose tokens had no price."
+        models.TextField(), default=list, blank=True, help_text="Models whose tokens had no price."
     )
     escalated = models.BooleanField(default=False, help_text="At least one escalation to a human.")
     resolved = models.BooleanField(
@@ -74,7 +75,7 @@ class Conversation(models.Model):
             GinIndex(fields=["agents_used"], name="conv_agents_gin"),
             GinIndex(fields=["metadata"], name="conv_metadata_gin", opclasses=["jsonb_path_ops"]),
             GinIndex(fields=["first_message_search"], name="conv_first_message_search"),
-            models.Index(fields=["thread_id"], name="conv_thread_prefix", opclasses=["varchar_pattern_ops"]),
+            models.Index(fields=["thread_id"], name="conv_thread_prefix", opclasses=["text_pattern_ops"]),
         ]
 
     def __str__(self) -> str:
