@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
-from analytics.models import AnalyticsEvent, ModelPrice
+from analytics.models import AnalyticsEvent, FailedThread, ModelPrice
 from analytics.pricing import reprice
 
 
@@ -33,4 +35,33 @@ class AnalyticsEventAdmin(admin.ModelAdmin):
     date_hierarchy = "occurred_at"
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(FailedThread)
+class FailedThreadAdmin(admin.ModelAdmin):
+    """Threads the backfill could not read or derive: what went wrong, so staff can fix the data or report
+    it; ``backfill_events --retry-failed`` tries them again."""
+
+    list_display = ("thread_id", "short_error", "attempts", "first_failed_at", "last_failed_at", "replay_link")
+    search_fields = ("thread_id", "error")
+    readonly_fields = (
+        "thread_id", "error", "traceback", "last_checkpoint_id", "attempts", "first_failed_at", "last_failed_at",
+    )
+    date_hierarchy = "last_failed_at"
+    show_full_result_count = False
+
+    @admin.display(description="Error")
+    def short_error(self, failure: FailedThread) -> str:
+        return failure.error if len(failure.error) <= 160 else f"{failure.error[:159]}…"
+
+    @admin.display(description="Replay")
+    def replay_link(self, failure: FailedThread) -> str:
+        url = reverse("admin:replay_conversation_replay", kwargs={"thread_id": failure.thread_id})
+        return format_html('<a href="{}">What can be read</a>', url)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # recorded by the backfill, never typed in
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

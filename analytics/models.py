@@ -157,6 +157,9 @@ class FailedThread(models.Model):
     thread_id = models.TextField(unique=True, help_text="LangGraph thread id.")
     error = models.TextField(help_text="What went wrong, as the exception said it.")
     traceback = models.TextField(blank=True, help_text="Where it went wrong, for whoever fixes the data or the code.")
+    last_checkpoint_id = models.TextField(
+        blank=True, help_text="The thread's newest checkpoint when it failed: a plain run tries again once the thread grows."
+    )
     attempts = models.PositiveIntegerField(default=1, help_text="Failed attempts so far.")
     first_failed_at = models.DateTimeField(help_text="When the thread first failed.")
     last_failed_at = models.DateTimeField(help_text="When the thread last failed.")

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 import orjson
@@ -16,13 +18,33 @@ from psycopg.types.json import Jsonb
 
 from analytics.derive import DerivedConversation, DerivedEvent, DerivedThread
 from analytics.models import EventSource
-from analytics.storage import CONVERSATION_COLUMNS, replace_conversations_and_events
+from analytics.storage import (
+    CONVERSATION_COLUMNS,
+    LIVE_TABLES,
+    REBUILD_TABLES,
+    prepare_rebuild_tables,
+    replace_conversations_and_events,
+    staged_heads,
+    swap_in_rebuild,
+)
 
 
 class AnalyticsRecorder(Protocol):
     def record(self, *, threads: Sequence[DerivedThread], source: str, refresh_rollups: bool = True) -> int:
         """Store each thread's conversation row and events, replacing what was there; return events written.
         ``refresh_rollups=False`` leaves the hourly rollups to a rebuild after a large backfill."""
+        ...
+
+    def derived_heads(self, *, thread_ids: list[str]) -> dict[str, tuple[str, datetime | None]]:
+        """Of these threads, those already recorded: ``thread_id → (newest checkpoint id, when recorded)``."""
+        ...
+
+    def for_rebuild(self) -> AnalyticsRecorder:
+        """A recorder whose writes stay invisible until ``swap_in_rebuild``; resumes a killed rebuild."""
+        ...
+
+    def swap_in_rebuild(self, *, remove_unstaged: bool) -> int:
+        """Make what the rebuild recorded visible at once; return the conversations swapped in."""
         ...
 
 
@@ -32,11 +54,35 @@ class NoOpAnalyticsRecorder:
     def record(self, *, threads: Sequence[DerivedThread], source: str, refresh_rollups: bool = True) -> int:
         return sum(len(thread.events) for thread in threads)
 
+    def derived_heads(self, *, thread_ids: list[str]) -> dict[str, tuple[str, datetime | None]]:
+        return {}
+
+    def for_rebuild(self) -> NoOpAnalyticsRecorder:
+        return self
+
+    def swap_in_rebuild(self, *, remove_unstaged: bool) -> int:
+        return 0
+
 
 class PostgresAnalyticsRecorder:
     """Upserts conversations and replaces their events, a batch of threads in one transaction, so a
     conversation is never seen half-updated and a rerun never duplicates (unique ``dedup_key``).
     Rows go in by COPY: the ORM's bulk_create spent three quarters of a backfill building SQL."""
+
+    def __init__(self, *, tables: tuple[str, str] = LIVE_TABLES) -> None:
+        self.tables = tables
+
+    def derived_heads(self, *, thread_ids: list[str]) -> dict[str, tuple[str, datetime | None]]:
+        return staged_heads(thread_ids=thread_ids, tables=self.tables)
+
+    def for_rebuild(self) -> PostgresAnalyticsRecorder:
+        prepare_rebuild_tables()
+        rebuilding = copy.copy(self)
+        rebuilding.tables = REBUILD_TABLES
+        return rebuilding
+
+    def swap_in_rebuild(self, *, remove_unstaged: bool) -> int:
+        return swap_in_rebuild(remove_unstaged=remove_unstaged)
 
     def record(
         self, *, threads: Sequence[DerivedThread], source: str = EventSource.BACKFILL, refresh_rollups: bool = True
@@ -52,7 +98,8 @@ class PostgresAnalyticsRecorder:
             connection.ensure_connection()
             with psycopg.Cursor(connection.connection) as cursor:
                 return replace_conversations_and_events(
-                    cursor=cursor, conversations=conversations, events_of=events_of, refresh_rollups=refresh_rollups
+                    cursor=cursor, conversations=conversations, events_of=events_of, refresh_rollups=refresh_rollups,
+                    tables=self.tables,
                 )
 
 
@@ -61,7 +108,25 @@ def _json(value) -> Jsonb:
 
 
 def _dumps(value) -> str:
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    dumped = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    if "\\u0000" in dumped:  # PostgreSQL's jsonb cannot hold NUL characters: stored as U+FFFD
+        dumped = orjson.dumps(_without_nul(value), default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return dumped
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_nul(item) for item in value]
+    return value
+
+
+def _text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL characters either."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
 def _conversation_row(conversation: DerivedConversation, synced_at) -> tuple:
@@ -72,13 +137,15 @@ def _conversation_row(conversation: DerivedConversation, synced_at) -> tuple:
         "unpriced_models": _json(list(conversation.unpriced_models)),
         "synced_at": synced_at,
     }
+    values["first_message"] = _text(conversation.first_message)
     return tuple(values[name] if name in values else getattr(conversation, name) for name in CONVERSATION_COLUMNS)
 
 
 def _event_row(event: DerivedEvent, source: str) -> tuple:
     return (
-        event.event_type, event.occurred_at, event.agent, event.tool_name, event.model, event.input_tokens,
-        event.output_tokens, event.cost_usd, event.status, _json(event.payload), source, event.dedup_key,
+        event.event_type, event.occurred_at, _text(event.agent), _text(event.tool_name), _text(event.model),
+        event.input_tokens, event.output_tokens, event.cost_usd, _text(event.status), _json(event.payload), source,
+        _text(event.dedup_key),
     )
 
 

@@ -25,21 +25,27 @@ EVENT_COLUMNS = (
 _ARRAY_COLUMNS = {"agents_used", "unpriced_models"}
 
 
-def _upsert_conversations_sql() -> str:
+LIVE_TABLES = ("conversations", "analytics_events")
+# A --rebuild derives into these, and swaps them in at the end in one transaction: until then the
+# dashboard keeps showing the previous numbers, and a rebuild killed midway leaves those intact.
+REBUILD_TABLES = ("analytics_rebuild_conversations", "analytics_rebuild_events")
+
+
+def _upsert_conversations_sql(*, table: str, staged: str, returning: str = " RETURNING id, thread_id") -> str:
     columns = ", ".join(CONVERSATION_COLUMNS)
     values = ", ".join(
-        f"ARRAY(SELECT jsonb_array_elements_text(row.{name}))" if name in _ARRAY_COLUMNS else f"row.{name}"
+        f"ARRAY(SELECT jsonb_array_elements_text(row.{name}))" if name in _ARRAY_COLUMNS and staged == "staged_conversations"
+        else f"row.{name}"
         for name in CONVERSATION_COLUMNS
     )
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in CONVERSATION_COLUMNS if name != "thread_id")
     return (
-        f"INSERT INTO conversations ({columns}) "
-        f"SELECT {values} FROM staged_conversations AS row "
-        f"ON CONFLICT (thread_id) DO UPDATE SET {updates} RETURNING id, thread_id"
+        f"INSERT INTO {table} ({columns}) "
+        f"SELECT {values} FROM {staged} AS row "
+        f"ON CONFLICT (thread_id) DO UPDATE SET {updates}{returning}"
     )
 
 
-UPSERT_CONVERSATIONS_SQL = _upsert_conversations_sql()
 STAGE_CONVERSATIONS_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
     thread_id text, metadata jsonb, started_at timestamptz, last_activity_at timestamptz, status varchar(32),
@@ -53,11 +59,15 @@ CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
 
 
 def replace_conversations_and_events(
-    *, cursor, conversations: list[tuple], events_of: dict[str, list[tuple]], refresh_rollups: bool = True
+    *, cursor, conversations: list[tuple], events_of: dict[str, list[tuple]], refresh_rollups: bool = True,
+    tables: tuple[str, str] = LIVE_TABLES,
 ) -> int:
     """In the caller's transaction: upsert the conversation rows (``CONVERSATION_COLUMNS`` order), delete
-    their events and COPY in the new ones (``EVENT_COLUMNS`` order, without ``conversation_id``).
+    their events and COPY in the new ones (``EVENT_COLUMNS`` order, without ``conversation_id``), into the
+    live tables or a rebuild's (``REBUILD_TABLES``, whose rollups are made at the swap).
     Returns the number of events written."""
+    conversation_table, event_table = tables
+    live = tables == LIVE_TABLES
     cursor.execute(STAGE_CONVERSATIONS_SQL)
     cursor.execute("DELETE FROM staged_conversations")  # an enclosing transaction may have staged rows already
     with cursor.copy(f"COPY staged_conversations ({', '.join(CONVERSATION_COLUMNS)}) FROM STDIN") as copy:
@@ -68,19 +78,91 @@ def replace_conversations_and_events(
         cursor=cursor,
         conversation_filter_sql="thread_id IN (SELECT thread_id FROM staged_conversations)",
         params=(),
-    )
-    ids = dict((thread_id, pk) for pk, thread_id in cursor.execute(UPSERT_CONVERSATIONS_SQL).fetchall())
-    cursor.execute("DELETE FROM analytics_events WHERE conversation_id = ANY(%s)", (list(ids.values()),))
+    ) if live and refresh_rollups else []
+    upsert = _upsert_conversations_sql(table=conversation_table, staged="staged_conversations")
+    ids = dict((thread_id, pk) for pk, thread_id in cursor.execute(upsert).fetchall())
+    cursor.execute(f"DELETE FROM {event_table} WHERE conversation_id = ANY(%s)", (list(ids.values()),))  # noqa: S608
     written = 0
-    with cursor.copy(f"COPY analytics_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY {event_table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
         for thread_id, rows in events_of.items():
             conversation_id = ids[thread_id]
             for row in rows:
                 copy.write_row((conversation_id, *row))
                 written += 1
-    if refresh_rollups:
+    if live and refresh_rollups:
         _refresh_rollups(cursor=cursor, hours=[*hours, *(_utc_hour(row[2]) for row in conversations)])
     return written
+
+
+def prepare_rebuild_tables() -> None:
+    """Create a rebuild's tables shaped like the live ones, or keep those a killed rebuild left: a
+    rebuild resumes from what it staged."""
+    conversations, events = REBUILD_TABLES
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {conversations} (LIKE conversations INCLUDING DEFAULTS INCLUDING IDENTITY)")
+        cursor.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {conversations}_thread ON {conversations} (thread_id)")
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {events} (LIKE analytics_events INCLUDING DEFAULTS INCLUDING IDENTITY)")
+        cursor.execute(f"CREATE INDEX IF NOT EXISTS {events}_conversation ON {events} (conversation_id)")
+
+
+def rebuild_in_progress() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [REBUILD_TABLES[0]])
+        return cursor.fetchone()[0]
+
+
+def staged_heads(*, thread_ids: list[str], tables: tuple[str, str] = LIVE_TABLES) -> dict[str, tuple[str, datetime | None]]:
+    """Of these threads, those already derived (into the live tables or a rebuild's):
+    ``thread_id → (newest checkpoint id derived, when)``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT thread_id, last_checkpoint_id, synced_at FROM {tables[0]} WHERE thread_id = ANY(%s)",  # noqa: S608
+            [thread_ids],
+        )
+        return {thread_id: (head, synced_at) for thread_id, head, synced_at in cursor.fetchall()}
+
+
+_SWAP_EVENTS_SQL = f"""
+INSERT INTO analytics_events ({", ".join(EVENT_COLUMNS)})
+SELECT live.id, {", ".join(f"staged_event.{name}" for name in EVENT_COLUMNS[1:])}
+FROM {REBUILD_TABLES[1]} AS staged_event
+JOIN {REBUILD_TABLES[0]} AS staged ON staged.id = staged_event.conversation_id
+JOIN conversations AS live ON live.thread_id = staged.thread_id
+"""
+
+
+def swap_in_rebuild(*, remove_unstaged: bool) -> int:
+    """In one transaction: replace the live rows of every staged thread with the staged ones, remove
+    (``remove_unstaged``, a full rebuild) conversations whose thread was neither staged nor failed —
+    their checkpoints are gone — recompute the rollups, and drop the rebuild's tables. Returns the
+    number of conversations swapped in."""
+    staged_conversations, staged_events = REBUILD_TABLES
+    with transaction.atomic(), connection.cursor() as cursor:
+        touched = f"thread_id IN (SELECT thread_id FROM {staged_conversations})"
+        if remove_unstaged:
+            touched = "true"
+        hours = hours_of(cursor=cursor, conversation_filter_sql=touched, params=())
+        cursor.execute(_upsert_conversations_sql(table="conversations", staged=staged_conversations, returning=""))
+        swapped = cursor.rowcount
+        cursor.execute(
+            f"DELETE FROM analytics_events USING conversations, {staged_conversations} AS staged "  # noqa: S608
+            "WHERE analytics_events.conversation_id = conversations.id AND conversations.thread_id = staged.thread_id"
+        )
+        cursor.execute(_SWAP_EVENTS_SQL)
+        if remove_unstaged:
+            vanished = (
+                f"SELECT id FROM conversations WHERE thread_id NOT IN (SELECT thread_id FROM {staged_conversations}) "
+                "AND thread_id NOT IN (SELECT thread_id FROM analytics_failed_threads)"
+            )
+            cursor.execute(f"DELETE FROM analytics_events WHERE conversation_id IN ({vanished})")  # noqa: S608
+            cursor.execute(f"DELETE FROM conversations WHERE id IN ({vanished})")  # noqa: S608
+        cursor.execute(f"SELECT date_trunc('hour', started_at, 'UTC') FROM {staged_conversations}")  # noqa: S608
+        hours += [hour for (hour,) in cursor.fetchall()]
+        if remove_unstaged:
+            cursor.execute("DELETE FROM analytics_hourly_rollups")
+        _refresh_rollups(cursor=cursor, hours=hours)
+        cursor.execute(f"DROP TABLE {staged_events}, {staged_conversations}")
+    return swapped
 
 
 def _utc_hour(moment: datetime) -> datetime:

@@ -1,8 +1,13 @@
 """Keeping the analytics in step with the checkpoints: the resumable backfill and live sync.
 
-Progress lives in ``SyncState`` (after Zulip's FillState): a batch of threads is derived and
-recorded in one transaction together with the new watermark, so a run killed at any moment loses
-at most the batch in flight, and a rerun redoes it to exactly the same rows.
+Which threads a run derives is decided by comparing each thread's newest checkpoint with what was
+derived of it, not by a clock-ordered watermark: checkpoint ids are stamped when a checkpoint is
+made, not when it is committed, and an app (or ``simulate_conversations``) may write checkpoints with
+older ids after a run. So a rerun never loses a thread, and a killed run resumes where it stopped.
+
+A thread that cannot be read or derived costs only itself: it is recorded in ``FailedThread`` and
+every other thread is derived. A batch is recorded in one transaction; if the batch cannot be
+written, its threads are written one by one so that only the bad one is left out.
 """
 
 from __future__ import annotations
@@ -11,37 +16,46 @@ import logging
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
+import psycopg
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connections, transaction
+from django.db import InterfaceError as DjangoInterfaceError
+from django.db import OperationalError as DjangoOperationalError
 
 from analytics.derive import DerivedThread, derive_thread
+from analytics.failed_threads import ThreadFailure, clear_failures, failed_heads, failed_thread_ids, record_failures
 from analytics.models import EventSource, SyncState
 from analytics.pricing import load_price_lookup
 from analytics.recorder import AnalyticsRecorder
-from analytics.storage import delete_conversations, rebuild_rollups
-from replay.checkpoints import PostgresCheckpointSource, checkpoint_id_floor, close_checkpoint_pool
+from analytics.storage import rebuild_rollups
+from replay.checkpoints import (
+    PostgresCheckpointSource,
+    ThreadCheckpoints,
+    checkpoint_id_floor,
+    checkpoint_id_time,
+    close_checkpoint_pool,
+)
 from replay.models import Conversation, ConversationStatus
 from replay.timeline import TimelineRules
 
 logger = logging.getLogger(__name__)
 
 BACKFILL_STATE = "backfill"
-LOCK_KEY = 0x5AA7_0001  # pg advisory lock held by whoever derives events
 # LangGraph may save a checkpoint's writes (an interrupt, a resume) after the checkpoint itself, and
-# checkpoints committed out of id order: live sync re-reads this much behind its watermark.
-FOLLOW_LOOKBACK = timedelta(minutes=2)
+# checkpoints committed out of id order: a thread derived less than this after its newest checkpoint
+# is derived again by the next run, and live sync re-reads this much behind its watermark.
+SETTLE_TIME = timedelta(minutes=2)
 # Up to this many threads a backfill keeps the hourly rollups current batch by batch.
 ROLLUPS_PER_BATCH_UP_TO = 2000
-
-
-class SyncLocked(RuntimeError):
-    pass
+# The database itself failing is not a thread's fault: such errors stop the batch, never mark a thread.
+DATABASE_FAULTS = (psycopg.OperationalError, psycopg.InterfaceError, DjangoOperationalError, DjangoInterfaceError)
+# What the database says of one thread's rows (the recorder writes through psycopg directly).
+REFUSED_WRITES = (DatabaseError, psycopg.DatabaseError)
 
 
 @dataclass
@@ -50,6 +64,8 @@ class SyncSummary:
     events: int = 0
     unpriced_tokens: int = 0
     unknown_steps: int = 0
+    failed: int = 0
+    skipped: int = 0
     seconds: float = 0.0
     unpriced_models: set[str] = field(default_factory=set)
 
@@ -58,6 +74,8 @@ class SyncSummary:
         self.events += other.events
         self.unpriced_tokens += other.unpriced_tokens
         self.unknown_steps += other.unknown_steps
+        self.failed += other.failed
+        self.skipped += other.skipped
         self.unpriced_models |= other.unpriced_models
 
     def add(self, derived: list[DerivedThread], events: int) -> None:
@@ -71,20 +89,6 @@ class SyncSummary:
             self.unknown_steps += sum(1 for event in thread.events if event.event_type == "unknown")
 
 
-@contextmanager
-def sync_lock() -> Iterator[None]:
-    """Hold the PostgreSQL advisory lock that makes event derivation one-at-a-time; raise SyncLocked if taken."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
-        if not cursor.fetchone()[0]:
-            raise SyncLocked("another backfill_events is running (it holds the advisory lock); wait for it or stop it")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
-
-
 def _batches(items: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
     batch: list[tuple[str, str]] = []
     for item in items:
@@ -96,19 +100,126 @@ def _batches(items: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple
         yield batch
 
 
-def sync_threads(
-    *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder, thread_ids: list[str], origin: str,
-    now: datetime | None = None, refresh_rollups: bool = True,
-) -> tuple[list[DerivedThread], int]:
-    """Derive and record these threads (one batch, one transaction); return what was derived and the event count."""
-    now = now or datetime.now(dt_timezone.utc)
-    price_lookup, rules = load_price_lookup(), TimelineRules.from_settings()
-    derived = [
-        derive_thread(thread=thread, price_lookup=price_lookup, now=now, rules=rules)
-        for thread in source.get_threads(thread_ids=thread_ids)
-    ]
-    return derived, recorder.record(threads=derived, source=origin, refresh_rollups=refresh_rollups)
+# -- one batch, each thread isolated ------------------------------------------------------------------
 
+def _read_threads(
+    source: PostgresCheckpointSource, thread_ids: Sequence[str]
+) -> tuple[list[ThreadCheckpoints], list[ThreadFailure]]:
+    try:
+        return source.get_threads(thread_ids=thread_ids), []
+    except DATABASE_FAULTS:
+        raise
+    except Exception:  # noqa: BLE001 - one thread's rows broke the batch read: read them one by one
+        threads, failures = [], []
+        for thread_id in thread_ids:
+            try:
+                thread = source.get_thread(thread_id=thread_id)
+            except DATABASE_FAULTS:
+                raise
+            except Exception as error:  # noqa: BLE001
+                failures.append(ThreadFailure.of(thread_id=thread_id, error=error))
+                continue
+            if thread is not None:
+                threads.append(thread)
+        return threads, failures
+
+
+def _derive_each(
+    threads: list[ThreadCheckpoints], *, now: datetime
+) -> tuple[list[DerivedThread], list[ThreadFailure]]:
+    price_lookup, rules = load_price_lookup(), TimelineRules.from_settings()
+    derived, failures = [], []
+    for thread in threads:
+        try:
+            derived.append(derive_thread(thread=thread, price_lookup=price_lookup, now=now, rules=rules))
+        except Exception as error:  # noqa: BLE001 - one thread's data never stops the others
+            failures.append(
+                ThreadFailure.of(thread_id=thread.thread_id, error=error, last_checkpoint_id=thread.newest_checkpoint_id)
+            )
+    return derived, failures
+
+
+def _record_each(
+    recorder: AnalyticsRecorder, derived: list[DerivedThread], *, origin: str, refresh_rollups: bool
+) -> tuple[list[DerivedThread], int, list[ThreadFailure]]:
+    """Record the batch at once; if the database refuses it, thread by thread, leaving out the refused."""
+    try:
+        with transaction.atomic():
+            return derived, recorder.record(threads=derived, source=origin, refresh_rollups=refresh_rollups), []
+    except DATABASE_FAULTS:
+        raise
+    except REFUSED_WRITES:
+        pass
+    recorded, events, failures = [], 0, []
+    for thread in derived:
+        try:
+            with transaction.atomic():
+                events += recorder.record(threads=[thread], source=origin, refresh_rollups=refresh_rollups)
+            recorded.append(thread)
+        except DATABASE_FAULTS:
+            raise
+        except REFUSED_WRITES as error:
+            failures.append(
+                ThreadFailure.of(
+                    thread_id=thread.conversation.thread_id, error=error,
+                    last_checkpoint_id=thread.conversation.last_checkpoint_id,
+                )
+            )
+    return recorded, events, failures
+
+
+def sync_threads(
+    *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder, thread_ids: Sequence[str], origin: str,
+    now: datetime | None = None, refresh_rollups: bool = True, keep_failures: bool = True,
+) -> SyncSummary:
+    """Derive and record these threads in one transaction; a thread that fails is recorded as failed
+    (``keep_failures``) and costs nothing else. Returns what was done."""
+    now = now or datetime.now(dt_timezone.utc)
+    summary = SyncSummary()
+    with transaction.atomic():
+        threads, read_failures = _read_threads(source, thread_ids)
+        derived, derive_failures = _derive_each(threads, now=now)
+        recorded, events, record_failures_ = _record_each(
+            recorder, derived, origin=origin, refresh_rollups=refresh_rollups
+        )
+        failures = [*read_failures, *derive_failures, *record_failures_]
+        if keep_failures:
+            clear_failures(thread_ids=[thread.conversation.thread_id for thread in recorded])
+            record_failures(failures=failures)
+    summary.add(recorded, events)
+    summary.failed = len(failures)
+    return summary
+
+
+# -- which threads need deriving --------------------------------------------------------------------
+
+def threads_to_derive(
+    heads: list[tuple[str, str]], *, recorder: AnalyticsRecorder, force: bool, retry_failed: bool
+) -> list[str]:
+    """Of these ``(thread_id, newest checkpoint id)`` heads, the threads whose derivation is missing,
+    older than the thread, or made before the thread settled; a thread that failed at this very
+    head waits for ``--retry-failed`` or for the thread to grow."""
+    thread_ids = [thread_id for thread_id, _ in heads]
+    if force:
+        return thread_ids
+    derived = recorder.derived_heads(thread_ids=thread_ids)
+    failed = {} if retry_failed else failed_heads(thread_ids=thread_ids)
+    selected = []
+    for thread_id, head in heads:
+        if failed.get(thread_id) == head:
+            continue
+        derived_head, derived_at = derived.get(thread_id, (None, None))
+        if derived_head != head or _unsettled(head=head, derived_at=derived_at):
+            selected.append(thread_id)
+    return selected
+
+
+def _unsettled(*, head: str, derived_at: datetime | None) -> bool:
+    head_time = checkpoint_id_time(head)
+    return derived_at is None or (head_time is not None and derived_at < head_time + SETTLE_TIME)
+
+
+# -- the backfill ---------------------------------------------------------------------------------------
 
 def backfill(
     *,
@@ -120,83 +231,87 @@ def backfill(
     until: datetime | None = None,
     thread_id: str | None = None,
     rebuild: bool = False,
+    retry_failed: bool = False,
     dry_run: bool = False,
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> SyncSummary:
-    """Derive events for every thread changed since the last run (or the ones selected); resumable."""
+    """Derive every thread whose checkpoints changed since it was last derived (or the ones selected;
+    ``rebuild`` derives them all again, invisibly until complete); resumable."""
     started = time.monotonic()
-    summary = SyncSummary()
-    if thread_id is not None:
-        if rebuild and not dry_run:
-            delete_conversations(Conversation.objects.filter(thread_id=thread_id))
-        derived, events = sync_threads(source=source, recorder=recorder, thread_ids=[thread_id], origin=EventSource.BACKFILL)
-        summary.add(derived, events)
-        on_start(len(derived))
-        on_progress(len(derived))
+    if thread_id is not None or retry_failed:
+        thread_ids = [thread_id] if thread_id is not None else failed_thread_ids()
+        on_start(len(thread_ids))
+        summary = SyncSummary()
+        for batch in _batches(((thread, "") for thread in thread_ids), batch_size):
+            summary.merge(
+                sync_threads(
+                    source=source, recorder=recorder, thread_ids=[thread for thread, _ in batch],
+                    origin=EventSource.BACKFILL, keep_failures=not dry_run,
+                )
+            )
+            on_progress(len(batch))
         summary.seconds = time.monotonic() - started
         return summary
 
-    full_run = since is None and until is None
+    target = recorder.for_rebuild() if rebuild else recorder
     state, _ = SyncState.objects.get_or_create(name=BACKFILL_STATE)
-    if rebuild and not dry_run:
-        with transaction.atomic():
-            _delete_conversations(since=since, until=until)
-            if full_run:
-                state.watermark = ""
-                state.save()
     if state.state == SyncState.State.STARTED:
-        logger.info("backfill: the last run stopped mid-batch after %s; redoing that batch", state.watermark or "start")
-    after = state.watermark if (full_run and not rebuild) else ""
-    if since is not None:
-        after = max(after, checkpoint_id_floor(since))
+        logger.info("backfill: the last run stopped midway; its rollups are redone at the end")
+    after = checkpoint_id_floor(since) if since is not None else ""
     before = checkpoint_id_floor(until) if until is not None else None
     total = source.count_thread_heads(after=after, before=before)
     on_start(total)
-    track = full_run and not dry_run
     # Many threads spread over many hours: rebuild the rollups once at the end instead of per batch.
     # A run that finds the last one stopped midway does so too, for the batches that one left behind.
-    defer_rollups = not dry_run and (total > ROLLUPS_PER_BATCH_UP_TO or state.state == SyncState.State.STARTED)
-    if track:
+    defer_rollups = not dry_run and (rebuild or total > ROLLUPS_PER_BATCH_UP_TO or state.state == SyncState.State.STARTED)
+    if not dry_run:
         SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.STARTED)
+    summary = SyncSummary()
     batches = _batches(source.iter_thread_heads(after=after, before=before), batch_size)
     for watermark, batch_summary in _run_batches(
-        batches, source=source, recorder=recorder, workers=workers, refresh_rollups=not defer_rollups
+        batches, source=source, recorder=target, workers=workers, refresh_rollups=not defer_rollups,
+        force=rebuild, retry_failed=False, keep_failures=not dry_run,
     ):
-        if track:
-            SyncState.objects.filter(pk=state.pk).update(watermark=watermark)
+        if not dry_run:
+            SyncState.objects.filter(pk=state.pk).update(watermark=max(state.watermark, watermark))
         summary.merge(batch_summary)
-        on_progress(batch_summary.threads)
-    if defer_rollups:
+        on_progress(batch_summary.threads + batch_summary.failed + batch_summary.skipped)
+    if rebuild and not dry_run:
+        target.swap_in_rebuild(remove_unstaged=since is None and until is None)
+    elif defer_rollups:
         rebuild_rollups()
-    if track:
+    if not dry_run:
         SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.DONE)
     summary.seconds = time.monotonic() - started
     return summary
 
 
 def _derive_batch(
-    source: PostgresCheckpointSource, recorder: AnalyticsRecorder, thread_ids: list[str], refresh_rollups: bool
+    source: PostgresCheckpointSource, recorder: AnalyticsRecorder, heads: list[tuple[str, str]], *,
+    refresh_rollups: bool, force: bool, retry_failed: bool, keep_failures: bool,
 ) -> SyncSummary:
-    with transaction.atomic():
-        derived, events = sync_threads(
+    thread_ids = threads_to_derive(heads, recorder=recorder, force=force, retry_failed=retry_failed)
+    summary = (
+        sync_threads(
             source=source, recorder=recorder, thread_ids=thread_ids, origin=EventSource.BACKFILL,
-            refresh_rollups=refresh_rollups,
+            refresh_rollups=refresh_rollups, keep_failures=keep_failures,
         )
-    summary = SyncSummary()
-    summary.add(derived, events)
+        if thread_ids else SyncSummary()
+    )
+    summary.skipped = len(heads) - summary.threads - summary.failed
     return summary
 
 
 def _run_batches(
     batches: Iterator[list[tuple[str, str]]], *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder,
-    workers: int, refresh_rollups: bool,
+    workers: int, **batch_options: bool,
 ) -> Iterator[tuple[str, SyncSummary]]:
-    """Derive batches, in this process or in ``workers`` processes; yield ``(watermark, summary)`` in
-    batch order, so the watermark only passes batches that are all committed."""
+    """Derive batches, in this process or in ``workers`` processes; yield ``(newest head, summary)`` in
+    batch order."""
     if workers <= 1:
         for batch in batches:
-            yield batch[-1][1], _derive_batch(source, recorder, [thread for thread, _ in batch], refresh_rollups)
+            yield max(head for _, head in batch), _derive_batch(source, recorder, batch, **batch_options)
         return
     # Children must not share the parent's sockets: close every connection before forking.
     close_old_connections_for_fork()
@@ -204,8 +319,7 @@ def _run_batches(
     with context.Pool(workers, initializer=_init_worker, initargs=(recorder,)) as pool:
         in_flight: deque = deque()
         for batch in batches:
-            thread_ids = [thread for thread, _ in batch]
-            in_flight.append((batch[-1][1], pool.apply_async(_worker_batch, (thread_ids, refresh_rollups))))
+            in_flight.append((max(head for _, head in batch), pool.apply_async(_worker_batch, (batch, batch_options))))
             while len(in_flight) > 2 * workers:  # bounded: memory stays flat on any number of threads
                 watermark, result = in_flight.popleft()
                 yield watermark, result.get()
@@ -233,18 +347,11 @@ def _init_worker(recorder: AnalyticsRecorder) -> None:
     _worker_recorder = recorder
 
 
-def _worker_batch(thread_ids: list[str], refresh_rollups: bool) -> SyncSummary:
-    return _derive_batch(_worker_source, _worker_recorder, thread_ids, refresh_rollups)
+def _worker_batch(heads: list[tuple[str, str]], batch_options: dict[str, bool]) -> SyncSummary:
+    return _derive_batch(_worker_source, _worker_recorder, heads, **batch_options)
 
 
-def _delete_conversations(*, since: datetime | None, until: datetime | None) -> None:
-    conversations = Conversation.objects.all()
-    if since is not None:
-        conversations = conversations.filter(last_activity_at__gte=since)
-    if until is not None:
-        conversations = conversations.filter(last_activity_at__lt=until)
-    delete_conversations(conversations)
-
+# -- live sync --------------------------------------------------------------------------------------------
 
 def sync_recent(
     *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder, watermark: str, now: datetime | None = None
@@ -253,7 +360,7 @@ def sync_recent(
     conversations whose approvals just expired; return the new watermark."""
     now = now or datetime.now(dt_timezone.utc)
     summary = SyncSummary()
-    lookback = checkpoint_id_floor(now - FOLLOW_LOOKBACK)
+    lookback = checkpoint_id_floor(now - SETTLE_TIME)
     after = min(watermark, lookback) if watermark else ""
     signatures = source.recent_thread_signatures(after=after)
     derived_signatures = {
@@ -262,16 +369,83 @@ def sync_recent(
             thread_id__in=[thread for thread, _, _ in signatures]
         ).values_list("thread_id", "last_checkpoint_id", "write_count")
     }
-    changed = [thread for thread, newest, writes in signatures if derived_signatures.get(thread) != (newest, writes)]
+    failed = failed_heads(thread_ids=[thread for thread, _, _ in signatures])
+    changed = [
+        thread for thread, newest, writes in signatures
+        if derived_signatures.get(thread) != (newest, writes) and failed.get(thread) != newest
+    ]
     ttl = settings.SMART_SUPPORT["INTERRUPT_TTL"]
     expiring = Conversation.objects.filter(
         status=ConversationStatus.AWAITING_APPROVAL, last_activity_at__lt=now - ttl
     ).values_list("thread_id", flat=True)
     changed += [thread for thread in expiring if thread not in changed]
     for batch in _batches(((thread, "") for thread in changed), 200):
-        derived, events = sync_threads(
-            source=source, recorder=recorder, thread_ids=[thread for thread, _ in batch], origin=EventSource.LIVE, now=now
+        summary.merge(
+            sync_threads(
+                source=source, recorder=recorder, thread_ids=[thread for thread, _ in batch], origin=EventSource.LIVE,
+                now=now,
+            )
         )
-        summary.add(derived, events)
     newest = max([watermark, *(newest for _, newest, _ in signatures)])
     return newest, summary
+
+
+@dataclass
+class FollowSettings:
+    interval: float = 0.5
+    # every this often, every thread is compared with what was derived of it (late commits, old ids)
+    reconcile_every: float = 60.0
+    first_retry_delay: float = 0.5
+    longest_retry_delay: float = 30.0
+
+
+def follow(
+    *,
+    source: PostgresCheckpointSource,
+    recorder: AnalyticsRecorder,
+    follow_settings: FollowSettings,
+    on_sync: Callable[[SyncSummary, float], None] = lambda summary, seconds: None,
+    on_fault: Callable[[BaseException, float], None] = lambda error, delay: None,
+    on_recovered: Callable[[], None] = lambda: None,
+    keep_lock: Callable[[], None] = lambda: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Keep the analytics in step with the checkpoints until ``should_stop``: a live-sync pass every
+    ``interval`` and a full comparison every ``reconcile_every``. A database fault (a restart, a
+    network cut) is reported once through ``on_fault`` and retried with growing delays; the lock is
+    taken again (``keep_lock``) before syncing resumes."""
+    watermark = SyncState.objects.filter(name=BACKFILL_STATE).values_list("watermark", flat=True).first() or ""
+    next_reconcile = time.monotonic() + follow_settings.reconcile_every
+    delay = 0.0
+    while not should_stop():
+        started = time.monotonic()
+        try:
+            if delay:
+                keep_lock()
+            watermark, summary = sync_recent(source=source, recorder=recorder, watermark=watermark)
+            if started >= next_reconcile:
+                summary.merge(backfill(source=source, recorder=recorder))
+                next_reconcile = started + follow_settings.reconcile_every
+            if summary.threads or summary.failed:
+                SyncState.objects.filter(name=BACKFILL_STATE).update(watermark=watermark)
+                on_sync(summary, time.monotonic() - started)
+            if delay:
+                on_recovered()
+                delay = 0.0
+        except DATABASE_FAULTS as error:
+            delay = min(follow_settings.longest_retry_delay, delay * 2 or follow_settings.first_retry_delay)
+            on_fault(error, delay)
+            _drop_connections(source)
+            time.sleep(delay)
+            continue
+        time.sleep(follow_settings.interval)
+
+
+def _drop_connections(source: PostgresCheckpointSource) -> None:
+    """After a database fault every open connection may be dead: open new ones on the next use."""
+    for alias in connections:
+        try:
+            connections[alias].close()
+        except Exception:  # noqa: BLE001 - a dead connection may fail to close; it is dropped either way
+            pass
+    source.reset()

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import orjson
@@ -267,6 +267,15 @@ class PostgresCheckpointSource:
         if self._owns_connection and self._connection is not None:
             self._connection.close()
 
+    def reset(self) -> None:
+        """Drop the connection after a database fault; the next read opens a new one."""
+        if self._owns_connection and self._connection is not None:
+            try:
+                self._connection.close()
+            except psycopg.Error:
+                pass
+            self._connection = None
+
     def __enter__(self) -> PostgresCheckpointSource:
         return self
 
@@ -388,3 +397,18 @@ def checkpoint_id_floor(moment: datetime) -> str:
     timestamp = int(moment.timestamp() * 10_000_000) + _UUID_EPOCH_OFFSET
     high = f"{(timestamp >> 12) & 0xFFFFFFFFFFFF:012x}"
     return f"{high[:8]}-{high[8:]}-6{timestamp & 0x0FFF:03x}-0000-000000000000"
+
+
+def checkpoint_id_time(checkpoint_id: str) -> datetime | None:
+    """When a uuid6 checkpoint id was made (the inverse of ``checkpoint_id_floor``); None for other ids."""
+    digits = checkpoint_id.replace("-", "")
+    if len(digits) != 32 or digits[12] != "6":
+        return None
+    try:
+        timestamp = (int(digits[:12], 16) << 12) | int(digits[13:16], 16)
+    except ValueError:
+        return None
+    try:
+        return datetime.fromtimestamp((timestamp - _UUID_EPOCH_OFFSET) / 10_000_000, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None

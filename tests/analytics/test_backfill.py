@@ -10,7 +10,8 @@ from langgraph.types import Command
 
 from analytics.models import AnalyticsEvent, SyncState
 from analytics.recorder import PostgresAnalyticsRecorder
-from analytics.sync import LOCK_KEY, backfill, sync_recent
+from analytics.sync import backfill, sync_recent
+from analytics.sync_lock import LOCK_KEY
 from replay.checkpoints import PostgresCheckpointSource
 from replay.models import Conversation
 from smart_support.agent.graph import build_support_graph

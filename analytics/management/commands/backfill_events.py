@@ -11,9 +11,9 @@ from tqdm import tqdm
 # no monitor thread: the commands fork worker processes, and a fork copies every thread's locks
 tqdm.monitor_interval = 0
 
-from analytics.models import SyncState
 from analytics.recorder import get_recorder
-from analytics.sync import BACKFILL_STATE, SyncLocked, SyncSummary, backfill, sync_lock, sync_recent
+from analytics.sync import FollowSettings, SyncSummary, backfill, follow
+from analytics.sync_lock import SyncLock, SyncLocked
 from replay.checkpoints import PostgresCheckpointSource
 
 
@@ -35,7 +35,13 @@ class Command(BaseCommand):
         parser.add_argument("--since", type=parse_date("--since"), help="only threads active on or after this date")
         parser.add_argument("--until", type=parse_date("--until"), help="only threads active before the day after this date")
         parser.add_argument("--thread", help="only this thread id")
-        parser.add_argument("--rebuild", action="store_true", help="delete the derived rows first and derive again")
+        parser.add_argument(
+            "--rebuild", action="store_true",
+            help="derive every selected thread again; the previous numbers stay visible until the new ones are complete",
+        )
+        parser.add_argument(
+            "--retry-failed", action="store_true", help="try again the threads that failed (Failed threads in admin)"
+        )
         parser.add_argument("--batch-size", type=int, default=500, help="threads per transaction (1-10000)")
         parser.add_argument("--dry-run", action="store_true", help="derive and count, write nothing")
         parser.add_argument(
@@ -43,6 +49,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--follow", action="store_true", help="after catching up, keep syncing new checkpoints")
         parser.add_argument("--interval", type=float, default=0.5, help="seconds between live-sync polls")
+        parser.add_argument(
+            "--reconcile-every", type=float, default=60.0,
+            help="with --follow: seconds between full comparisons of every thread (catches late commits)",
+        )
 
     def handle(self, *args, **options) -> None:
         if not 1 <= options["workers"] <= 64:
@@ -52,14 +62,16 @@ class Command(BaseCommand):
         until = options["until"] + timedelta(days=1) if options["until"] else None
         if options["since"] and until and options["since"] >= until:
             raise CommandError("--since must be on or before --until", returncode=2)
+        if options["retry_failed"] and (options["thread"] or options["rebuild"]):
+            raise CommandError("--retry-failed cannot be combined with --thread or --rebuild", returncode=2)
         recorder = get_recorder(dry_run=options["dry_run"])
         try:
-            with sync_lock(), PostgresCheckpointSource() as source:
+            with SyncLock() as lock, PostgresCheckpointSource() as source:
                 self.stdout.write(f"START backfill_events{' (dry run)' if options['dry_run'] else ''}")
                 summary = self._backfill(source, recorder, options, until)
                 self._print_summary("DONE backfill_events", summary)
                 if options["follow"]:
-                    self._follow(source, recorder, options["interval"])
+                    self._follow(source, recorder, options, lock)
         except SyncLocked as error:
             raise CommandError(str(error)) from None
 
@@ -84,6 +96,7 @@ class Command(BaseCommand):
             until=until,
             thread_id=options["thread"],
             rebuild=options["rebuild"],
+            retry_failed=options["retry_failed"],
             dry_run=options["dry_run"],
             on_start=on_start,
             on_progress=on_progress,
@@ -110,19 +123,27 @@ class Command(BaseCommand):
 
         return self._run_backfill(source, recorder, options, until, on_start, on_progress)
 
-    def _follow(self, source, recorder, interval: float) -> None:
-        watermark = SyncState.objects.filter(name=BACKFILL_STATE).values_list("watermark", flat=True).first() or ""
+    def _follow(self, source, recorder, options, lock: SyncLock) -> None:
         self.stdout.write("FOLLOW backfill_events: syncing new checkpoints (Ctrl-C to stop)")
+
+        def on_sync(summary: SyncSummary, seconds: float) -> None:
+            failed = f", {summary.failed} failed" if summary.failed else ""
+            self.stdout.write(f"SYNC {summary.threads} threads, {summary.events} events{failed} ({seconds * 1000:.0f} ms)")
+
+        def on_fault(error: BaseException, delay: float) -> None:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            self.stderr.write(f"RETRY backfill_events --follow: database unreachable ({reason}); retrying in {delay:.1f} s")
+
         try:
-            while True:
-                started = time.monotonic()
-                watermark, summary = sync_recent(source=source, recorder=recorder, watermark=watermark)
-                if summary.threads:
-                    self.stdout.write(
-                        f"SYNC {summary.threads} threads, {summary.events} events ({(time.monotonic() - started) * 1000:.0f} ms)"
-                    )
-                    SyncState.objects.filter(name=BACKFILL_STATE).update(watermark=watermark)
-                time.sleep(interval)
+            follow(
+                source=source,
+                recorder=recorder,
+                follow_settings=FollowSettings(interval=options["interval"], reconcile_every=options["reconcile_every"]),
+                on_sync=on_sync,
+                on_fault=on_fault,
+                on_recovered=lambda: self.stdout.write("RECOVERED backfill_events --follow: database reachable again"),
+                keep_lock=lock.ensure_held,
+            )
         except KeyboardInterrupt:
             self.stdout.write("STOP backfill_events --follow")
 
@@ -132,5 +153,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{label}: {summary.threads} threads, {summary.events} events in {summary.seconds:.1f} s "
             f"({rate:.0f} threads/s); unpriced tokens {summary.unpriced_tokens} (models: {unpriced}); "
-            f"warnings {summary.unknown_steps} unreadable steps"
+            f"warnings {summary.unknown_steps} unreadable steps; failed threads {summary.failed}"
         )
+        if summary.failed:
+            self.stderr.write(
+                f"WARNING {summary.failed} threads could not be derived and were skipped: see Failed threads in "
+                "admin, fix the data or the code, then run backfill_events --retry-failed"
+            )
