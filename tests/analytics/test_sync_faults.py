@@ -252,3 +252,23 @@ def test_the_lock_is_held_while_worker_processes_derive(five_threads, settings):
     settings.SMART_SUPPORT = {**settings.SMART_SUPPORT, "ANALYTICS_RECORDER": f"{__name__}.LockProbingRecorder"}
     call_command("backfill_events", "--workers=2", batch_size=1, verbosity=0)
     assert Conversation.objects.count() == 5
+
+
+def test_follow_finds_threads_committed_late_with_old_ids(five_threads, run_reference_agent):
+    from analytics.sync import FollowSettings, follow
+
+    call_command("backfill_events", verbosity=0)
+    backdated = plan_conversation(seed=41, index=8, scenario="refund_approved")
+    run_reference_agent(backdated, STARTED_AT - timedelta(days=2))  # older than the watermark and the lookback
+    passes = []
+
+    with PostgresCheckpointSource() as source:
+        follow(
+            source=source, recorder=PostgresAnalyticsRecorder(),
+            follow_settings=FollowSettings(interval=0, reconcile_every=0),
+            on_sync=lambda summary, seconds: passes.append(summary.threads),
+            should_stop=lambda: len(passes) >= 1,
+        )
+
+    assert passes == [1]
+    assert Conversation.objects.filter(thread_id=backdated.thread_id).exists()
