@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import ormsgpack
 import psycopg
 import pytest
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.base import id as checkpoint_id_module
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
@@ -80,7 +80,8 @@ def run_weather_turns(checkpointer, thread_id, *, turns=1, durability="async", c
     graph = weather_graph(checkpointer, replies)
     config = {"configurable": {"thread_id": thread_id}}
     for turn in range(turns):
-        graph.invoke({"messages": [("user", "weather in Paris?")]}, config, durability=durability)
+        # no id, as most apps send it: add_messages gives it one
+        graph.invoke({"messages": [HumanMessage("weather in Paris?")]}, config, durability=durability)
 
 
 def execute(conninfo, sql, params=()):
@@ -129,3 +130,217 @@ def test_an_undecodable_tool_result_write_is_an_unknown_step_and_the_result_come
     assert steps[3].details["raw_type"] == write_type and steps[3].details["reason"]
     assert [step.timestamp for step in steps] == sorted(step.timestamp for step in steps)
     assert any("bad-write" in message and "unreadable messages write" in message for message in warnings_in(caplog))
+
+
+def test_a_messages_blob_that_is_gone_is_an_unknown_step_and_later_blobs_still_replay(
+    checkpointer, checkpoint_db, checkpoint_source, caplog
+):
+    run_weather_turns(checkpointer, "lost-blob", turns=2, durability="exit")
+    # the first turn's messages, as saved when that run exited
+    versions = [row[0] for row in execute(
+        checkpoint_db,
+        "SELECT checkpoint->'channel_versions'->>'messages' FROM checkpoints "
+        "WHERE thread_id = 'lost-blob' AND checkpoint ? 'channel_versions' ORDER BY checkpoint_id",
+    ) if row[0]]
+    execute(checkpoint_db, "DELETE FROM checkpoint_blobs WHERE thread_id = 'lost-blob' AND channel = 'messages' AND version = %s", (versions[0],))
+
+    with caplog.at_level(logging.WARNING, logger="replay"):
+        steps = replay(checkpoint_source, "lost-blob")
+
+    assert shape(steps) == [("unknown", None), *EXPECTED_WEATHER_SHAPE * 2]
+    assert "no blob" in steps[0].details["reason"]
+    # the second turn's blob holds the whole conversation, so both turns are there, in order
+    assert [step.content for step in steps if step.type == StepType.AGENT_MESSAGE] == [
+        "Sunny in Paris (answer 0)", "Sunny in Paris (answer 1)",
+    ]
+    assert any("lost-blob" in message and "unreadable messages" in message for message in warnings_in(caplog))
+
+
+# -- checkpoint timestamps ------------------------------------------------------------------------
+
+def two_turn_thread(checkpointer, checkpoint_source, thread_id):
+    """A two-turn thread and its timeline before any damage."""
+    run_weather_turns(checkpointer, thread_id, turns=2)
+    return build_timeline(checkpoint_source.get_thread(thread_id=thread_id), now=NOW)
+
+
+def test_checkpoints_without_ts_are_dated_and_ordered_by_their_uuid6_ids(checkpointer, checkpoint_db, checkpoint_source, caplog):
+    before = two_turn_thread(checkpointer, checkpoint_source, "no-ts")
+    execute(checkpoint_db, "UPDATE checkpoints SET checkpoint = checkpoint - 'ts' WHERE thread_id = 'no-ts'")
+
+    with caplog.at_level(logging.WARNING, logger="replay"):
+        steps = replay(checkpoint_source, "no-ts")
+
+    assert shape(steps) == shape(before) == EXPECTED_WEATHER_SHAPE * 2
+    assert all(abs(step.timestamp - then.timestamp) < timedelta(seconds=1) for step, then in zip(steps, before))
+    assert [step.timestamp for step in steps] == sorted(step.timestamp for step in steps)
+    assert not any(step.details.get("timestamp_unknown") for step in steps)
+    assert any("no-ts" in message and "uuid6" in message for message in warnings_in(caplog))
+
+
+def test_naive_ts_are_read_as_utc(checkpointer, checkpoint_db, checkpoint_source, caplog):
+    before = two_turn_thread(checkpointer, checkpoint_source, "naive-ts")
+    # every other checkpoint loses its offset, so naive and aware times meet in one thread
+    execute(
+        checkpoint_db,
+        "UPDATE checkpoints SET checkpoint = jsonb_set(checkpoint, '{ts}', "
+        "to_jsonb(regexp_replace(checkpoint->>'ts', '[+-][0-9]{2}:[0-9]{2}$', ''))) "
+        "WHERE thread_id = 'naive-ts' AND right(checkpoint_id, 1) < '8'",
+    )
+
+    with caplog.at_level(logging.WARNING, logger="replay"):
+        steps = replay(checkpoint_source, "naive-ts")
+
+    assert [(step.type, step.timestamp, step.latency_ms) for step in steps] == [
+        (step.type, step.timestamp, step.latency_ms) for step in before
+    ]
+    naive = [message for message in warnings_in(caplog) if "naive-ts" in message and "without a time zone" in message]
+    assert naive and "checkpoint" in naive[0]
+
+
+def test_checkpoints_with_neither_ts_nor_uuid6_id_keep_id_order_with_unknown_times(
+    checkpointer, checkpoint_db, checkpoint_source, caplog
+):
+    before = two_turn_thread(checkpointer, checkpoint_source, "no-time")
+    ids = [row[0] for row in execute(checkpoint_db, "SELECT checkpoint_id FROM checkpoints WHERE thread_id = 'no-time' ORDER BY checkpoint_id")]
+    with psycopg.connect(checkpoint_db, autocommit=True) as connection:
+        for number, checkpoint_id in enumerate(ids):
+            for sql in (
+                "UPDATE checkpoints SET checkpoint_id = %(new)s, checkpoint = checkpoint - 'ts' WHERE thread_id = 'no-time' AND checkpoint_id = %(old)s",
+                "UPDATE checkpoints SET parent_checkpoint_id = %(new)s WHERE thread_id = 'no-time' AND parent_checkpoint_id = %(old)s",
+                "UPDATE checkpoint_writes SET checkpoint_id = %(new)s WHERE thread_id = 'no-time' AND checkpoint_id = %(old)s",
+            ):
+                connection.execute(sql, {"new": f"step-{number:03d}", "old": checkpoint_id})
+
+    with caplog.at_level(logging.WARNING, logger="replay"):
+        steps = replay(checkpoint_source, "no-time")
+
+    assert shape(steps) == shape(before)
+    assert all(step.details["timestamp_unknown"] and step.latency_ms is None for step in steps)
+    assert [step.checkpoint_id for step in steps] == sorted(step.checkpoint_id for step in steps)
+    assert [step.timestamp for step in steps] == sorted(step.timestamp for step in steps)
+    assert any("no-time" in message and "unknown" in message for message in warnings_in(caplog))
+
+
+def test_uuid6_time_reads_back_the_time_langgraph_put_in_a_checkpoint_id():
+    moment = datetime(2026, 11, 10, 9, 30, 1, 123456, tzinfo=timezone.utc)
+    checkpoint_id_module._last_v6_timestamp = None
+    made = str(checkpoint_id_module.uuid6(clock_seq=3))
+    made_at = datetime.now(timezone.utc)
+
+    assert uuid6_time(checkpoint_id_floor(moment)) == moment
+    assert timedelta(0) <= made_at - uuid6_time(made) < timedelta(seconds=1)
+    assert uuid6_time("step-001") is None
+    assert uuid6_time("0b7e5b7c-5bd2-4e0c-9d1d-2c3c4d5e6f70") is None  # a uuid4
+
+
+# -- fields of the wrong type ---------------------------------------------------------------------
+
+class _Model:
+    """A pydantic model as LangGraph packs it (msgpack ext 5), opened up so a test can edit its fields."""
+
+    def __init__(self, parts):
+        self.parts = parts
+
+
+def _unpack(data):
+    def hook(code, raw):
+        return _Model(_unpack(raw)) if code == 5 else ormsgpack.Ext(code, raw)
+    return ormsgpack.unpackb(data, ext_hook=hook, option=ormsgpack.OPT_NON_STR_KEYS)
+
+
+def _pack(value):
+    def default(item):
+        if isinstance(item, _Model):
+            return ormsgpack.Ext(5, _pack(item.parts))
+        raise TypeError(item)
+    return ormsgpack.packb(value, default=default, option=ormsgpack.OPT_NON_STR_KEYS)
+
+
+def rewrite_messages(conninfo, thread_id, change):
+    """Apply ``change(fields)`` to every message stored in the thread's writes and blobs."""
+    def walk(value):
+        if isinstance(value, _Model):
+            change(value.parts[2])
+            walk(value.parts[2])
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        for table, key in (("checkpoint_writes", "task_id, idx, checkpoint_id"), ("checkpoint_blobs", "channel, version")):
+            rows = connection.execute(
+                f"SELECT {key}, blob FROM {table} WHERE thread_id = %s AND type = 'msgpack'", (thread_id,)  # noqa: S608
+            ).fetchall()
+            for *ids, blob in rows:
+                value = _unpack(blob)
+                walk(value)
+                where = " AND ".join(f"{column.strip()} = %s" for column in key.split(","))
+                connection.execute(
+                    f"UPDATE {table} SET blob = %s WHERE thread_id = %s AND {where}", (_pack(value), thread_id, *ids)  # noqa: S608
+                )
+
+
+def test_a_message_whose_name_is_a_list_replays(checkpointer, checkpoint_db, checkpoint_source):
+    run_weather_turns(checkpointer, "list-name")
+
+    def name_as_list(fields):
+        if fields.get("type") == "ai":
+            fields["name"] = ["weather", "bot"]
+
+    rewrite_messages(checkpoint_db, "list-name", name_as_list)
+    steps = replay(checkpoint_source, "list-name")
+
+    assert shape(steps) == EXPECTED_WEATHER_SHAPE
+    assert [step.agent for step in steps[1:]] == ["weather, bot"] * 3
+
+
+def test_every_field_read_as_text_survives_a_wrong_type(checkpointer, checkpoint_db, checkpoint_source):
+    prices = []
+    run_weather_turns(checkpointer, "wrong-types")
+
+    def scramble(fields):
+        kind = fields.get("type")
+        if kind == "human":
+            fields["content"] = [{"type": "text", "text": ["weather in", "Paris?"]}, 42, None]
+            fields["id"] = 1234
+        if kind == "ai" and fields.get("tool_calls"):
+            fields["tool_calls"] = [
+                {"name": {"tool": "get_weather"}, "id": 7, "args": "Paris"},
+                {"name": ["get_weather"], "id": None, "args": None},
+                "not a call",
+            ]
+            fields["usage_metadata"] = {"input_tokens": "120", "output_tokens": {"many": True}}
+            fields["response_metadata"] = {"model_name": ["gpt-4o", "mini"]}
+        if kind == "ai" and not fields.get("tool_calls"):
+            fields["name"] = None
+            fields["usage_metadata"] = ["not", "a", "dict"]
+            fields["response_metadata"] = {"model_name": {"id": "gpt-4o"}, "model": 4}
+        if kind == "tool":
+            fields["tool_call_id"] = 7
+            fields["name"] = 3.5
+            fields["status"] = ["error"]
+
+    rewrite_messages(checkpoint_db, "wrong-types", scramble)
+    steps = build_timeline(
+        checkpoint_source.get_thread(thread_id="wrong-types"), now=NOW,
+        price_lookup=lambda model, at: prices.append(model),
+    )
+    replay(checkpoint_source, "wrong-types")
+
+    assert [(step.type.value, step.tool_name, step.tool_call_id) for step in steps] == [
+        ("user_message", None, None),
+        ("tool_call", "", "7"),  # a mapping is no name
+        ("tool_call", "get_weather", None),
+        ("tool_result", "3.5", "7"),
+        ("agent_message", None, None),
+    ]
+    assert steps[0].content == "weather in, Paris?" and steps[0].details["message_id"] == "1234"
+    assert steps[1].tool_args == {"value": "Paris"} and steps[2].tool_args == {}
+    assert (steps[1].model, steps[1].input_tokens, steps[1].output_tokens) == ("gpt-4o, mini", 120, 0)
+    assert steps[3].status == "error"
+    assert steps[4].model == "4" and steps[4].input_tokens == 0
+    assert prices == ["gpt-4o, mini", "4"]
