@@ -14,6 +14,8 @@ from replay.stored_values import StoredMessage
 if TYPE_CHECKING:
     from replay.occurrences import Occurrence
 
+INPUT_NODE = "__start__"  # the task that writes a run's input
+
 
 class MessageCopies:
     """Collects the copies met while reading a thread and tells which copy is the message itself."""
@@ -61,10 +63,14 @@ class MessageCopies:
 
     def _merge_anonymous(self) -> list[Occurrence]:
         """A message stored without an id (input written before ``add_messages`` gave it one) is the same
-        message as the first later copy with the same content."""
+        message as the first later copy with the same content — unless that copy is itself the input of
+        a later run: whether an input write has its id is a race inside LangGraph, and a user may send
+        the same words twice."""
         earliest = self._earliest
         by_content: dict[tuple[str, str], list[str]] = {}
         for key, occurrence in sorted(earliest.items(), key=lambda item: item[1].sort_key):
+            if occurrence.node == INPUT_NODE and not occurrence.checkpoint_ns:
+                continue
             by_content.setdefault((occurrence.stored.type, occurrence.stored.text), []).append(key)
         unmatched = []
         for occurrence in sorted(self._anonymous, key=lambda item: item.sort_key):

@@ -344,3 +344,24 @@ def test_every_field_read_as_text_survives_a_wrong_type(checkpointer, checkpoint
     assert steps[3].status == "error"
     assert steps[4].model == "4" and steps[4].input_tokens == 0
     assert prices == ["gpt-4o, mini", "4"]
+
+
+# -- a tool-call id reused in a later turn --------------------------------------------------------
+
+@pytest.mark.parametrize("durability", ["async", "exit"])
+def test_a_tool_call_id_reused_in_a_later_turn_is_a_new_call_with_its_own_result(checkpointer, checkpoint_source, durability):
+    # the model numbers its calls per turn, so both turns call "call_1"; both get the same answer
+    run_weather_turns(checkpointer, f"reused-{durability}", turns=2, durability=durability, call_ids=["call_1", "call_1"])
+
+    steps = replay(checkpoint_source, f"reused-{durability}")
+
+    assert shape(steps) == EXPECTED_WEATHER_SHAPE * 2
+    calls = [step for step in steps if step.type == StepType.TOOL_CALL]
+    results = [step for step in steps if step.type == StepType.TOOL_RESULT]
+    assert [step.tool_call_id for step in calls + results] == ["call_1"] * 4
+    assert [step.details["message_id"] for step in calls] == ["ai-0-call", "ai-1-call"]
+    # each result answers the call of its own turn
+    assert calls[0].timestamp <= results[0].timestamp < calls[1].timestamp <= results[1].timestamp
+    assert results[0].details["message_id"] != results[1].details["message_id"]
+    derived = derive_thread(thread=checkpoint_source.get_thread(thread_id=f"reused-{durability}"), price_lookup=lambda model, at: None, now=NOW)
+    assert [event.event_type for event in derived.events].count(EventType.TOOL_RESULT) == 2
