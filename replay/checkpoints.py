@@ -12,7 +12,6 @@ version, so decoding every checkpoint's state is quadratic in a thread's length,
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -234,11 +233,7 @@ class _OrjsonLoader(Loader):
     """jsonb through orjson: checkpoint metadata is parsed for every checkpoint of every thread."""
 
     def load(self, data: bytes) -> Any:
-        text = bytes(data).removeprefix(b"\x01") if self.format == pq.Format.BINARY else bytes(data)
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return json.loads(text)  # valid jsonb orjson refuses: integers past 64 bits
+        return orjson.loads(bytes(data).removeprefix(b"\x01") if self.format == pq.Format.BINARY else data)
 
 
 def _binary_cursor(connection: psycopg.Connection) -> psycopg.Cursor:

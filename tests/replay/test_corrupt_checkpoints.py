@@ -365,3 +365,128 @@ def test_a_tool_call_id_reused_in_a_later_turn_is_a_new_call_with_its_own_result
     assert results[0].details["message_id"] != results[1].details["message_id"]
     derived = derive_thread(thread=checkpoint_source.get_thread(thread_id=f"reused-{durability}"), price_lookup=lambda model, at: None, now=NOW)
     assert [event.event_type for event in derived.events].count(EventType.TOOL_RESULT) == 2
+
+
+# -- interrupts, payloads that must not be loaded, rows that are not checkpoints ------------------
+
+def run_approval_thread(checkpointer, thread_id):
+    """The plain app: an answer, an approval interrupt, its approval."""
+    graph = build_plain_graph(reply_for=replies_in_order([AIMessage("Sunny in Paris", id="ai-answer")]), checkpointer=checkpointer)
+    config = {"configurable": {"thread_id": thread_id}}
+    graph.invoke({"messages": [HumanMessage("weather in Paris?", id="user-1")], "ticket_id": "T-9"}, config)
+    graph.invoke(Command(resume={"approved": True, "reviewer": "ann"}), config)
+
+
+@pytest.mark.parametrize("seed", [0, 4], ids=["decodes-to-a-number", "undecodable"])
+def test_an_interrupt_write_of_random_bytes_is_an_unknown_step(checkpointer, checkpoint_db, checkpoint_source, caplog, seed):
+    run_approval_thread(checkpointer, "bad-interrupt")
+    execute(
+        checkpoint_db,
+        "UPDATE checkpoint_writes SET blob = %s WHERE thread_id = 'bad-interrupt' AND channel = '__interrupt__'",
+        (random.Random(seed).randbytes(64),),
+    )
+
+    with caplog.at_level(logging.WARNING, logger="replay"):
+        steps = replay(checkpoint_source, "bad-interrupt")
+
+    assert shape(steps) == [("user_message", None), ("agent_message", None), ("unknown", None)]
+    assert steps[2].details["channel"] == "__interrupt__"
+    assert any("bad-interrupt" in message and "__interrupt__" in message for message in warnings_in(caplog))
+
+
+def test_a_pickle_payload_is_never_loaded(checkpointer, checkpoint_db, checkpoint_source, caplog, tmp_path):
+    run_weather_turns(checkpointer, "pickled", durability="exit")
+    planted = tmp_path / "loaded-a-pickle"
+
+    class Trap:
+        def __reduce__(self):
+            return (open, (str(planted), "w"))
+
+    payload = pickle.dumps(Trap())
+    execute(checkpoint_db, "UPDATE checkpoint_blobs SET type = 'pickle', blob = %s WHERE thread_id = 'pickled' AND channel = 'messages'", (payload,))
+    execute(
+        checkpoint_db,
+        "INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path) "
+        "SELECT thread_id, checkpoint_ns, checkpoint_id, 'planted', 0, 'messages', 'pickle', %s, '~__pregel_pull, tools' "
+        "FROM checkpoints WHERE thread_id = 'pickled'",
+        (payload,),
+    )
+
+    with caplog.at_level(logging.WARNING, logger="replay"):
+        steps = replay(checkpoint_source, "pickled")
+    page = get_replay_page(thread_id="pickled", page=1, page_size=50, price_lookup=None, source=checkpoint_source, now=NOW)
+
+    assert not planted.exists()
+    assert steps and all(step.type == StepType.UNKNOWN for step in steps)
+    assert all("unsupported stored type 'pickle'" in step.details["reason"] for step in steps)
+    assert [step.type for step in page.steps] == [step.type for step in steps]
+
+
+def test_rows_that_are_not_checkpoints_are_unknown_steps_and_the_rest_replays(checkpointer, checkpoint_db, checkpoint_source, caplog):
+    run_weather_turns(checkpointer, "not-checkpoints")
+    run_weather_turns(checkpointer, "neighbour")  # read in the same batch
+    (first,) = execute(checkpoint_db, "SELECT min(checkpoint_id) FROM checkpoints WHERE thread_id = 'not-checkpoints'")
+    execute(checkpoint_db, "UPDATE checkpoints SET checkpoint = '[1, 2]', metadata = '7' WHERE thread_id = 'not-checkpoints' AND checkpoint_id = %s", first)
+
+    with caplog.at_level(logging.WARNING, logger="replay"):
+        broken, neighbour = checkpoint_source.get_threads(thread_ids=["not-checkpoints", "neighbour"])
+        steps = build_timeline(broken, now=NOW)
+
+    assert shape(steps) == [("unknown", None), *EXPECTED_WEATHER_SHAPE]
+    assert steps[0].details["reason"] == "the checkpoint is a JSON array, not an object"
+    assert steps[0].checkpoint_id == first[0]
+    assert shape(build_timeline(neighbour, now=NOW)) == EXPECTED_WEATHER_SHAPE
+    assert any("not-checkpoints" in message and "JSON array" in message for message in warnings_in(caplog))
+
+
+# -- thread ids as apps spell them ----------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "thread_id",
+    ["tenant/42/chat 7", "ticket  with  spaces ", "clienté 顧客 💬", "x" * 300],
+    ids=["slashes", "spaces", "unicode", "300-characters"],
+)
+def test_any_thread_id_reads_and_replays_through_the_services(checkpointer, checkpoint_source, thread_id):
+    from analytics.pricing import load_price_lookup
+
+    run_weather_turns(checkpointer, thread_id, turns=2)
+
+    page = get_replay_page(thread_id=thread_id, page=2, page_size=4, price_lookup=load_price_lookup(), source=checkpoint_source, now=NOW)
+    timeline = get_timeline(thread_id=thread_id, price_lookup=None, source=checkpoint_source, now=NOW)
+
+    assert page.thread_id == thread_id and page.total_steps == 8 and not page.has_next
+    assert shape(page.steps) == EXPECTED_WEATHER_SHAPE
+    assert shape(timeline) == EXPECTED_WEATHER_SHAPE * 2
+
+
+# -- whatever still goes wrong --------------------------------------------------------------------
+
+def test_an_occurrence_that_fails_to_replay_is_one_unknown_step(checkpointer, checkpoint_source, caplog, monkeypatch):
+    run_approval_thread(checkpointer, "handler-fails")
+
+    def broken(resume):
+        raise RuntimeError("resume reader broke")
+
+    monkeypatch.setattr("replay.timeline.read_resume_outcome", broken)
+    with caplog.at_level(logging.WARNING, logger="replay"):
+        steps = replay(checkpoint_source, "handler-fails")
+
+    assert shape(steps) == [("user_message", None), ("agent_message", None), ("interrupt", None), ("unknown", None)]
+    assert "resume reader broke" in steps[3].details["reason"]
+    assert steps[2].status == "resolved"
+    assert any("handler-fails" in message and "resolution" in message for message in warnings_in(caplog))
+
+
+def test_a_thread_whose_checkpoints_cannot_be_read_at_all_is_one_unknown_step(checkpointer, checkpoint_source, caplog, monkeypatch):
+    run_weather_turns(checkpointer, "reader-fails")
+
+    def broken(thread, *, active_agent_channel):
+        raise RuntimeError("reader broke")
+
+    monkeypatch.setattr("replay.timeline.read_occurrences", broken)
+    with caplog.at_level(logging.WARNING, logger="replay"):
+        steps = replay(checkpoint_source, "reader-fails")
+
+    assert shape(steps) == [("unknown", None)]
+    assert "reader broke" in steps[0].details["reason"] and steps[0].timestamp.year > 2000
+    assert any("reader-fails" in message for message in warnings_in(caplog))
