@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from langchain_core.messages import BaseMessage, convert_to_messages
 from langgraph.types import Interrupt
 
 from replay.checkpoints import (
@@ -31,7 +30,7 @@ from replay.checkpoints import (
 )
 from replay.checkpoint_times import uuid6_time
 from replay.message_copies import MessageCopies
-from replay.stored_values import StoredMessage, as_text
+from replay.stored_values import StoredMessage, as_stored_message, as_text
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +217,7 @@ class _Reader:
         for item in value if isinstance(value, list) else [value]:
             if self.messages.met(item):
                 continue  # a copy of a message already placed at an earlier time
-            stored = _as_stored_message(item)
+            stored = as_stored_message(item)
             if stored is None:
                 self._unknown(write, ts, f"not a message: {type(item).__name__}", raw=repr(item)[:500])
                 readable = False
@@ -249,7 +248,7 @@ class _Reader:
             return
         ts = self.checkpoints.ts(record.checkpoint_ns, record.checkpoint_id)
         for item in decoded.value if isinstance(decoded.value, list) else []:
-            stored = _as_stored_message(item)
+            stored = as_stored_message(item)
             if stored is not None and stored.type not in IGNORED_MESSAGE_TYPES:
                 self._add_message(
                     stored=stored, ts=ts, checkpoint_ns=record.checkpoint_ns, checkpoint_id=record.checkpoint_id, node=""
@@ -377,19 +376,6 @@ class _Reader:
             kind="unknown", ts=self.checkpoints.ts(record.checkpoint_ns, record.checkpoint_id), rank=RANK_UNKNOWN,
             checkpoint_ns=record.checkpoint_ns, checkpoint_id=record.checkpoint_id, details={**details, "reason": reason},
         )
-
-
-def _as_stored_message(item: Any) -> StoredMessage | None:
-    """A stored message as is; an input shorthand (``("user", "hi")``, a dict, a string) converted."""
-    if isinstance(item, StoredMessage):
-        return item
-    if isinstance(item, BaseMessage):
-        return StoredMessage.of(item)
-    try:
-        converted = convert_to_messages([item])
-    except Exception:  # noqa: BLE001 - whatever it is, it is not a message
-        return None
-    return StoredMessage.of(converted[0]) if converted else None
 
 
 def _attr(item: Any, name: str) -> Any:

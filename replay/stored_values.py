@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import ormsgpack
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, convert_to_messages
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 _serializer = JsonPlusSerializer(allowed_msgpack_modules=None)
@@ -135,6 +135,19 @@ class StoredToolCall(NamedTuple):
         elif not isinstance(args, dict):
             args = {"value": args}  # kept for the reader, under a name any consumer of a dict can show
         return cls(name=as_text(call.get("name")) or "", id=as_text(call.get("id")), args=args)
+
+
+def as_stored_message(item: Any) -> StoredMessage | None:
+    """A stored message as is; an input shorthand (``("user", "hi")``, a dict, a string) converted."""
+    if isinstance(item, StoredMessage):
+        return item
+    if isinstance(item, BaseMessage):
+        return StoredMessage.of(item)
+    try:
+        converted = convert_to_messages([item])
+    except Exception:  # noqa: BLE001 - whatever it is, it is not a message
+        return None
+    return StoredMessage.of(converted[0]) if converted else None
 
 
 class ValueDecoder:
