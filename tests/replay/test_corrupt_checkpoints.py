@@ -393,3 +393,24 @@ def test_a_thread_whose_checkpoints_cannot_be_read_at_all_is_one_unknown_step(ch
     assert shape(steps) == [("unknown", None)]
     assert "reader broke" in steps[0].details["reason"] and steps[0].timestamp.year > 2000
     assert any("reader-fails" in message for message in warnings_in(caplog))
+
+
+def test_a_row_that_fails_to_read_is_an_unknown_step_and_the_rest_of_the_thread_is_kept(checkpointer, checkpoint_source, caplog, monkeypatch):
+    from replay.stored_values import as_stored_message
+
+    run_weather_turns(checkpointer, "row-fails")
+
+    def fails_on_tool_results(item):
+        stored = as_stored_message(item)
+        if stored is not None and stored.type == "tool":
+            raise RuntimeError("tool result reader broke")
+        return stored
+
+    monkeypatch.setattr("replay.occurrences.as_stored_message", fails_on_tool_results)
+    with caplog.at_level(logging.WARNING, logger="replay"):
+        steps = replay(checkpoint_source, "row-fails")
+
+    readable = [step for step in steps if step.type != StepType.UNKNOWN]
+    assert shape(readable) == [("user_message", None), ("tool_call", "get_weather"), ("agent_message", None)]
+    assert unknown_steps(steps) and all("tool result reader broke" in step.details["reason"] for step in unknown_steps(steps))
+    assert any("row-fails" in message and "could not read messages" in message for message in warnings_in(caplog))
