@@ -33,13 +33,8 @@ from analytics.models import EventSource, SyncState
 from analytics.pricing import load_price_lookup
 from analytics.recorder import AnalyticsRecorder
 from analytics.storage import rebuild_rollups
-from replay.checkpoints import (
-    PostgresCheckpointSource,
-    ThreadCheckpoints,
-    checkpoint_id_floor,
-    checkpoint_id_time,
-    close_checkpoint_pool,
-)
+from replay.checkpoint_times import checkpoint_id_floor, uuid6_time
+from replay.checkpoints import PostgresCheckpointSource, ThreadCheckpoints, close_checkpoint_pool
 from replay.models import Conversation, ConversationStatus
 from replay.timeline import TimelineRules
 
@@ -215,7 +210,7 @@ def threads_to_derive(
 
 
 def _unsettled(*, head: str, derived_at: datetime | None) -> bool:
-    head_time = checkpoint_id_time(head)
+    head_time = uuid6_time(head)
     return derived_at is None or (head_time is not None and derived_at < head_time + SETTLE_TIME)
 
 

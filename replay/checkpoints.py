@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -29,6 +29,8 @@ from django.conf import settings
 from django.db import connections
 from psycopg.conninfo import make_conninfo
 
+from replay.checkpoint_times import CheckpointTimes
+from replay.checkpoint_times import checkpoint_id_floor  # noqa: F401 - callers import it from here
 from replay.stored_values import Decoded, ValueDecoder
 
 logger = logging.getLogger(__name__)
@@ -115,10 +117,11 @@ class CheckpointRecord:
     checkpoint_ns: str
     checkpoint_id: str
     parent_checkpoint_id: str | None
-    ts: datetime | None
+    ts: datetime | None  # always aware; None when neither the row nor its id says when it was made
     metadata: dict[str, Any]
     channel_values: dict[str, Any]
     messages_version: str | None
+    problem: str | None = None  # why the row could not be read as a checkpoint, when it could not
 
 
 @dataclass(frozen=True)
@@ -205,11 +208,14 @@ class CheckpointSource(Protocol):
 # inline channel values only the active agent.
 _CHECKPOINTS_SQL = """
 SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint_value->>'ts',
-       metadata - 'parents' - 'source' - 'step' - 'writes',
-       checkpoint_value->'channel_values'->>%(active_agent)s, checkpoint_value->'channel_versions'->>%(messages)s
+       -- deleting keys from a scalar is an error that would fail the whole batch
+       CASE WHEN jsonb_typeof(metadata) = 'object' THEN metadata - 'parents' - 'source' - 'step' - 'writes' END,
+       checkpoint_value->'channel_values'->>%(active_agent)s, checkpoint_value->'channel_versions'->>%(messages)s,
+       jsonb_typeof(checkpoint_value)
 FROM (
     -- "|| '{}'" detoasts each checkpoint once instead of once per field read (about a quarter faster)
-    SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata, checkpoint || '{}'::jsonb AS checkpoint_value
+    SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata,
+           CASE WHEN jsonb_typeof(checkpoint) = 'object' THEN checkpoint || '{}'::jsonb ELSE checkpoint END AS checkpoint_value
     FROM checkpoints WHERE thread_id = ANY(%(thread_ids)s) OFFSET 0
 ) AS thread_checkpoints
 ORDER BY thread_id, checkpoint_id, checkpoint_ns
@@ -238,13 +244,8 @@ def _binary_cursor(connection: psycopg.Connection) -> psycopg.Cursor:
     return cursor
 
 
-def _parse_ts(raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        return datetime.fromisoformat(raw)
-    except ValueError:
-        return None
+def _problem(kind: str | None) -> str | None:
+    return None if kind == "object" else f"the checkpoint is a JSON {kind or 'null'}, not an object"
 
 
 class PostgresCheckpointSource:
@@ -306,18 +307,23 @@ class PostgresCheckpointSource:
             header_rows = header_cursor.fetchall()
             write_rows = write_cursor.fetchall()
         checkpoints: dict[str, list[CheckpointRecord]] = defaultdict(list)
-        for thread_id, ns, checkpoint_id, parent_id, ts, metadata, active_agent, version in header_rows:
+        times: dict[str, CheckpointTimes] = {}
+        for thread_id, ns, checkpoint_id, parent_id, ts, metadata, active_agent, version, kind in header_rows:
+            thread_times = times.get(thread_id) or times.setdefault(thread_id, CheckpointTimes(thread_id))
             checkpoints[thread_id].append(
                 CheckpointRecord(
                     checkpoint_ns=ns,
                     checkpoint_id=checkpoint_id,
                     parent_checkpoint_id=parent_id,
-                    ts=_parse_ts(ts),
+                    ts=thread_times.read(checkpoint_id=checkpoint_id, raw=ts),
                     metadata=metadata if isinstance(metadata, dict) else {},
                     channel_values={active_agent_channel: active_agent} if active_agent else {},
                     messages_version=version,
+                    problem=_problem(kind),
                 )
             )
+        for thread_times in times.values():
+            thread_times.warn()
         writes: dict[str, list[WriteRecord]] = defaultdict(list)
         decoder = ValueDecoder()
         for thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, type_, blob in write_rows:
@@ -387,28 +393,3 @@ FROM (SELECT thread_id, max(checkpoint_id) AS newest FROM checkpoints
       WHERE checkpoint_id > %(after)s GROUP BY thread_id) recent
 ORDER BY recent.newest
 """
-
-_UUID_EPOCH_OFFSET = 0x01B21DD213814000  # 100-ns intervals from 1582-10-15 to 1970-01-01
-
-
-def checkpoint_id_floor(moment: datetime) -> str:
-    """The smallest uuid6 checkpoint id LangGraph could give a checkpoint made at ``moment``: ids sort
-    by time, so this turns a date into a bound on ``checkpoint_id``."""
-    timestamp = int(moment.timestamp() * 10_000_000) + _UUID_EPOCH_OFFSET
-    high = f"{(timestamp >> 12) & 0xFFFFFFFFFFFF:012x}"
-    return f"{high[:8]}-{high[8:]}-6{timestamp & 0x0FFF:03x}-0000-000000000000"
-
-
-def checkpoint_id_time(checkpoint_id: str) -> datetime | None:
-    """When a uuid6 checkpoint id was made (the inverse of ``checkpoint_id_floor``); None for other ids."""
-    digits = checkpoint_id.replace("-", "")
-    if len(digits) != 32 or digits[12] != "6":
-        return None
-    try:
-        timestamp = (int(digits[:12], 16) << 12) | int(digits[13:16], 16)
-    except ValueError:
-        return None
-    try:
-        return datetime.fromtimestamp((timestamp - _UUID_EPOCH_OFFSET) / 10_000_000, tz=timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return None

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from langchain_core.messages import BaseMessage, convert_to_messages
+from langgraph.types import Interrupt
 
 from replay.checkpoints import (
     ERROR_CHANNEL,
@@ -26,7 +28,9 @@ from replay.checkpoints import (
     ThreadCheckpoints,
     WriteRecord,
 )
-from replay.stored_values import StoredMessage
+from replay.checkpoint_times import uuid6_time
+from replay.message_copies import MessageCopies
+from replay.stored_values import StoredMessage, as_stored_message, as_text
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ class Occurrence:
     node: str = ""
     stored: StoredMessage | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    ts_known: bool = True  # False: ``ts`` only keeps the checkpoint order, no one knows when it was
 
     @property
     def sort_key(self) -> tuple[datetime, int, int]:
@@ -70,7 +75,7 @@ class Occurrence:
 
 
 class _Checkpoints:
-    """Index of a thread's checkpoints by namespace and id."""
+    """Index of a thread's checkpoints by namespace and id, each with the time its steps are placed at."""
 
     def __init__(self, records: tuple[CheckpointRecord, ...]) -> None:
         self.by_id = {(record.checkpoint_ns, record.checkpoint_id): record for record in records}
@@ -80,16 +85,33 @@ class _Checkpoints:
             self.by_namespace[record.checkpoint_ns].append(record)
             if record.parent_checkpoint_id:
                 self.first_child.setdefault((record.checkpoint_ns, record.parent_checkpoint_id), record)
+        # A checkpoint no one can date sits just after the one before it in checkpoint-id order, so
+        # its steps keep their order; they are marked as of unknown time.
+        self.when: dict[tuple[str, str], datetime] = {}
+        self.undated: set[tuple[str, str]] = set()
+        last_known, since_known = EPOCH, 0
+        for record in sorted(records, key=lambda record: record.checkpoint_id):
+            key = (record.checkpoint_ns, record.checkpoint_id)
+            if record.ts is not None:
+                self.when[key], last_known, since_known = record.ts, record.ts, 0
+            else:
+                since_known += 1
+                self.when[key] = last_known + timedelta(microseconds=since_known)
+                self.undated.add(key)
 
     def ts(self, checkpoint_ns: str, checkpoint_id: str) -> datetime:
-        record = self.by_id.get((checkpoint_ns, checkpoint_id))
-        return record.ts if record and record.ts else EPOCH
+        known = self.when.get((checkpoint_ns, checkpoint_id))
+        return known or uuid6_time(checkpoint_id) or EPOCH  # a write whose checkpoint row is gone
+
+    def known(self, checkpoint_ns: str, checkpoint_id: str) -> bool:
+        key = (checkpoint_ns, checkpoint_id)
+        return key not in self.undated and (key in self.when or uuid6_time(checkpoint_id) is not None)
 
     def completed(self, checkpoint_ns: str, checkpoint_id: str) -> tuple[datetime, str]:
         """When the step that started at this checkpoint was saved: its child's timestamp and id, else its own."""
         child = self.first_child.get((checkpoint_ns, checkpoint_id))
-        if child is not None and child.ts is not None:
-            return child.ts, child.checkpoint_id
+        if child is not None:
+            return self.ts(checkpoint_ns, child.checkpoint_id), child.checkpoint_id
         return self.ts(checkpoint_ns, checkpoint_id), checkpoint_id
 
 
@@ -105,11 +127,7 @@ class _Reader:
         self.checkpoints = _Checkpoints(thread.checkpoints)
         self.counter = 0
         self.occurrences: list[Occurrence] = []
-        # Each message once: the earliest copy by id (tool results by tool_call_id) …
-        self.earliest_messages: dict[tuple[str, str], Occurrence] = {}
-        # … and copies stored without an id, matched by content at the end.
-        self.anonymous_messages: list[Occurrence] = []
-        self.placed: set[int] = set()
+        self.messages = MessageCopies()
 
     def _next_order(self) -> int:
         self.counter += 1
@@ -121,86 +139,93 @@ class _Reader:
         return occurrence
 
     def read(self) -> list[Occurrence]:
+        # Checkpoints whose step wrote messages, and those where some of it could not be read: the
+        # channel's blob is read for a step that left no readable writes.
         messages_written_at: set[tuple[str, str]] = set()
+        damaged: set[tuple[str, str]] = set()
         interrupts: dict[str, Occurrence] = {}
         interrupt_ids_by_task: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         interrupt_ids_by_checkpoint: dict[tuple[str, str], list[str]] = defaultdict(list)
         resumes: list[WriteRecord] = []
         message_writes = []
+        for record in self.thread.checkpoints:
+            if record.problem is not None:
+                self._unknown_checkpoint(record, record.problem)
         for write in self.thread.writes:
-            if write.decoded.error is not None:
-                self._unknown_write(write)
-            elif write.channel == MESSAGES_CHANNEL:
-                messages_written_at.add((write.checkpoint_ns, write.checkpoint_id))
-                message_writes.append((self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id), write))
-            elif write.channel == INTERRUPT_CHANNEL:
-                for interrupt_id in self._interrupts_from_write(write, interrupts):
-                    interrupt_ids_by_task[(write.checkpoint_ns, write.checkpoint_id, write.task_id)].append(interrupt_id)
-                    interrupt_ids_by_checkpoint[(write.checkpoint_ns, write.checkpoint_id)].append(interrupt_id)
-            elif write.channel == RESUME_CHANNEL:
-                resumes.append(write)
-            elif write.channel == ERROR_CHANNEL:
-                self._error_from_write(write)
+            with self._salvaging(write.checkpoint_ns, write.checkpoint_id, channel=write.channel, raw_type=write.type):
+                if write.decoded.error is not None:
+                    self._unknown_write(write)
+                    damaged.add((write.checkpoint_ns, write.checkpoint_id))
+                elif write.channel == MESSAGES_CHANNEL:
+                    message_writes.append((self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id), write))
+                    messages_written_at.add((write.checkpoint_ns, write.checkpoint_id))
+                elif write.channel == INTERRUPT_CHANNEL:
+                    for interrupt_id in self._interrupts_from_write(write, interrupts):
+                        interrupt_ids_by_task[(write.checkpoint_ns, write.checkpoint_id, write.task_id)].append(interrupt_id)
+                        interrupt_ids_by_checkpoint[(write.checkpoint_ns, write.checkpoint_id)].append(interrupt_id)
+                elif write.channel == RESUME_CHANNEL:
+                    resumes.append(write)
+                elif write.channel == ERROR_CHANNEL:
+                    self._error_from_write(write)
         # Oldest first, so the first copy met of each message is its earliest.
         for completed, write in sorted(message_writes, key=lambda pair: pair[0][0]):
-            self._messages_from_write(write, completed)
-        self._messages_from_blobs(messages_written_at)
+            readable = False
+            with self._salvaging(write.checkpoint_ns, write.checkpoint_id, channel=write.channel, raw_type=write.type):
+                readable = self._messages_from_write(write, completed)
+            if not readable:
+                damaged.add((write.checkpoint_ns, write.checkpoint_id))
+        self._messages_from_blobs(messages_written_at - damaged)
         self._resolutions(interrupts, resumes, interrupt_ids_by_task, interrupt_ids_by_checkpoint)
         self._agent_changes()
-        return [*self.occurrences, *self._each_message_once()]
+        messages: list[Occurrence] = []
+        with self._salvaging("", self.thread.newest_checkpoint_id, channel=MESSAGES_CHANNEL):
+            messages = self.messages.each_once()
+        found = [*self.occurrences, *messages]
+        for occurrence in found:
+            occurrence.ts_known = self.checkpoints.known(occurrence.checkpoint_ns, occurrence.checkpoint_id)
+        return found
+
+    @contextmanager
+    def _salvaging(self, checkpoint_ns: str, checkpoint_id: str, **details: Any) -> Iterator[None]:
+        """Whatever goes wrong reading one row costs that row only: it becomes an unknown step."""
+        try:
+            yield
+        except Exception as error:  # noqa: BLE001 - one bad row must never lose the rest of the thread
+            reason = f"{type(error).__name__}: {error}"
+            logger.warning(
+                "thread %s: could not read %s at checkpoint %s (%s)",
+                self.thread.thread_id, details.get("channel") or "a checkpoint", checkpoint_id, reason,
+            )
+            self._add(
+                kind="unknown", ts=self.checkpoints.ts(checkpoint_ns, checkpoint_id), rank=RANK_UNKNOWN,
+                checkpoint_ns=checkpoint_ns, checkpoint_id=checkpoint_id, details={**details, "reason": reason},
+            )
 
     # -- messages ------------------------------------------------------------------------------
     def _add_message(self, *, stored: StoredMessage, ts: datetime, checkpoint_ns: str, checkpoint_id: str, node: str) -> None:
-        if id(stored) in self.placed:
-            return  # the decoder hands out one object per identical stored copy
-        self.placed.add(id(stored))
-        key = message_key(stored)
-        known = self.earliest_messages.get(key) if key else None
-        if known is not None and known.ts <= ts:
-            return  # a later copy of a message already placed
-        occurrence = Occurrence(
+        self.messages.add(stored=stored, ts=ts, make=lambda: Occurrence(
             kind="message", ts=ts, rank=RANK_MESSAGE, order=self._next_order(), checkpoint_ns=checkpoint_ns,
             checkpoint_id=checkpoint_id, node=node, stored=stored,
-        )
-        if key is None:
-            self.anonymous_messages.append(occurrence)
-        else:
-            self.earliest_messages[key] = occurrence
+        ))
 
-    def _each_message_once(self) -> list[Occurrence]:
-        """The earliest copy of each message; a message stored without an id (input written before
-        ``add_messages`` gave it one) is the same message as the first later copy with the same content."""
-        earliest = self.earliest_messages
-        by_content: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for key, occurrence in sorted(earliest.items(), key=lambda item: item[1].sort_key):
-            by_content.setdefault((occurrence.stored.type, occurrence.stored.text), []).append(key)
-        unmatched = []
-        for occurrence in sorted(self.anonymous_messages, key=lambda item: item.sort_key):
-            candidates = by_content.get((occurrence.stored.type, occurrence.stored.text), [])
-            match = next((key for key in candidates if earliest[key].ts >= occurrence.ts), None)
-            if match is None:
-                unmatched.append(occurrence)
-                continue
-            candidates.remove(match)
-            if occurrence.sort_key < earliest[match].sort_key:
-                earliest[match] = occurrence
-        return [*earliest.values(), *unmatched]
-
-    def _messages_from_write(self, write: WriteRecord, completed: tuple[datetime, str]) -> None:
+    def _messages_from_write(self, write: WriteRecord, completed: tuple[datetime, str]) -> bool:
+        """Place the messages of one write; False when some item was not a message."""
         ts, checkpoint_id = completed
         node = write.node
         value = write.decoded.value
-        placed = self.placed
+        readable = True
         for item in value if isinstance(value, list) else [value]:
-            if id(item) in placed:
+            if self.messages.met(item):
                 continue  # a copy of a message already placed at an earlier time
-            stored = _as_stored_message(item)
+            stored = as_stored_message(item)
             if stored is None:
                 self._unknown(write, ts, f"not a message: {type(item).__name__}", raw=repr(item)[:500])
+                readable = False
             elif stored.type not in IGNORED_MESSAGE_TYPES:
                 self._add_message(
                     stored=stored, ts=ts, checkpoint_ns=write.checkpoint_ns, checkpoint_id=checkpoint_id, node=node
                 )
+        return readable
 
     def _messages_from_blobs(self, messages_written_at: set[tuple[str, str]]) -> None:
         """Steps that changed ``messages`` without leaving writes (``durability="exit"``): read the channel."""
@@ -213,24 +238,32 @@ class _Reader:
                 explained = (checkpoint_ns, record.parent_checkpoint_id or "") in messages_written_at
                 if not changed or explained:
                     continue
-                decoded = self.thread.load_messages(checkpoint_ns=checkpoint_ns, version=version)
-                if decoded.error is not None:
-                    self._unknown_blob(record, decoded.error)
-                    continue
-                for item in decoded.value if isinstance(decoded.value, list) else []:
-                    stored = _as_stored_message(item)
-                    if stored is not None and stored.type not in IGNORED_MESSAGE_TYPES:
-                        self._add_message(
-                            stored=stored, ts=record.ts or EPOCH, checkpoint_ns=checkpoint_ns,
-                            checkpoint_id=record.checkpoint_id, node="",
-                        )
+                with self._salvaging(checkpoint_ns, record.checkpoint_id, channel=MESSAGES_CHANNEL, version=version):
+                    self._messages_from_blob(record, version)
+
+    def _messages_from_blob(self, record: CheckpointRecord, version: str) -> None:
+        decoded = self.thread.load_messages(checkpoint_ns=record.checkpoint_ns, version=version)
+        if decoded.error is not None:
+            self._unknown_checkpoint(record, decoded.error, channel=MESSAGES_CHANNEL, version=version)
+            return
+        ts = self.checkpoints.ts(record.checkpoint_ns, record.checkpoint_id)
+        for item in decoded.value if isinstance(decoded.value, list) else []:
+            stored = as_stored_message(item)
+            if stored is not None and stored.type not in IGNORED_MESSAGE_TYPES:
+                self._add_message(
+                    stored=stored, ts=ts, checkpoint_ns=record.checkpoint_ns, checkpoint_id=record.checkpoint_id, node=""
+                )
 
     # -- interrupts ----------------------------------------------------------------------------
     def _interrupts_from_write(self, write: WriteRecord, interrupts: dict[str, Occurrence]) -> list[str]:
         value = write.decoded.value
         ids = []
         for position, item in enumerate(value if isinstance(value, (list, tuple)) else [value]):
-            interrupt_id = _attr(item, "id") or _fallback_id(write, position)
+            if not isinstance(item, Interrupt) and not (isinstance(item, dict) and "value" in item):
+                ts, _ = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
+                self._unknown(write, ts, f"not an interrupt: {type(item).__name__}", raw=repr(item)[:500])
+                continue
+            interrupt_id = as_text(_attr(item, "id")) or _fallback_id(write, position)
             payload = _attr(item, "value") if _attr(item, "value") is not None else item
             ids.append(interrupt_id)
             ts = self.checkpoints.ts(write.checkpoint_ns, write.checkpoint_id)
@@ -263,38 +296,44 @@ class _Reader:
 
         # Task-level resumes name their task; do them first so a global resume only fills the gaps.
         for write in sorted(resumes, key=lambda w: w.task_id == NULL_TASK_ID):
-            value = write.decoded.value
-            if write.task_id != NULL_TASK_ID:
-                values = value if isinstance(value, list) else [value]
-                for interrupt_id, resume in zip(ids_by_task.get((write.checkpoint_ns, write.checkpoint_id, write.task_id), []), values):
-                    claim(interrupt_id, write, resume)
-            elif isinstance(value, dict) and value and all(key in interrupts for key in value):
-                for interrupt_id, resume in value.items():
-                    claim(interrupt_id, write, resume)
-            else:
-                for interrupt_id in ids_by_checkpoint.get((write.checkpoint_ns, write.checkpoint_id), []):
-                    if interrupt_id not in resolved:
-                        claim(interrupt_id, write, value)
+            with self._salvaging(write.checkpoint_ns, write.checkpoint_id, channel=write.channel, raw_type=write.type):
+                value = write.decoded.value
+                if write.task_id != NULL_TASK_ID:
+                    values = value if isinstance(value, list) else [value]
+                    ids = ids_by_task.get((write.checkpoint_ns, write.checkpoint_id, write.task_id), [])
+                    for interrupt_id, resume in zip(ids, values):
+                        claim(interrupt_id, write, resume)
+                elif isinstance(value, dict) and value and all(key in interrupts for key in value):
+                    for interrupt_id, resume in value.items():
+                        claim(interrupt_id, write, resume)
+                else:
+                    for interrupt_id in ids_by_checkpoint.get((write.checkpoint_ns, write.checkpoint_id), []):
+                        if interrupt_id not in resolved:
+                            claim(interrupt_id, write, value)
 
         for interrupt_id, interrupt in interrupts.items():
-            if interrupt_id in resolved:
-                write, value = resolved[interrupt_id]
-                ts, checkpoint_id = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
-                details = {"interrupt_id": interrupt_id, "resume": value, "outcome_stored": True}
-                namespace = write.checkpoint_ns
-            else:
-                child = self.checkpoints.first_child.get((interrupt.checkpoint_ns, interrupt.checkpoint_id))
-                if child is None:
-                    continue  # still waiting for a human
-                # The run went on past the interrupt but stored no resume value (durability="exit").
-                ts, checkpoint_id = child.ts or interrupt.ts, child.checkpoint_id
-                details = {"interrupt_id": interrupt_id, "resume": None, "outcome_stored": False}
-                namespace = interrupt.checkpoint_ns
-            interrupt.details["resolved"] = True
-            self._add(
-                kind="resolution", ts=max(ts, interrupt.ts), rank=RANK_RESOLUTION, checkpoint_ns=namespace,
-                checkpoint_id=checkpoint_id, node=interrupt.node, details=details,
-            )
+            with self._salvaging(interrupt.checkpoint_ns, interrupt.checkpoint_id, channel=RESUME_CHANNEL):
+                self._resolution(interrupt_id, interrupt, resolved.get(interrupt_id))
+
+    def _resolution(self, interrupt_id: str, interrupt: Occurrence, resolved: tuple[WriteRecord, Any] | None) -> None:
+        if resolved is not None:
+            write, value = resolved
+            ts, checkpoint_id = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
+            details = {"interrupt_id": interrupt_id, "resume": value, "outcome_stored": True}
+            namespace = write.checkpoint_ns
+        else:
+            child = self.checkpoints.first_child.get((interrupt.checkpoint_ns, interrupt.checkpoint_id))
+            if child is None:
+                return  # still waiting for a human
+            # The run went on past the interrupt but stored no resume value (durability="exit").
+            ts, checkpoint_id = self.checkpoints.ts(child.checkpoint_ns, child.checkpoint_id), child.checkpoint_id
+            details = {"interrupt_id": interrupt_id, "resume": None, "outcome_stored": False}
+            namespace = interrupt.checkpoint_ns
+        interrupt.details["resolved"] = True
+        self._add(
+            kind="resolution", ts=max(ts, interrupt.ts), rank=RANK_RESOLUTION, checkpoint_ns=namespace,
+            checkpoint_id=checkpoint_id, node=interrupt.node, details=details,
+        )
 
     # -- errors, agents, unknowns --------------------------------------------------------------
     def _error_from_write(self, write: WriteRecord) -> None:
@@ -309,7 +348,7 @@ class _Reader:
             agent = record.channel_values.get(self.active_agent_channel)
             if isinstance(agent, str) and agent:
                 self._add(
-                    kind="agent_change", ts=record.ts or EPOCH, rank=RANK_AGENT_CHANGE, checkpoint_ns="",
+                    kind="agent_change", ts=self.checkpoints.ts("", record.checkpoint_id), rank=RANK_AGENT_CHANGE, checkpoint_ns="",
                     checkpoint_id=record.checkpoint_id, details={"agent": agent},
                 )
 
@@ -328,36 +367,15 @@ class _Reader:
             details={"channel": write.channel, "raw_type": write.type, "reason": reason, **extra},
         )
 
-    def _unknown_blob(self, record: CheckpointRecord, reason: str) -> None:
+    def _unknown_checkpoint(self, record: CheckpointRecord, reason: str, **details: Any) -> None:
         logger.warning(
-            "thread %s: unreadable messages at checkpoint %s (%s)", self.thread.thread_id, record.checkpoint_id, reason
+            "thread %s: unreadable %s at checkpoint %s (%s)",
+            self.thread.thread_id, details.get("channel") or "checkpoint", record.checkpoint_id, reason,
         )
         self._add(
-            kind="unknown", ts=record.ts or EPOCH, rank=RANK_UNKNOWN, checkpoint_ns=record.checkpoint_ns,
-            checkpoint_id=record.checkpoint_id, details={"channel": MESSAGES_CHANNEL, "reason": reason},
+            kind="unknown", ts=self.checkpoints.ts(record.checkpoint_ns, record.checkpoint_id), rank=RANK_UNKNOWN,
+            checkpoint_ns=record.checkpoint_ns, checkpoint_id=record.checkpoint_id, details={**details, "reason": reason},
         )
-
-
-def message_key(stored: StoredMessage) -> tuple[str, str] | None:
-    """What makes two stored copies the same message: the id, or for a tool result its ``tool_call_id``."""
-    if stored.type == "tool" and stored.tool_call_id:
-        return ("tool", stored.tool_call_id)
-    if stored.id:
-        return ("id", stored.id)
-    return None
-
-
-def _as_stored_message(item: Any) -> StoredMessage | None:
-    """A stored message as is; an input shorthand (``("user", "hi")``, a dict, a string) converted."""
-    if isinstance(item, StoredMessage):
-        return item
-    if isinstance(item, BaseMessage):
-        return StoredMessage.of(item)
-    try:
-        converted = convert_to_messages([item])
-    except Exception:  # noqa: BLE001 - whatever it is, it is not a message
-        return None
-    return StoredMessage.of(converted[0]) if converted else None
 
 
 def _attr(item: Any, name: str) -> Any:

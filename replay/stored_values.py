@@ -10,16 +10,49 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import ormsgpack
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, convert_to_messages
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 _serializer = JsonPlusSerializer(allowed_msgpack_modules=None)
 _EXT_PYDANTIC_V2 = 5  # how LangGraph's msgpack stores pydantic models such as LangChain messages
+# What LangGraph's serializer writes, less "pickle"; anything else in a row is not ours to interpret.
+_DECODABLE_TYPES = frozenset({"msgpack", "json", "bytes", "bytearray"})
+
+def as_text(value: Any) -> str | None:
+    """A value stored where a string belongs, as a string: numbers and bytes spelled out, a list
+    joined; None for nothing, for an empty string and for a mapping (no one name can be read from it)."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bool) or value is None or isinstance(value, dict):
+        return None
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace") or None
+    if isinstance(value, (list, tuple)):
+        parts = [text for text in (as_text(item) for item in value) if text]
+        return ", ".join(parts) or None
+    return None
+
+
+def as_count(value: Any) -> int:
+    """A stored token count as a non-negative int; 0 when it is not a number."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, str):
+        value = value.strip()
+        return int(value) if value.isdecimal() else 0
+    if isinstance(value, (int, float)) and value == value and abs(value) != float("inf"):
+        return max(0, int(value))
+    return 0
+
 
 class StoredMessage(NamedTuple):
     """A LangChain message as stored, read without building the pydantic object: the ``messages``
     channel repeats the same messages in many writes, and building each copy would dominate a replay's
-    cost. Building none also means no class is ever imported because stored data names it."""
+    cost. Building none also means no class is ever imported because stored data names it.
+
+    Stored data is not validated, so every property returns its declared type whatever was stored."""
 
     class_name: str
     fields: dict[str, Any]
@@ -30,19 +63,19 @@ class StoredMessage(NamedTuple):
 
     @property
     def type(self) -> str:
-        return str(self.fields.get("type") or "")
+        return as_text(self.fields.get("type")) or ""
 
     @property
     def id(self) -> str | None:
-        return self.fields.get("id") or None
+        return as_text(self.fields.get("id"))
 
     @property
     def name(self) -> str | None:
-        return self.fields.get("name") or None
+        return as_text(self.fields.get("name"))
 
     @property
     def tool_call_id(self) -> str | None:
-        return self.fields.get("tool_call_id") or None
+        return as_text(self.fields.get("tool_call_id"))
 
     @property
     def text(self) -> str:
@@ -51,35 +84,70 @@ class StoredMessage(NamedTuple):
         if isinstance(content, str):
             return content
         parts = []
-        for part in content if isinstance(content, list) else []:
+        for part in content if isinstance(content, list) else [content]:
             if isinstance(part, str):
                 parts.append(part)
             elif isinstance(part, dict) and part.get("type") == "text":
-                parts.append(str(part.get("text", "")))
+                parts.append(as_text(part.get("text")) or "")
         return "".join(parts)
 
     @property
-    def tool_calls(self) -> list[dict[str, Any]]:
+    def tool_calls(self) -> list[StoredToolCall]:
         calls = self.fields.get("tool_calls")
-        return [call for call in calls if isinstance(call, dict)] if isinstance(calls, list) else []
+        return [StoredToolCall.of(call) for call in calls if isinstance(call, dict)] if isinstance(calls, list) else []
 
     @property
-    def usage_metadata(self) -> dict[str, Any]:
+    def usage_metadata(self) -> dict[str, int]:
+        """Token counts (``input_tokens``, ``output_tokens``), empty when the message stored none."""
         usage = self.fields.get("usage_metadata")
-        return usage if isinstance(usage, dict) else {}
+        if not isinstance(usage, dict) or not usage:
+            return {}
+        return {"input_tokens": as_count(usage.get("input_tokens")), "output_tokens": as_count(usage.get("output_tokens"))}
 
     @property
-    def response_metadata(self) -> dict[str, Any]:
+    def model_name(self) -> str | None:
         metadata = self.fields.get("response_metadata")
-        return metadata if isinstance(metadata, dict) else {}
+        if not isinstance(metadata, dict):
+            return None
+        return as_text(metadata.get("model_name")) or as_text(metadata.get("model"))
 
     @property
     def status(self) -> str:
-        return str(self.fields.get("status") or "success")
+        return as_text(self.fields.get("status")) or "success"
 
     @property
     def artifact(self) -> Any:
         return self.fields.get("artifact")
+
+
+class StoredToolCall(NamedTuple):
+    """One entry of an AI message's ``tool_calls``, each field of its declared type."""
+
+    name: str
+    id: str | None
+    args: dict[str, Any]
+
+    @classmethod
+    def of(cls, call: dict[str, Any]) -> StoredToolCall:
+        args = call.get("args")
+        if args is None:
+            args = {}
+        elif not isinstance(args, dict):
+            args = {"value": args}  # kept for the reader, under a name any consumer of a dict can show
+        return cls(name=as_text(call.get("name")) or "", id=as_text(call.get("id")), args=args)
+
+
+def as_stored_message(item: Any) -> StoredMessage | None:
+    """A stored message as is; an input shorthand (``("user", "hi")``, a dict, a string) converted."""
+    if isinstance(item, StoredMessage):
+        return item
+    if isinstance(item, BaseMessage):
+        return StoredMessage.of(item)
+    try:
+        converted = convert_to_messages([item])
+    except Exception:  # noqa: BLE001 - whatever it is, it is not a message
+        return None
+    return StoredMessage.of(converted[0]) if converted else None
 
 
 class ValueDecoder:
@@ -98,15 +166,18 @@ class ValueDecoder:
                 data, ext_hook=self._ext_hook, option=ormsgpack.OPT_NON_STR_KEYS
             )
             if str(module).startswith("langchain_core.messages") and isinstance(fields, dict):
-                self._messages[data] = StoredMessage(class_name, fields)
+                self._messages[data] = StoredMessage(as_text(class_name) or "", fields)
                 return self._messages[data]
         # Anything else (Interrupt, Command, datetimes …) through LangGraph's own strict decoder.
         return _serializer.loads_typed(("msgpack", ormsgpack.packb(ormsgpack.Ext(code, data))))
 
     def decode(self, type_: str | None, blob: bytes | None) -> Decoded:
         """Decode one stored value; never raises."""
-        if type_ is None or type_ == "empty":
+        if type_ is None or type_ in {"empty", "null"}:
             return Decoded(None)
+        if type_ not in _DECODABLE_TYPES:
+            # "pickle" above all: loading it would run whatever code the row names.
+            return Decoded(error=f"unsupported stored type {type_!r}")
         try:
             if type_ == "msgpack":
                 return Decoded(

@@ -2,160 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
-from enum import StrEnum
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from typing import Any
 
-from django.conf import settings
-
 from replay.checkpoints import ThreadCheckpoints
-from replay.stored_values import StoredMessage
 from replay.interrupt_values import interrupt_question, jsonable, read_resume_outcome
-from replay.occurrences import Occurrence, namespace_agent, read_occurrences
+from replay.occurrences import EPOCH, RANK_UNKNOWN, Occurrence, namespace_agent, read_occurrences
+# The step values live in replay.steps; callers have always imported them from here.
+from replay.steps import (  # noqa: F401
+    ModelPricing,
+    PriceLookup,
+    ReplayPage,
+    ReplayStep,
+    StepType,
+    TimelineRules,
+    TimelineTotals,
+    paginate_steps,
+    refresh_interrupt_statuses,
+    timestamp_known,
+    total_of,
+    unresolved_interrupt_status,
+)
+from replay.stored_values import StoredMessage
 
-
-class StepType(StrEnum):
-    USER_MESSAGE = "user_message"
-    AGENT_MESSAGE = "agent_message"
-    TOOL_CALL = "tool_call"
-    TOOL_RESULT = "tool_result"
-    HANDOFF = "handoff"
-    INTERRUPT = "interrupt"
-    INTERRUPT_RESOLUTION = "interrupt_resolution"
-    ESCALATION = "escalation"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class ModelPricing:
-    input_usd_per_million: Decimal
-    output_usd_per_million: Decimal
-
-    def cost(self, *, input_tokens: int, output_tokens: int) -> Decimal:
-        total = input_tokens * self.input_usd_per_million + output_tokens * self.output_usd_per_million
-        return (total / Decimal(1_000_000)).quantize(Decimal("0.00000001"))
-
-
-# (model name, when the call happened) -> the price in force then, or None when the model has no price.
-PriceLookup = Callable[[str, datetime], ModelPricing | None]
-
-
-@dataclass(frozen=True)
-class TimelineRules:
-    """How steps are recognised (DESIGN.md section 3); defaults come from ``settings.SMART_SUPPORT``."""
-
-    escalation_tools: frozenset[str]
-    handoff_tool_prefixes: tuple[str, ...]
-    active_agent_channel: str
-    router_targets: frozenset[str]
-    interrupt_ttl: timedelta
-
-    @classmethod
-    def from_settings(cls) -> TimelineRules:
-        options = settings.SMART_SUPPORT
-        return cls(
-            escalation_tools=frozenset(options["ESCALATION_TOOLS"]),
-            handoff_tool_prefixes=tuple(options["HANDOFF_TOOL_PREFIXES"]),
-            active_agent_channel=options["ACTIVE_AGENT_CHANNEL"],
-            router_targets=frozenset(options["ROUTER_TARGETS"]),
-            interrupt_ttl=options["INTERRUPT_TTL"],
-        )
-
-    def handoff_target(self, tool_name: str) -> str | None:
-        for prefix in self.handoff_tool_prefixes:
-            if tool_name.startswith(prefix) and len(tool_name) > len(prefix):
-                return tool_name[len(prefix):]
-        return None
-
-
-@dataclass(frozen=True)
-class ReplayStep:
-    index: int
-    type: StepType
-    timestamp: datetime
-    checkpoint_id: str
-    checkpoint_ns: str
-    agent: str | None = None
-    content: str | None = None
-    tool_name: str | None = None
-    tool_call_id: str | None = None
-    tool_args: dict[str, Any] | None = None
-    status: str | None = None
-    model: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cost_usd: Decimal | None = None
-    latency_ms: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ReplayPage:
-    thread_id: str
-    total_steps: int
-    page: int
-    page_size: int
-    has_next: bool
-    steps: tuple[ReplayStep, ...]
-
-    @property
-    def last_page(self) -> int:
-        return max(1, -(-self.total_steps // self.page_size))
-
-
-@dataclass(frozen=True)
-class TimelineTotals:
-    """What a whole timeline cost: tokens of every LLM call, priced cost, and the models with no price."""
-
-    steps: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: Decimal
-    unpriced_models: tuple[str, ...]
-
-
-def total_of(steps: list[ReplayStep]) -> TimelineTotals:
-    """Given a timeline, return its totals (each LLM call's tokens sit on one step, so a sum is exact)."""
-    unpriced = sorted({step.model for step in steps if step.details.get("unpriced_model") and step.model})
-    return TimelineTotals(
-        steps=len(steps),
-        input_tokens=sum(step.input_tokens or 0 for step in steps),
-        output_tokens=sum(step.output_tokens or 0 for step in steps),
-        cost_usd=sum((step.cost_usd for step in steps if step.cost_usd is not None), Decimal(0)),
-        unpriced_models=tuple(unpriced),
-    )
-
-
-def unresolved_interrupt_status(*, raised_at: datetime, now: datetime, ttl: timedelta) -> str:
-    return "expired" if now - raised_at > ttl else "pending"
-
-
-def refresh_interrupt_statuses(steps: list[ReplayStep], *, now: datetime, rules: TimelineRules | None = None) -> list[ReplayStep]:
-    """The same timeline seen at ``now``: unresolved interrupts become expired once older than the TTL."""
-    ttl = (rules or TimelineRules.from_settings()).interrupt_ttl
-    return [
-        replace(step, status=unresolved_interrupt_status(raised_at=step.timestamp, now=now, ttl=ttl))
-        if step.type == StepType.INTERRUPT and step.status in {"pending", "expired"}
-        else step
-        for step in steps
-    ]
-
-
-def paginate_steps(*, thread_id: str, steps: list[ReplayStep], page: int, page_size: int) -> ReplayPage:
-    """Given a whole timeline, return page ``page`` (1-based) of ``page_size`` steps."""
-    start = (page - 1) * page_size
-    return ReplayPage(
-        thread_id=thread_id,
-        total_steps=len(steps),
-        page=page,
-        page_size=page_size,
-        has_next=start + page_size < len(steps),
-        steps=tuple(steps[start : start + page_size]),
-    )
+logger = logging.getLogger(__name__)
 
 
 def build_timeline(
@@ -165,16 +38,42 @@ def build_timeline(
     now: datetime | None = None,
     rules: TimelineRules | None = None,
 ) -> list[ReplayStep]:
-    """Given one thread's checkpoints, return its steps in time order; never raises on bad data."""
+    """Given one thread's checkpoints, return its steps in time order; never raises on bad data.
+
+    Whatever still goes wrong costs one step: an occurrence that cannot be turned into steps becomes
+    an ``unknown`` step, and if the checkpoints cannot be read at all the timeline is that one step."""
     rules = rules or TimelineRules.from_settings()
-    found = read_occurrences(checkpoints, active_agent_channel=rules.active_agent_channel)
+    try:
+        found = read_occurrences(checkpoints, active_agent_channel=rules.active_agent_channel)
+    except Exception as error:  # noqa: BLE001 - a replay must answer, whatever is stored
+        logger.warning("thread %s: could not read its checkpoints (%s: %s)", checkpoints.thread_id, type(error).__name__, error)
+        found = [_failure(checkpoints, error, what="read the checkpoints")]
     occurrences = sorted(found, key=lambda occurrence: occurrence.sort_key)
     builder = _StepBuilder(
         rules=rules, price_lookup=price_lookup, now=now or datetime.now(timezone.utc), agents=_known_agents(occurrences)
     )
     for occurrence in occurrences:
-        builder.add(occurrence)
+        built = len(builder.steps)
+        try:
+            builder.add(occurrence)
+        except Exception as error:  # noqa: BLE001 - one bad occurrence is one unknown step
+            logger.warning(
+                "thread %s: could not replay the %s at checkpoint %s (%s: %s)",
+                checkpoints.thread_id, occurrence.kind, occurrence.checkpoint_id, type(error).__name__, error,
+            )
+            del builder.steps[built:]
+            builder.add(_failure(checkpoints, error, what=f"replay this {occurrence.kind}", at=occurrence))
     return builder.steps
+
+
+def _failure(checkpoints: ThreadCheckpoints, error: Exception, *, what: str, at: Occurrence | None = None) -> Occurrence:
+    details = {"reason": f"could not {what}: {type(error).__name__}: {error}"}
+    if at is None:
+        return Occurrence(
+            kind="unknown", ts=checkpoints.started_at or EPOCH, rank=RANK_UNKNOWN, order=0, checkpoint_ns="",
+            checkpoint_id=checkpoints.newest_checkpoint_id, details=details, ts_known=checkpoints.started_at is not None,
+        )
+    return replace(at, kind="unknown", stored=None, details=details)
 
 
 def _agent_key(name: str) -> str:
@@ -195,6 +94,7 @@ def _known_agents(occurrences: list[Occurrence]) -> dict[str, str]:
 
 @dataclass
 class _ToolCallInfo:
+    call_id: str
     agent: str | None
     tool_name: str
     handoff_target: str | None
@@ -215,7 +115,8 @@ class _StepBuilder:
         self.active_agent: str | None = None
         self.last_agent: str | None = None  # of the latest LLM reply
         self.last_handoff_target: str | None = None
-        self.tool_calls: dict[str, _ToolCallInfo] = {}
+        # By id, oldest first: an app may reuse a tool-call id in a later turn.
+        self.tool_calls: dict[str, list[_ToolCallInfo]] = {}
         self.interrupt_steps: dict[str, int] = {}
 
     def add(self, occurrence: Occurrence) -> None:
@@ -223,8 +124,12 @@ class _StepBuilder:
         handler(occurrence)
 
     def _emit(self, occurrence: Occurrence, step_type: StepType, **fields: Any) -> ReplayStep:
-        previous = self.steps[-1].timestamp if self.steps else None
-        latency = round((occurrence.ts - previous).total_seconds() * 1000) if previous else None
+        previous = self.steps[-1] if self.steps else None
+        latency = None
+        if previous is not None and occurrence.ts_known and timestamp_known(previous):
+            latency = round((occurrence.ts - previous.timestamp).total_seconds() * 1000)
+        if not occurrence.ts_known:
+            fields["details"] = {**fields.get("details", {}), "timestamp_unknown": True}
         step = ReplayStep(
             index=len(self.steps),
             type=step_type,
@@ -277,12 +182,12 @@ class _StepBuilder:
             )
 
     def _usage(self, occurrence: Occurrence, message: StoredMessage) -> dict[str, Any]:
-        usage = message.usage_metadata or {}
-        model = (message.response_metadata or {}).get("model_name") or (message.response_metadata or {}).get("model")
+        usage = message.usage_metadata
+        model = message.model_name
         if not usage and not model:
             return {}
-        input_tokens = int(usage.get("input_tokens") or 0)
-        output_tokens = int(usage.get("output_tokens") or 0)
+        input_tokens = usage.get("input_tokens", 0)
+        output_tokens = usage.get("output_tokens", 0)
         pricing = self.price_lookup(model, occurrence.ts) if (self.price_lookup and model) else None
         cost = pricing.cost(input_tokens=input_tokens, output_tokens=output_tokens) if pricing else None
         return {"model": model, "input_tokens": input_tokens, "output_tokens": output_tokens, "cost_usd": cost}
@@ -300,21 +205,21 @@ class _StepBuilder:
                 return {}
             return {**usage, "details_extra": {"unpriced_model": True} if unpriced else {}}
 
-        only_handoffs = bool(message.tool_calls) and all(
-            self.rules.handoff_target(call.get("name") or "") for call in message.tool_calls
-        )
-        if (text and not (only_handoffs and not usage)) or not message.tool_calls:
+        tool_calls = message.tool_calls
+        only_handoffs = bool(tool_calls) and all(self.rules.handoff_target(call.name) for call in tool_calls)
+        if (text and not (only_handoffs and not usage)) or not tool_calls:
             extra = usage_once()
             details = {"message_id": message.id, **extra.pop("details_extra", {})}
             self._emit(occurrence, StepType.AGENT_MESSAGE, agent=agent, content=text, details=details, **extra)
             produced += 1
-        for call in message.tool_calls:
-            name, call_id, args = call.get("name") or "", call.get("id"), call.get("args") or {}
+        for call in tool_calls:
+            name, call_id, args = call.name, call.id, call.args
             target = self.rules.handoff_target(name)
             if target is not None:
                 target = self.agents.get(_agent_key(target), target)
             if call_id:
-                self.tool_calls[call_id] = _ToolCallInfo(agent=agent, tool_name=name, handoff_target=target)
+                info = _ToolCallInfo(call_id=call_id, agent=agent, tool_name=name, handoff_target=target)
+                self.tool_calls.setdefault(call_id, []).append(info)
             extra = usage_once()
             details = {"message_id": message.id, **extra.pop("details_extra", {})}
             if target is not None:
@@ -337,7 +242,9 @@ class _StepBuilder:
             produced += 1
 
     def _on_tool_message(self, occurrence: Occurrence, message: StoredMessage) -> None:
-        call = self.tool_calls.get(message.tool_call_id)
+        calls = self.tool_calls.get(message.tool_call_id or "", [])
+        # the oldest call still waiting for this id, else the latest one
+        call = next((call for call in calls if not call.answered), calls[-1] if calls else None)
         tool_name = message.name or (call.tool_name if call else None)
         if call is not None:
             call.answered = True
@@ -375,6 +282,8 @@ class _StepBuilder:
     def _on_interrupt(self, occurrence: Occurrence) -> None:
         if occurrence.details.get("resolved"):
             status = "resolved"
+        elif not occurrence.ts_known:
+            status = "pending"  # no one knows when it was raised, so not that it expired
         else:
             status = unresolved_interrupt_status(raised_at=occurrence.ts, now=self.now, ttl=self.rules.interrupt_ttl)
         interrupt_id = occurrence.details["interrupt_id"]
@@ -390,7 +299,9 @@ class _StepBuilder:
         resume = jsonable(occurrence.details["resume"])
         outcome, reviewer, reason = read_resume_outcome(resume)
         raised_at = self.steps[self.interrupt_steps[interrupt_id]] if interrupt_id in self.interrupt_steps else None
-        wait_ms = round((occurrence.ts - raised_at.timestamp).total_seconds() * 1000) if raised_at else None
+        wait_ms = None
+        if raised_at is not None and occurrence.ts_known and timestamp_known(raised_at):
+            wait_ms = round((occurrence.ts - raised_at.timestamp).total_seconds() * 1000)
         self._emit(
             occurrence, StepType.INTERRUPT_RESOLUTION, agent=raised_at.agent if raised_at else self._agent_of(occurrence),
             status=outcome, content=reason,
@@ -402,18 +313,17 @@ class _StepBuilder:
 
     def _on_error(self, occurrence: Occurrence) -> None:
         error = occurrence.details["error"]
-        pending = [call_id for call_id, call in self.tool_calls.items() if not call.answered and not call.handoff_target]
+        pending = [call for calls in self.tool_calls.values() for call in calls if not call.answered and not call.handoff_target]
         if not pending:
             self._emit(
                 occurrence, StepType.UNKNOWN, agent=self._agent_of(occurrence), status="error", content=error,
                 details={"kind": "node_error", "node": occurrence.node, **occurrence.details},
             )
             return
-        for call_id in pending:
-            call = self.tool_calls[call_id]
+        for call in pending:
             call.answered = True
             self._emit(
-                occurrence, StepType.TOOL_RESULT, agent=call.agent, tool_name=call.tool_name, tool_call_id=call_id,
+                occurrence, StepType.TOOL_RESULT, agent=call.agent, tool_name=call.tool_name, tool_call_id=call.call_id,
                 status="error", content=error, details={"raised": True, **occurrence.details},
             )
 

@@ -48,11 +48,11 @@ class _State(TypedDict):
     messages: Annotated[list, add_messages]
 
 
-def write_thread_with_negative_tokens(checkpointer, thread_id: str) -> None:
-    """An app whose model reports negative token counts: the database refuses its events."""
+def write_thread_with_absurd_tokens(checkpointer, thread_id: str) -> None:
+    """An app whose model reports three billion tokens for one call: the database refuses its events."""
 
     def reply(state: _State) -> dict:
-        usage = {"input_tokens": -5, "output_tokens": 3, "total_tokens": -2}
+        usage = {"input_tokens": 3_000_000_000, "output_tokens": 3, "total_tokens": 3_000_000_003}
         return {"messages": [AIMessage(content="Done.", usage_metadata=usage, response_metadata={"model_name": "m"})]}
 
     builder = StateGraph(_State)
@@ -71,7 +71,7 @@ def dashboard_numbers():
 # -- one bad thread ------------------------------------------------------------------------------------
 
 def test_a_thread_the_database_refuses_is_recorded_and_every_other_is_derived(five_threads, checkpointer, capsys):
-    write_thread_with_negative_tokens(checkpointer, "bad-tokens")
+    write_thread_with_absurd_tokens(checkpointer, "bad-tokens")
 
     call_command("backfill_events", batch_size=10)
 
@@ -79,7 +79,7 @@ def test_a_thread_the_database_refuses_is_recorded_and_every_other_is_derived(fi
     assert Conversation.objects.count() == 5
     assert "bad-tokens" not in Conversation.objects.values_list("thread_id", flat=True)
     failure = FailedThread.objects.get()
-    assert failure.thread_id == "bad-tokens" and "input_tokens" in failure.error and failure.attempts == 1
+    assert failure.thread_id == "bad-tokens" and "out of range" in failure.error and failure.attempts == 1
     assert "failed threads 1" in captured.out
     assert "WARNING 1 threads could not be derived" in captured.err
 
@@ -111,7 +111,7 @@ def test_a_failed_thread_waits_for_retry_failed_and_is_forgotten_once_derived(fi
 
 
 def test_one_bad_thread_and_the_thread_option_exit_zero(five_threads, checkpointer):
-    write_thread_with_negative_tokens(checkpointer, "bad-tokens")
+    write_thread_with_absurd_tokens(checkpointer, "bad-tokens")
     call_command("backfill_events", thread="bad-tokens", verbosity=0)
     assert FailedThread.objects.filter(thread_id="bad-tokens").exists()
     call_command("backfill_events", thread=five_threads[0].thread_id, verbosity=0)

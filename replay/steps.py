@@ -1,0 +1,157 @@
+"""What a replay is made of: steps, pages of steps, totals, and the rules that recognise steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+
+
+class StepType(StrEnum):
+    USER_MESSAGE = "user_message"
+    AGENT_MESSAGE = "agent_message"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    HANDOFF = "handoff"
+    INTERRUPT = "interrupt"
+    INTERRUPT_RESOLUTION = "interrupt_resolution"
+    ESCALATION = "escalation"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ModelPricing:
+    input_usd_per_million: Decimal
+    output_usd_per_million: Decimal
+
+    def cost(self, *, input_tokens: int, output_tokens: int) -> Decimal:
+        total = input_tokens * self.input_usd_per_million + output_tokens * self.output_usd_per_million
+        return (total / Decimal(1_000_000)).quantize(Decimal("0.00000001"))
+
+
+# (model name, when the call happened) -> the price in force then, or None when the model has no price.
+PriceLookup = Callable[[str, datetime], ModelPricing | None]
+
+
+@dataclass(frozen=True)
+class TimelineRules:
+    """How steps are recognised; defaults come from ``settings.SMART_SUPPORT``."""
+
+    escalation_tools: frozenset[str]
+    handoff_tool_prefixes: tuple[str, ...]
+    active_agent_channel: str
+    router_targets: frozenset[str]
+    interrupt_ttl: timedelta
+
+    @classmethod
+    def from_settings(cls) -> TimelineRules:
+        options = settings.SMART_SUPPORT
+        return cls(
+            escalation_tools=frozenset(options["ESCALATION_TOOLS"]),
+            handoff_tool_prefixes=tuple(options["HANDOFF_TOOL_PREFIXES"]),
+            active_agent_channel=options["ACTIVE_AGENT_CHANNEL"],
+            router_targets=frozenset(options["ROUTER_TARGETS"]),
+            interrupt_ttl=options["INTERRUPT_TTL"],
+        )
+
+    def handoff_target(self, tool_name: str) -> str | None:
+        for prefix in self.handoff_tool_prefixes:
+            if tool_name.startswith(prefix) and len(tool_name) > len(prefix):
+                return tool_name[len(prefix):]
+        return None
+
+
+@dataclass(frozen=True)
+class ReplayStep:
+    index: int
+    type: StepType
+    timestamp: datetime
+    checkpoint_id: str
+    checkpoint_ns: str
+    agent: str | None = None
+    content: str | None = None
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    tool_args: dict[str, Any] | None = None
+    status: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: Decimal | None = None
+    latency_ms: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReplayPage:
+    thread_id: str
+    total_steps: int
+    page: int
+    page_size: int
+    has_next: bool
+    steps: tuple[ReplayStep, ...]
+
+    @property
+    def last_page(self) -> int:
+        return max(1, -(-self.total_steps // self.page_size))
+
+
+@dataclass(frozen=True)
+class TimelineTotals:
+    """What a whole timeline cost: tokens of every LLM call, priced cost, and the models with no price."""
+
+    steps: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    unpriced_models: tuple[str, ...]
+
+
+def total_of(steps: list[ReplayStep]) -> TimelineTotals:
+    """Given a timeline, return its totals (each LLM call's tokens sit on one step, so a sum is exact)."""
+    unpriced = sorted({step.model for step in steps if step.details.get("unpriced_model") and step.model})
+    return TimelineTotals(
+        steps=len(steps),
+        input_tokens=sum(step.input_tokens or 0 for step in steps),
+        output_tokens=sum(step.output_tokens or 0 for step in steps),
+        cost_usd=sum((step.cost_usd for step in steps if step.cost_usd is not None), Decimal(0)),
+        unpriced_models=tuple(unpriced),
+    )
+
+
+def unresolved_interrupt_status(*, raised_at: datetime, now: datetime, ttl: timedelta) -> str:
+    return "expired" if now - raised_at > ttl else "pending"
+
+
+def refresh_interrupt_statuses(steps: list[ReplayStep], *, now: datetime, rules: TimelineRules | None = None) -> list[ReplayStep]:
+    """The same timeline seen at ``now``: unresolved interrupts become expired once older than the TTL."""
+    ttl = (rules or TimelineRules.from_settings()).interrupt_ttl
+    return [
+        replace(step, status=unresolved_interrupt_status(raised_at=step.timestamp, now=now, ttl=ttl))
+        if step.type == StepType.INTERRUPT and step.status in {"pending", "expired"} and timestamp_known(step)
+        else step
+        for step in steps
+    ]
+
+
+def timestamp_known(step: ReplayStep) -> bool:
+    """False for a step whose checkpoint gave no time: its ``timestamp`` only keeps it in order."""
+    return not step.details.get("timestamp_unknown")
+
+
+def paginate_steps(*, thread_id: str, steps: list[ReplayStep], page: int, page_size: int) -> ReplayPage:
+    """Given a whole timeline, return page ``page`` (1-based) of ``page_size`` steps."""
+    start = (page - 1) * page_size
+    return ReplayPage(
+        thread_id=thread_id,
+        total_steps=len(steps),
+        page=page,
+        page_size=page_size,
+        has_next=start + page_size < len(steps),
+        steps=tuple(steps[start : start + page_size]),
+    )
