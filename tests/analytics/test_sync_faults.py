@@ -272,3 +272,57 @@ def test_follow_finds_threads_committed_late_with_old_ids(five_threads, run_refe
 
     assert passes == [1]
     assert Conversation.objects.filter(thread_id=backdated.thread_id).exists()
+
+
+# -- damaged threads among good ones ---------------------------------------------------------------------
+
+def _damage(conninfo: str) -> None:
+    """Threads with one fault each, as found in real databases, beside the good ones."""
+    from tests.replay.damaged_threads import execute, run_approval_thread, run_weather_turns
+
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        from langgraph.checkpoint.postgres import PostgresSaver
+
+        saver = PostgresSaver(connection)
+        run_weather_turns(saver, "damaged/truncated msgpack")
+        run_weather_turns(saver, "damaged naive ts")
+        run_weather_turns(saver, "damaged no ts")
+        run_weather_turns(saver, "damaged reused call id", turns=2, call_ids=["call_1", "call_1"])
+        run_approval_thread(saver, "damaged-interrupt-bytes")
+        run_weather_turns(saver, "ü" * 300)
+    execute(conninfo, "UPDATE checkpoint_writes SET blob = substring(blob FROM 1 FOR 7) "
+            "WHERE thread_id = 'damaged/truncated msgpack' AND channel = 'messages'")
+    execute(conninfo, "UPDATE checkpoints SET checkpoint = jsonb_set(checkpoint, '{ts}', "
+            "to_jsonb(left(checkpoint->>'ts', 19))) WHERE thread_id = 'damaged naive ts'")
+    execute(conninfo, "UPDATE checkpoints SET checkpoint = checkpoint - 'ts' WHERE thread_id = 'damaged no ts'")
+    execute(conninfo, "UPDATE checkpoint_writes SET blob = '\\x00ff13'::bytea "
+            "WHERE thread_id = 'damaged-interrupt-bytes' AND channel = '__interrupt__'")
+
+
+def test_damaged_threads_never_change_the_good_threads_rows(five_threads, checkpoint_db, capsys):
+    from analytics.models import AnalyticsEvent
+
+    def good_events():
+        return sorted(
+            AnalyticsEvent.objects.filter(conversation__thread_id__in=good).values_list(
+                "conversation__thread_id", "dedup_key", "event_type", "status", "cost_usd", "occurred_at", "payload"
+            )
+        )
+
+    good = {plan.thread_id for plan in five_threads}
+    call_command("backfill_events", verbosity=0)
+    clean, clean_events = snapshot(), good_events()
+    Conversation.objects.all().delete()
+
+    _damage(checkpoint_db)
+    call_command("backfill_events", batch_size=3)
+
+    conversations, _ = snapshot()
+    assert [row for row in conversations if row[0] in good] == clean[0]
+    assert good_events() == clean_events
+    assert len(conversations) == 11 and not FailedThread.objects.exists()
+    assert "DONE backfill_events: 11 threads" in capsys.readouterr().out
+    damaged = Conversation.objects.exclude(thread_id__in=good)
+    assert all(conversation.step_count > 0 for conversation in damaged)
+    reused = Conversation.objects.get(thread_id="damaged reused call id")
+    assert reused.tool_call_count == 2
