@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timezone
+from base64 import b64decode
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, quote
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.renderers import BaseRenderer
 from rest_framework.settings import api_settings
 from rest_framework.request import Request
@@ -26,12 +29,27 @@ from replay.models import Conversation, ConversationStatus
 from replay.queries import search_conversations
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay_page
 from replay.timeline import ReplayStep, StepType
-from smart_support.api import FastJSONRenderer, ApiInputChecks, ViewModelPermission
+from smart_support.api import (
+    ApiInputChecks, FastJSONRenderer, PostgresDateTimeField, ViewModelPermission, WholeNumberField, ascii_whole_number,
+    error_responses, offset_within_postgres_range,
+)
 
 REPLAY_STEP_FIELDS = tuple(field.name for field in dataclasses.fields(ReplayStep))
 
 CONVERSATION_ORDERINGS = ("last_activity_at", "started_at", "cost_usd", "step_count")
-ISO_DATETIME_ERROR = "must be an ISO 8601 date or date-time such as 2026-11-01 or 2026-11-01T08:00:00+01:00"
+# One key: the cursor pagination positions pages on it (ties broken by id), so a list of keys has no place.
+ORDERING_CHOICES = tuple(key for field in CONVERSATION_ORDERINGS for key in (field, f"-{field}"))
+ISO_DATETIME_ERROR = (
+    "must be an ISO 8601 date or date-time such as 2026-11-01 or 2026-11-01T08:00:00+01:00 (ASCII digits, "
+    "UTC offset within ±15:59)"
+)
+BAD_CURSOR_ERROR = "is not a cursor this API gave out; follow the next/previous links"
+
+
+def replay_path(*, thread_id: str) -> str:
+    """The replay endpoint's path for a thread, the id as one percent-encoded path segment
+    (reverse() leaves '/' as is, so 'a/b' would read as two segments to anything but this app)."""
+    return reverse("replay-detail", kwargs={"thread_id": "-"}).removesuffix("-") + quote(thread_id, safe="")
 
 
 # -- conversations ---------------------------------------------------------------------------------
@@ -50,7 +68,7 @@ class ConversationSerializer(serializers.ModelSerializer):
         )
 
     def get_replay_url(self, conversation: Conversation) -> str:
-        path = reverse("replay-detail", kwargs={"thread_id": conversation.thread_id})
+        path = replay_path(thread_id=conversation.thread_id)
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
 
@@ -73,12 +91,16 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
+class PostgresDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = PostgresDateTimeField
+
+
 class ConversationFilter(django_filters.FilterSet):
-    started_after = django_filters.IsoDateTimeFilter(
+    started_after = PostgresDateTimeFilter(
         field_name="started_at", lookup_expr="gte", help_text="Started at or after (ISO 8601).",
         error_messages={"invalid": ISO_DATETIME_ERROR},
     )
-    started_before = django_filters.IsoDateTimeFilter(
+    started_before = PostgresDateTimeFilter(
         field_name="started_at", lookup_expr="lt", help_text="Started before (ISO 8601).",
         error_messages={"invalid": ISO_DATETIME_ERROR},
     )
@@ -94,12 +116,13 @@ class ConversationFilter(django_filters.FilterSet):
         method="filter_search",
         help_text="Thread id prefix, or words the first message contains (word prefixes: 'refund' finds 'refunds').",
     )
-    ordering = django_filters.OrderingFilter(
-        fields=CONVERSATION_ORDERINGS,
-        help_text="Sort key, '-' for descending; default -last_activity_at.",
+    ordering = django_filters.ChoiceFilter(
+        choices=[(key, key) for key in ORDERING_CHOICES],
+        method="filter_ordering",
+        help_text="One sort key, '-' for descending; default -last_activity_at. Ties are ordered by id.",
         error_messages={
-            "invalid_choice": f"must be one of {', '.join(CONVERSATION_ORDERINGS)}, each optionally with a leading '-'; "
-            "got %(value)r"
+            "invalid_choice": f"must be one of {', '.join(CONVERSATION_ORDERINGS)}, optionally with a leading '-' "
+            "(one key, not a list); got %(value)r"
         },
     )
 
@@ -115,6 +138,9 @@ class ConversationFilter(django_filters.FilterSet):
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return search_conversations(queryset, value)
+
+    def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.order_by(*conversation_ordering(value))
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)
@@ -135,24 +161,65 @@ class ConversationCursorPagination(CursorPagination):
     def get_page_size(self, request: Request) -> int:
         return validated_page_size(request, default=self.page_size, maximum=self.max_page_size)
 
-    def decode_cursor(self, request: Request):
-        try:
-            return super().decode_cursor(request)
-        except NotFound:
-            raise ValidationError({"cursor": ["is not a cursor this API gave out; follow the next/previous links"]}) from None
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
+        cursor = parse_cursor(encoded=encoded, offset_cutoff=self.offset_cutoff)
+        # The position is compared with the ordering column: a forged one must fail here, not in the query.
+        if cursor is None or not position_fits(field_name=self.ordering[0].lstrip("-"), position=cursor.position):
+            raise ValidationError({"cursor": [BAD_CURSOR_ERROR]})
+        return cursor
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size}
+                parameter["description"] = f"Conversations per page (1-{self.max_page_size})."
+        return parameters
 
     def get_ordering(self, request: Request, queryset: QuerySet, view) -> tuple[str, ...]:
-        requested = request.query_params.get("ordering")
-        return (requested, "-id" if requested.startswith("-") else "id") if requested else (self.ordering, "-id")
+        # ConversationFilter has refused any other value before the page is cut.
+        return conversation_ordering(request.query_params.get("ordering") or self.ordering)
+
+
+def conversation_ordering(key: str) -> tuple[str, str]:
+    return (key, "-id" if key.startswith("-") else "id")
+
+
+def parse_cursor(*, encoded: str, offset_cutoff: int) -> Cursor | None:
+    """DRF's cursor format (base64 of o=offset&r=0|1&p=position), read strictly; None if malformed."""
+    try:
+        tokens = parse_qs(b64decode(encoded.encode("ascii"), validate=True).decode("ascii"), keep_blank_values=True)
+    except ValueError:
+        return None
+    offset = ascii_whole_number(text=tokens.get("o", ["0"])[0])
+    reverse = tokens.get("r", ["0"])[0]
+    if offset is None or reverse not in {"0", "1"}:
+        return None
+    return Cursor(offset=min(offset, offset_cutoff), reverse=reverse == "1", position=tokens.get("p", [None])[0])
+
+
+def position_fits(*, field_name: str, position: str | None) -> bool:
+    """Whether a cursor position is a value of the ordering column PostgreSQL can compare with."""
+    if position is None:
+        return True
+    try:
+        value = Conversation._meta.get_field(field_name).clean(position, None)
+    except DjangoValidationError:
+        return False
+    return not isinstance(value, datetime) or offset_within_postgres_range(moment=value)
 
 
 def validated_page_size(request: Request, *, default: int, maximum: int) -> int:
     raw = request.query_params.get("page_size")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise ValidationError({"page_size": [f"must be a whole number from 1 to {maximum}; got {raw!r}"]})
-    return int(raw)
+    size = ascii_whole_number(text=raw)
+    if size is None or not 1 <= size <= maximum:
+        raise ValidationError({"page_size": [f"must be a whole number from 1 to {maximum} (ASCII digits); got {raw!r}"]})
+    return size
 
 
 class ConversationCSVRenderer(BaseRenderer):
@@ -189,6 +256,11 @@ class ConversationViewSet(ApiInputChecks, viewsets.GenericViewSet):
                 description="Match a key of the thread's config metadata exactly, e.g. metadata.tenant=acme-eu.",
             ),
         ],
+        responses={
+            (200, "application/json"): ConversationSerializer,
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="With ?format=csv: every match, one per line."),
+            **error_responses(),
+        },
     )
     def list(self, request: Request) -> Response:
         conversations = self.filter_queryset(self.get_queryset())
@@ -204,8 +276,8 @@ class ConversationViewSet(ApiInputChecks, viewsets.GenericViewSet):
 # -- replay ----------------------------------------------------------------------------------------
 
 class ReplayQuerySerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, default=1, help_text="1-based page number.")
-    page_size = serializers.IntegerField(min_value=1, max_value=500, default=50, help_text="Steps per page (1-500).")
+    page = WholeNumberField(min_value=1, default=1, help_text="1-based page number.")
+    page_size = WholeNumberField(min_value=1, max_value=500, default=50, help_text="Steps per page (1-500).")
 
 
 class ReplayStepSerializer(serializers.Serializer):
@@ -258,14 +330,24 @@ class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
 
     queryset = Conversation.objects.all()
     lookup_field = "thread_id"
-    lookup_value_regex = "[^/]+"
+    # Any thread id, '/' included: WSGI servers decode %2F before routing.
+    lookup_value_regex = "[\\s\\S]+"
     permission_classes = [ViewModelPermission]
     serializer_class = ReplayPageSerializer
     filter_backends: list = []
 
     @extend_schema(
-        parameters=[ReplayQuerySerializer, OpenApiParameter("thread_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
-        responses=ReplayPageSerializer,
+        parameters=[
+            ReplayQuerySerializer,
+            OpenApiParameter(
+                "thread_id", OpenApiTypes.STR, OpenApiParameter.PATH,
+                description="The LangGraph thread id, URL-encoded ('/' as %2F); any length and character.",
+            ),
+        ],
+        responses={
+            200: ReplayPageSerializer,
+            **error_responses(not_found="No checkpoints for this thread, or a page past the last one."),
+        },
     )
     def retrieve(self, request: Request, thread_id: str) -> Response:
         query = ReplayQuerySerializer(data=request.query_params)
@@ -282,7 +364,7 @@ class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
             raise NotFound({"page": [f"must be at most {error.last_page}, the last page; got {page}"]}) from None
         next_url = None
         if replay_page.has_next:
-            next_url = request.build_absolute_uri(f"?page={page + 1}&page_size={page_size}")
+            next_url = request.build_absolute_uri(f"{replay_path(thread_id=thread_id)}?page={page + 1}&page_size={page_size}")
         conversation = Conversation.objects.filter(thread_id=thread_id).first()
         payload = {
             "thread_id": thread_id,
