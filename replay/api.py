@@ -84,7 +84,8 @@ class StrictBooleanField(forms.Field):
             return True
         if word in {"false", "0", "no"}:
             return False
-        raise forms.ValidationError(f"must be true or false; got {value!r}")
+        # django-filter %-formats the message: the value goes in as a parameter ('%s' in it is no placeholder)
+        raise forms.ValidationError("must be true or false; got %(value)r", code="invalid", params={"value": value})
 
 
 class StrictBooleanFilter(django_filters.BooleanFilter):
@@ -171,6 +172,12 @@ class ConversationCursorPagination(CursorPagination):
             raise ValidationError({"cursor": [BAD_CURSOR_ERROR]})
         return cursor
 
+    def check_parameters(self, request: Request) -> None:
+        """400 for a malformed page_size or cursor even where no page is cut (the CSV export)."""
+        self.get_page_size(request)
+        self.ordering = self.get_ordering(request, Conversation.objects.none(), None)
+        self.decode_cursor(request)
+
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
@@ -214,7 +221,7 @@ def position_fits(*, field_name: str, position: str | None) -> bool:
 
 def validated_page_size(request: Request, *, default: int, maximum: int) -> int:
     raw = request.query_params.get("page_size")
-    if raw is None:
+    if not raw:  # blank is unset, as for every parameter
         return default
     size = ascii_whole_number(text=raw)
     if size is None or not 1 <= size <= maximum:
@@ -266,6 +273,7 @@ class ConversationViewSet(ApiInputChecks, viewsets.GenericViewSet):
         conversations = self.filter_queryset(self.get_queryset())
         if request.accepted_renderer.format == "csv":
             # every conversation the filters select, streamed, not one page
+            self.paginator.check_parameters(request)
             response = StreamingHttpResponse(conversation_csv_lines(conversations), content_type="text/csv")
             response["Content-Disposition"] = 'attachment; filename="conversations.csv"'
             return response

@@ -116,6 +116,17 @@ def error_responses(*, not_found: str | None = None) -> dict[tuple[int, str], Op
     return {(code, "application/json"): response for code, response in sorted(responses.items())}
 
 
+def blank_query_parameters_are_unset(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: ``?status=`` means no status filter everywhere in this API
+    (django-filter and DRF both read an empty value as an absent one), so the schema admits it."""
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    parameter["allowEmptyValue"] = True
+    return result
+
+
 class ViewModelPermission(DjangoModelPermissions):
     """Reading needs the model's ``view`` permission (DRF's default lets any authenticated user read)."""
 

@@ -119,6 +119,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Conversation replay and analytics for LangGraph support agents.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "smart_support.api.blank_query_parameters_are_unset",
+    ],
 }
 
 SMART_SUPPORT = {
