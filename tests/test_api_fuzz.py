@@ -56,7 +56,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
 
 @schema.parametrize()
 @settings(
-    max_examples=60, derandomize=True, deadline=None,
+    max_examples=200, derandomize=True, deadline=None,
     # one database transaction (the fixtures') serves every example of an operation
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
