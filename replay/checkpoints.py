@@ -111,7 +111,7 @@ def open_checkpoint_source() -> Iterator[PostgresCheckpointSource]:
             kwargs["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
         _pool = ConnectionPool(
             settings.CHECKPOINT_DATABASE_URL, min_size=1, max_size=4, kwargs=kwargs,
-            timeout=POOL_TIMEOUT_SECONDS, check=ConnectionPool.check_connection,
+            timeout=POOL_TIMEOUT_SECONDS, check=ConnectionPool.check_connection, open=True,
         )
     with _pool.connection() as connection:
         yield PostgresCheckpointSource(connection=connection)

@@ -127,3 +127,22 @@ def test_500s_reach_the_console_whatever_debug_says():
 
     assert settings.LOGGING["loggers"]["django.request"]["handlers"] == ["console"]
     assert "filters" not in settings.LOGGING["handlers"]["console"]
+
+
+def test_replay_answers_503_quickly_when_the_checkpoint_database_is_down(db, settings):
+    from replay.checkpoints import close_checkpoint_pool
+
+    settings.CHECKPOINT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:{_port_nobody_listens_on()}/agent"
+    close_checkpoint_pool()
+    client = APIClient()
+    client.force_authenticate(User.objects.create_superuser("boss"))
+    try:
+        started = time.monotonic()
+        response = client.get("/api/replay/thread-1")
+        elapsed = time.monotonic() - started
+    finally:
+        close_checkpoint_pool()
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "The database is unavailable; try again in a moment."}
+    assert elapsed < 3, f"answered after {elapsed:.1f} s"
