@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from base64 import b64decode
-from datetime import datetime, timezone
-from urllib.parse import parse_qs, quote
+from datetime import timezone
+from urllib.parse import quote
 
 import django_filters
 from django import forms
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -24,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics.pricing import load_price_lookup
+from replay.cursors import parse_cursor, position_fits
 from replay.exports import conversation_csv_lines
 from replay.models import Conversation, ConversationStatus
 from replay.queries import search_conversations
@@ -31,7 +30,7 @@ from replay.services import PageOutOfRange, ThreadNotFound, get_replay_page
 from replay.timeline import ReplayStep, StepType
 from smart_support.api import (
     ApiInputChecks, FastJSONRenderer, PostgresDateTimeField, ViewModelPermission, WholeNumberField, ascii_whole_number,
-    error_responses, offset_within_postgres_range,
+    error_responses,
 )
 
 REPLAY_STEP_FIELDS = tuple(field.name for field in dataclasses.fields(ReplayStep))
@@ -141,7 +140,7 @@ class ConversationFilter(django_filters.FilterSet):
         return search_conversations(queryset, value)
 
     def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.order_by(*conversation_ordering(value))
+        return queryset.order_by(*conversation_ordering(key=value))
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)
@@ -168,7 +167,8 @@ class ConversationCursorPagination(CursorPagination):
             return None
         cursor = parse_cursor(encoded=encoded, offset_cutoff=self.offset_cutoff)
         # The position is compared with the ordering column: a forged one must fail here, not in the query.
-        if cursor is None or not position_fits(field_name=self.ordering[0].lstrip("-"), position=cursor.position):
+        column = Conversation._meta.get_field(self.ordering[0].lstrip("-"))
+        if cursor is None or not position_fits(field=column, position=cursor.position):
             raise ValidationError({"cursor": [BAD_CURSOR_ERROR]})
         return cursor
 
@@ -188,35 +188,11 @@ class ConversationCursorPagination(CursorPagination):
 
     def get_ordering(self, request: Request, queryset: QuerySet, view) -> tuple[str, ...]:
         # ConversationFilter has refused any other value before the page is cut.
-        return conversation_ordering(request.query_params.get("ordering") or self.ordering)
+        return conversation_ordering(key=request.query_params.get("ordering") or self.ordering)
 
 
-def conversation_ordering(key: str) -> tuple[str, str]:
+def conversation_ordering(*, key: str) -> tuple[str, str]:
     return (key, "-id" if key.startswith("-") else "id")
-
-
-def parse_cursor(*, encoded: str, offset_cutoff: int) -> Cursor | None:
-    """DRF's cursor format (base64 of o=offset&r=0|1&p=position), read strictly; None if malformed."""
-    try:
-        tokens = parse_qs(b64decode(encoded.encode("ascii"), validate=True).decode("ascii"), keep_blank_values=True)
-    except ValueError:
-        return None
-    offset = ascii_whole_number(text=tokens.get("o", ["0"])[0])
-    reverse = tokens.get("r", ["0"])[0]
-    if offset is None or reverse not in {"0", "1"}:
-        return None
-    return Cursor(offset=min(offset, offset_cutoff), reverse=reverse == "1", position=tokens.get("p", [None])[0])
-
-
-def position_fits(*, field_name: str, position: str | None) -> bool:
-    """Whether a cursor position is a value of the ordering column PostgreSQL can compare with."""
-    if position is None:
-        return True
-    try:
-        value = Conversation._meta.get_field(field_name).clean(position, None)
-    except DjangoValidationError:
-        return False
-    return not isinstance(value, datetime) or offset_within_postgres_range(moment=value)
 
 
 def validated_page_size(request: Request, *, default: int, maximum: int) -> int:
