@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -15,6 +18,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from replay.checkpoints import checkpoint_conninfo
+from tests.test_commands import PROJECT_DIR
 
 UNKNOWN_TOKEN = "Token " + "0" * 40
 
@@ -122,11 +126,22 @@ def test_an_unexpected_error_is_a_json_500_logged_with_its_traceback(db, setting
     assert "timeline bug" in logging.Formatter().formatException(record.exc_info)
 
 
-def test_500s_reach_the_console_whatever_debug_says():
-    from django.conf import settings
+def test_a_server_with_debug_off_prints_failed_requests_with_their_traceback():
+    script = (
+        "import django; django.setup(); from django.test import Client; "
+        "print(Client().get('/api/conversations', HTTP_AUTHORIZATION='Token x').status_code)"
+    )
+    env = {
+        **os.environ, "DEBUG": "false", "DJANGO_SETTINGS_MODULE": "smart_support.settings",
+        "DATABASE_URL": f"postgresql://support@127.0.0.1:{_port_nobody_listens_on()}/backoffice",
+    }
+    finished = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
 
-    assert settings.LOGGING["loggers"]["django.request"]["handlers"] == ["console"]
-    assert "filters" not in settings.LOGGING["handlers"]["console"]
+    assert finished.stdout.strip() == "503"
+    assert "ERROR django.request Service Unavailable: /api/conversations" in finished.stderr
+    assert "Traceback" in finished.stderr and "couldn't get a connection after 2.00 sec" in finished.stderr
 
 
 def test_replay_answers_503_quickly_when_the_checkpoint_database_is_down(db, settings):
