@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -15,9 +15,10 @@ from rest_framework.response import Response
 
 from analytics.models import AnalyticsEvent
 from analytics.queries import AnalyticsResult, get_analytics
-from smart_support.api import ApiInputChecks, ViewModelPermission
+from smart_support.api import ApiInputChecks, AsciiDateField, ViewModelPermission, error_responses
+from smart_support.time_zones import UnknownTimeZone, time_zone
 
-RANGE_PATTERN = re.compile(r"^(\d{1,4})d$")
+RANGE_PATTERN = re.compile(r"([0-9]{1,4})d")
 MAX_RANGE_DAYS = 365
 DEFAULT_RANGE = "30d"
 DATE_ERROR = "must be a date like 2026-11-01"
@@ -26,10 +27,10 @@ EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2999, 12, 31)
 
 class AnalyticsQuerySerializer(serializers.Serializer):
     range = serializers.CharField(required=False, help_text="Last N days including today, N from 1 to 365: 7d, 30d …")
-    from_ = serializers.DateField(
+    from_ = AsciiDateField(
         required=False, help_text="First day (YYYY-MM-DD), with `to`.", error_messages={"invalid": DATE_ERROR}
     )
-    to = serializers.DateField(
+    to = AsciiDateField(
         required=False, help_text="Last day, inclusive (YYYY-MM-DD), with `from`.", error_messages={"invalid": DATE_ERROR}
     )
     tz = serializers.CharField(required=False, help_text="IANA time zone for day boundaries; default TIME_ZONE.")
@@ -37,10 +38,10 @@ class AnalyticsQuerySerializer(serializers.Serializer):
 
     def validate_tz(self, value: str) -> ZoneInfo:
         try:
-            return ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+            return time_zone(name=value)
+        except UnknownTimeZone:
             raise serializers.ValidationError(
-                f"must be an IANA time zone such as UTC, Europe/Berlin or America/New_York; got {value!r}"
+                f"must be an IANA time zone PostgreSQL knows, such as UTC, Europe/Berlin or America/New_York; got {value!r}"
             ) from None
 
     def validate(self, data: dict) -> dict:
@@ -64,7 +65,7 @@ class AnalyticsQuerySerializer(serializers.Serializer):
         return {"start": start, "end": end, "tz": tz, "agent": data.get("agent") or None}
 
     def _range_days(self, value: str) -> int:
-        match = RANGE_PATTERN.match(value)
+        match = RANGE_PATTERN.fullmatch(value)
         if not match or not 1 <= int(match.group(1)) <= MAX_RANGE_DAYS:
             raise ValidationError(
                 {"range": [f"must be a number of days from 1d to {MAX_RANGE_DAYS}d, such as 7d or 30d; got {value!r}"]}
@@ -107,7 +108,7 @@ class PeriodHeadlineSerializer(serializers.Serializer):
 
 
 class RangeSerializer(serializers.Serializer):
-    from_ = serializers.DateField(source="start")
+    from_ = AsciiDateField(source="start")
     to = serializers.DateField(source="end")
     tz = serializers.CharField()
 
@@ -120,6 +121,7 @@ class TokensSerializer(serializers.Serializer):
     output = serializers.IntegerField(source="output_tokens")
 
 
+@extend_schema_serializer(many=False)  # the list action answers one object, not an array
 class AnalyticsResultSerializer(serializers.Serializer):
     range = RangeSerializer(source="*")
     agent = serializers.CharField(allow_null=True)
@@ -147,7 +149,7 @@ class AnalyticsViewSet(ApiInputChecks, viewsets.GenericViewSet):
     filter_backends: list = []
     pagination_class = None
 
-    @extend_schema(parameters=[AnalyticsQuerySerializer], responses=AnalyticsResultSerializer)
+    @extend_schema(parameters=[AnalyticsQuerySerializer], responses={200: AnalyticsResultSerializer, **error_responses()})
     def list(self, request: Request) -> Response:
         query = AnalyticsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

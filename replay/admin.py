@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import re_path, reverse
 from django.utils.html import format_html
 
 from analytics.pricing import load_price_lookup
@@ -100,15 +100,15 @@ class ConversationAdmin(admin.ModelAdmin):
         return search_conversations(queryset, search_term), False
 
     def get_urls(self):
-        replay = path(
-            "replay/<path:thread_id>/",
+        replay = re_path(
+            r"^replay/(?P<thread_id>[\s\S]+)/$",  # any thread id: '/', newlines and all
             self.admin_site.admin_view(self.replay_view),
             name="replay_conversation_replay",
         )
         return [replay, *super().get_urls()]
 
     def replay_view(self, request: HttpRequest, thread_id: str) -> TemplateResponse:
-        if not self.has_view_permission(request):
+        if not self.has_view_permission(request) or "\x00" in thread_id:  # PostgreSQL stores no NUL: no such thread
             raise Http404
         try:
             steps = get_timeline(thread_id=thread_id, price_lookup=load_price_lookup())

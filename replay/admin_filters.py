@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import admin
@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from analytics.queries import agent_names
 from replay.models import Conversation
+from smart_support.time_zones import UnknownTimeZone, time_zone
 
 
 RECENT_FOR_LOOKUPS = 1000
@@ -39,8 +40,8 @@ class StartedFilter(admin.ListFilter):
 
     def _zone(self) -> ZoneInfo:
         try:
-            return ZoneInfo(self.values.get("tz") or settings.TIME_ZONE)
-        except (ZoneInfoNotFoundError, ValueError):
+            return time_zone(name=self.values.get("tz") or settings.TIME_ZONE)
+        except UnknownTimeZone:
             return ZoneInfo(settings.TIME_ZONE)
 
     def queryset(self, request, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timezone
+from urllib.parse import quote
 
 import django_filters
 from django import forms
@@ -11,27 +12,43 @@ from django.http import StreamingHttpResponse
 from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.renderers import BaseRenderer
 from rest_framework.settings import api_settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics.pricing import load_price_lookup
+from replay.cursors import parse_cursor, position_fits
 from replay.exports import conversation_csv_lines
 from replay.models import Conversation, ConversationStatus
 from replay.queries import search_conversations
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay_page
 from replay.timeline import ReplayStep, StepType
-from smart_support.api import FastJSONRenderer, ApiInputChecks, ViewModelPermission
+from smart_support.api import (
+    ApiInputChecks, FastJSONRenderer, PostgresDateTimeField, ViewModelPermission, WholeNumberField, ascii_whole_number,
+    error_responses,
+)
 
 REPLAY_STEP_FIELDS = tuple(field.name for field in dataclasses.fields(ReplayStep))
 
 CONVERSATION_ORDERINGS = ("last_activity_at", "started_at", "cost_usd", "step_count")
-ISO_DATETIME_ERROR = "must be an ISO 8601 date or date-time such as 2026-11-01 or 2026-11-01T08:00:00+01:00"
+# One key: the cursor pagination positions pages on it (ties broken by id), so a list of keys has no place.
+ORDERING_CHOICES = tuple(key for field in CONVERSATION_ORDERINGS for key in (field, f"-{field}"))
+ISO_DATETIME_ERROR = (
+    "must be an ISO 8601 date or date-time such as 2026-11-01 or 2026-11-01T08:00:00+01:00 (ASCII digits, "
+    "UTC offset within ±15:59)"
+)
+BAD_CURSOR_ERROR = "is not a cursor this API gave out; follow the next/previous links"
+
+
+def replay_path(*, thread_id: str) -> str:
+    """The replay endpoint's path for a thread, the id as one percent-encoded path segment
+    (reverse() leaves '/' as is, so 'a/b' would read as two segments to anything but this app)."""
+    return reverse("replay-detail", kwargs={"thread_id": "-"}).removesuffix("-") + quote(thread_id, safe="")
 
 
 # -- conversations ---------------------------------------------------------------------------------
@@ -50,7 +67,7 @@ class ConversationSerializer(serializers.ModelSerializer):
         )
 
     def get_replay_url(self, conversation: Conversation) -> str:
-        path = reverse("replay-detail", kwargs={"thread_id": conversation.thread_id})
+        path = replay_path(thread_id=conversation.thread_id)
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
 
@@ -66,19 +83,24 @@ class StrictBooleanField(forms.Field):
             return True
         if word in {"false", "0", "no"}:
             return False
-        raise forms.ValidationError(f"must be true or false; got {value!r}")
+        # django-filter %-formats the message: the value goes in as a parameter ('%s' in it is no placeholder)
+        raise forms.ValidationError("must be true or false; got %(value)r", code="invalid", params={"value": value})
 
 
 class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
+class PostgresDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = PostgresDateTimeField
+
+
 class ConversationFilter(django_filters.FilterSet):
-    started_after = django_filters.IsoDateTimeFilter(
+    started_after = PostgresDateTimeFilter(
         field_name="started_at", lookup_expr="gte", help_text="Started at or after (ISO 8601).",
         error_messages={"invalid": ISO_DATETIME_ERROR},
     )
-    started_before = django_filters.IsoDateTimeFilter(
+    started_before = PostgresDateTimeFilter(
         field_name="started_at", lookup_expr="lt", help_text="Started before (ISO 8601).",
         error_messages={"invalid": ISO_DATETIME_ERROR},
     )
@@ -94,12 +116,13 @@ class ConversationFilter(django_filters.FilterSet):
         method="filter_search",
         help_text="Thread id prefix, or words the first message contains (word prefixes: 'refund' finds 'refunds').",
     )
-    ordering = django_filters.OrderingFilter(
-        fields=CONVERSATION_ORDERINGS,
-        help_text="Sort key, '-' for descending; default -last_activity_at.",
+    ordering = django_filters.ChoiceFilter(
+        choices=[(key, key) for key in ORDERING_CHOICES],
+        method="filter_ordering",
+        help_text="One sort key, '-' for descending; default -last_activity_at. Ties are ordered by id.",
         error_messages={
-            "invalid_choice": f"must be one of {', '.join(CONVERSATION_ORDERINGS)}, each optionally with a leading '-'; "
-            "got %(value)r"
+            "invalid_choice": f"must be one of {', '.join(CONVERSATION_ORDERINGS)}, optionally with a leading '-' "
+            "(one key, not a list); got %(value)r"
         },
     )
 
@@ -115,6 +138,9 @@ class ConversationFilter(django_filters.FilterSet):
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return search_conversations(queryset, value)
+
+    def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.order_by(*conversation_ordering(key=value))
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)
@@ -135,24 +161,48 @@ class ConversationCursorPagination(CursorPagination):
     def get_page_size(self, request: Request) -> int:
         return validated_page_size(request, default=self.page_size, maximum=self.max_page_size)
 
-    def decode_cursor(self, request: Request):
-        try:
-            return super().decode_cursor(request)
-        except NotFound:
-            raise ValidationError({"cursor": ["is not a cursor this API gave out; follow the next/previous links"]}) from None
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
+        cursor = parse_cursor(encoded=encoded, offset_cutoff=self.offset_cutoff)
+        # The position is compared with the ordering column: a forged one must fail here, not in the query.
+        column = Conversation._meta.get_field(self.ordering[0].lstrip("-"))
+        if cursor is None or not position_fits(field=column, position=cursor.position):
+            raise ValidationError({"cursor": [BAD_CURSOR_ERROR]})
+        return cursor
+
+    def check_parameters(self, request: Request) -> None:
+        """400 for a malformed page_size or cursor even where no page is cut (the CSV export)."""
+        self.get_page_size(request)
+        self.ordering = self.get_ordering(request, Conversation.objects.none(), None)
+        self.decode_cursor(request)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size}
+                parameter["description"] = f"Conversations per page (1-{self.max_page_size})."
+        return parameters
 
     def get_ordering(self, request: Request, queryset: QuerySet, view) -> tuple[str, ...]:
-        requested = request.query_params.get("ordering")
-        return (requested, "-id" if requested.startswith("-") else "id") if requested else (self.ordering, "-id")
+        # ConversationFilter has refused any other value before the page is cut.
+        return conversation_ordering(key=request.query_params.get("ordering") or self.ordering)
+
+
+def conversation_ordering(*, key: str) -> tuple[str, str]:
+    return (key, "-id" if key.startswith("-") else "id")
 
 
 def validated_page_size(request: Request, *, default: int, maximum: int) -> int:
     raw = request.query_params.get("page_size")
-    if raw is None:
+    if not raw:  # blank is unset, as for every parameter
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise ValidationError({"page_size": [f"must be a whole number from 1 to {maximum}; got {raw!r}"]})
-    return int(raw)
+    size = ascii_whole_number(text=raw)
+    if size is None or not 1 <= size <= maximum:
+        raise ValidationError({"page_size": [f"must be a whole number from 1 to {maximum} (ASCII digits); got {raw!r}"]})
+    return size
 
 
 class ConversationCSVRenderer(BaseRenderer):
@@ -189,11 +239,17 @@ class ConversationViewSet(ApiInputChecks, viewsets.GenericViewSet):
                 description="Match a key of the thread's config metadata exactly, e.g. metadata.tenant=acme-eu.",
             ),
         ],
+        responses={
+            (200, "application/json"): ConversationSerializer,
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="With ?format=csv: every match, one per line."),
+            **error_responses(),
+        },
     )
     def list(self, request: Request) -> Response:
         conversations = self.filter_queryset(self.get_queryset())
         if request.accepted_renderer.format == "csv":
             # every conversation the filters select, streamed, not one page
+            self.paginator.check_parameters(request)
             response = StreamingHttpResponse(conversation_csv_lines(conversations), content_type="text/csv")
             response["Content-Disposition"] = 'attachment; filename="conversations.csv"'
             return response
@@ -204,8 +260,8 @@ class ConversationViewSet(ApiInputChecks, viewsets.GenericViewSet):
 # -- replay ----------------------------------------------------------------------------------------
 
 class ReplayQuerySerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, default=1, help_text="1-based page number.")
-    page_size = serializers.IntegerField(min_value=1, max_value=500, default=50, help_text="Steps per page (1-500).")
+    page = WholeNumberField(min_value=1, default=1, help_text="1-based page number.")
+    page_size = WholeNumberField(min_value=1, max_value=500, default=50, help_text="Steps per page (1-500).")
 
 
 class ReplayStepSerializer(serializers.Serializer):
@@ -258,14 +314,24 @@ class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
 
     queryset = Conversation.objects.all()
     lookup_field = "thread_id"
-    lookup_value_regex = "[^/]+"
+    # Any thread id, '/' included: WSGI servers decode %2F before routing.
+    lookup_value_regex = "[\\s\\S]+"
     permission_classes = [ViewModelPermission]
     serializer_class = ReplayPageSerializer
     filter_backends: list = []
 
     @extend_schema(
-        parameters=[ReplayQuerySerializer, OpenApiParameter("thread_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
-        responses=ReplayPageSerializer,
+        parameters=[
+            ReplayQuerySerializer,
+            OpenApiParameter(
+                "thread_id", OpenApiTypes.STR, OpenApiParameter.PATH,
+                description="The LangGraph thread id, URL-encoded ('/' as %2F); any length and character.",
+            ),
+        ],
+        responses={
+            200: ReplayPageSerializer,
+            **error_responses(not_found="No checkpoints for this thread, or a page past the last one."),
+        },
     )
     def retrieve(self, request: Request, thread_id: str) -> Response:
         query = ReplayQuerySerializer(data=request.query_params)
@@ -282,7 +348,7 @@ class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
             raise NotFound({"page": [f"must be at most {error.last_page}, the last page; got {page}"]}) from None
         next_url = None
         if replay_page.has_next:
-            next_url = request.build_absolute_uri(f"?page={page + 1}&page_size={page_size}")
+            next_url = request.build_absolute_uri(f"{replay_path(thread_id=thread_id)}?page={page + 1}&page_size={page_size}")
         conversation = Conversation.objects.filter(thread_id=thread_id).first()
         payload = {
             "thread_id": thread_id,

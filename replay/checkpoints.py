@@ -27,7 +27,7 @@ from psycopg import pq
 from psycopg.adapt import Loader
 from django.conf import settings
 from django.db import connections
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from replay.checkpoint_times import CheckpointTimes
 from replay.checkpoint_times import checkpoint_id_floor  # noqa: F401 - callers import it from here
@@ -105,7 +105,16 @@ def open_checkpoint_source() -> Iterator[PostgresCheckpointSource]:
     if _pool is None:
         from psycopg_pool import ConnectionPool
 
-        _pool = ConnectionPool(settings.CHECKPOINT_DATABASE_URL, min_size=1, max_size=4, kwargs={"autocommit": True})
+        from smart_support.database import CONNECT_TIMEOUT_SECONDS, POOL_TIMEOUT_SECONDS
+
+        # As for Django's database: fail fast when the server is down, replace connections a restart broke.
+        kwargs = {"autocommit": True}
+        if "connect_timeout" not in conninfo_to_dict(settings.CHECKPOINT_DATABASE_URL):
+            kwargs["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        _pool = ConnectionPool(
+            settings.CHECKPOINT_DATABASE_URL, min_size=1, max_size=4, kwargs=kwargs,
+            timeout=POOL_TIMEOUT_SECONDS, check=ConnectionPool.check_connection, open=True,
+        )
     with _pool.connection() as connection:
         yield PostgresCheckpointSource(connection=connection)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.http import HttpResponseBadRequest
 from django.urls import path, reverse
 
 
@@ -11,6 +14,18 @@ class SupportAdminSite(admin.AdminSite):
     site_header = "Smart Support back office"
     site_title = "Smart Support"
     index_title = "Conversations, replays and analytics"
+
+    def admin_view(self, view, cacheable=False):
+        checked = super().admin_view(view, cacheable)
+
+        @wraps(checked)
+        def refusing_nul(request, *args, **kwargs):
+            # PostgreSQL can neither store nor compare NUL: a filter or search holding one would fail in the query.
+            if any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
+                return HttpResponseBadRequest("Query parameters must not contain NUL characters.", content_type="text/plain")
+            return checked(request, *args, **kwargs)
+
+        return refusing_nul
 
     def get_urls(self):
         from analytics.dashboard import dashboard_view

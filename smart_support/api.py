@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
+from django import forms
 from django.utils.functional import Promise
 from django.http import Http404
+from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.renderers import JSONRenderer
@@ -30,6 +36,95 @@ class ApiInputChecks:
         if bad:
             raise ValidationError({name.replace("\x00", ""): ["must not contain NUL characters"] for name in bad})
         super().initial(request, *args, **kwargs)
+
+
+ASCII_WHOLE_NUMBER = re.compile(r"[0-9]+")
+SIGNED_ASCII_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+# PostgreSQL refuses UTC offsets of 16 hours or more (Python accepts up to 24).
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
+
+
+def ascii_whole_number(*, text: str) -> int | None:
+    """``text`` as a whole number when it is only ASCII digits (int() also takes '٣' and chokes on '²')."""
+    return int(text) if ASCII_WHOLE_NUMBER.fullmatch(text) else None
+
+
+def offset_within_postgres_range(*, moment: datetime) -> bool:
+    offset = moment.utcoffset()
+    return offset is None or abs(offset) <= MAX_UTC_OFFSET
+
+
+class WholeNumberField(serializers.IntegerField):
+    """An integer written in ASCII digits only; DRF's IntegerField also takes other scripts and '5.0'."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and not SIGNED_ASCII_WHOLE_NUMBER.fullmatch(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class AsciiDateField(serializers.DateField):
+    """An ISO date in ASCII digits (Django's parser also reads other scripts' digits)."""
+
+    def to_internal_value(self, value: Any):
+        if isinstance(value, str) and not value.isascii():
+            self.fail("invalid", format="YYYY-MM-DD")
+        return super().to_internal_value(value)
+
+
+class PostgresDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time PostgreSQL can compare: ASCII digits, a UTC offset within ±15:59."""
+
+    default_error_messages = {
+        "offset": "the UTC offset must lie within ±15:59; got %(value)r",
+    }
+
+    def to_python(self, value: Any) -> datetime | None:
+        if isinstance(value, str) and not value.isascii():
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        moment = super().to_python(value)
+        if moment is not None and not offset_within_postgres_range(moment=moment):
+            raise forms.ValidationError(self.error_messages["offset"], code="offset", params={"value": value})
+        return moment
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong.")
+
+
+PARAMETER_ERRORS_SCHEMA = {
+    "type": "object",
+    "description": "Each refused parameter, with what is wrong and what is accepted.",
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    "example": {"page_size": ["must be a whole number from 1 to 200 (ASCII digits); got '0'"]},
+}
+
+
+def error_responses(*, not_found: str | None = None) -> dict[tuple[int, str], OpenApiResponse]:
+    """The error answers an endpoint gives, for its OpenAPI description; ``not_found`` says when a 404 comes.
+    They are JSON whatever format the endpoint was asked for."""
+    responses = {
+        400: OpenApiResponse(PARAMETER_ERRORS_SCHEMA, description="A parameter is wrong."),
+        401: OpenApiResponse(ErrorSerializer, description="No credentials, or credentials that are not valid."),
+        403: OpenApiResponse(ErrorSerializer, description="Authenticated, without the view permission."),
+        503: OpenApiResponse(ErrorSerializer, description="The database is unavailable; retry after Retry-After seconds."),
+    }
+    if not_found:
+        # {"detail": …} for a missing resource, {"<param>": […]} when a parameter points past it
+        schema = {**PARAMETER_ERRORS_SCHEMA, "properties": {"detail": {"type": "string"}}, "example": {"detail": "…"}}
+        responses[404] = OpenApiResponse(schema, description=not_found)
+    return {(code, "application/json"): response for code, response in sorted(responses.items())}
+
+
+def blank_query_parameters_are_unset(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: ``?status=`` means no status filter everywhere in this API
+    (django-filter and DRF both read an empty value as an absent one), so the schema admits it."""
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    parameter["allowEmptyValue"] = True
+    return result
 
 
 class ViewModelPermission(DjangoModelPermissions):

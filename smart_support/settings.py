@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "smart_support.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "smart_support.urls"
@@ -107,6 +108,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "smart_support.exceptions.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "smart_support.api.FastJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -117,6 +119,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Conversation replay and analytics for LangGraph support agents.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "smart_support.api.blank_query_parameters_are_unset",
+    ],
 }
 
 SMART_SUPPORT = {
@@ -146,5 +152,7 @@ LOGGING = {
     "loggers": {
         "replay": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
         "analytics": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        # Every 5xx with its traceback, whatever DEBUG says (Django's own console handler is DEBUG-only).
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

@@ -8,6 +8,7 @@ from replay.api import ConversationViewSet, ReplayViewSet
 
 router = DefaultRouter(trailing_slash=False)
 router.include_root_view = False
+router.include_format_suffixes = False  # '.json' ends thread ids too; ?format=csv picks the format
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("replay", ReplayViewSet, basename="replay")
 router.register("analytics", AnalyticsViewSet, basename="analytics")

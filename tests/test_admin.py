@@ -63,3 +63,24 @@ def test_replay_page_shows_the_conversation_like_a_transcript(manager_client, ru
 
 def test_replay_page_of_unknown_thread_is_404(manager_client, checkpoint_db):
     assert manager_client.get("/admin/replay/conversation/replay/nope/").status_code == 404
+
+
+@pytest.mark.parametrize("zone", ["posixrules", "localtime", "posix/Europe/Berlin", "right/UTC"])
+def test_dashboard_refuses_zones_postgresql_does_not_know_and_shows_the_default_range(manager_client, zone):
+    response = manager_client.get("/admin/analytics/dashboard/", {"tz": zone})
+
+    assert response.status_code == 200
+    assert response.context["errors"] == {
+        "tz": [f"must be an IANA time zone PostgreSQL knows, such as UTC, Europe/Berlin or America/New_York; got {zone!r}"]
+    }
+    assert response.context["result"].tz == "UTC"
+
+
+@pytest.mark.parametrize(
+    "query", ["q=a%00b", "metadata_tenant=acme%00", "agent=bil%00ling", "tz=UTC%00&started_from=2026-11-01"]
+)
+def test_changelist_filters_holding_a_nul_character_are_a_400_not_a_500(manager_client, query):
+    ConversationFactory()
+    response = manager_client.get(f"/admin/replay/conversation/?{query}")
+    assert response.status_code == 400
+    assert response.content == b"Query parameters must not contain NUL characters."

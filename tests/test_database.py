@@ -20,6 +20,14 @@ def test_url_becomes_django_settings_with_the_pool():
     assert (database["HOST"], database["PORT"]) == ("db.internal", "6543")
     assert database["OPTIONS"]["sslmode"] == "require"
     assert database["OPTIONS"]["pool"]["max_size"] == 8
+    # a server that is down answers within seconds; connections a restart broke are replaced
+    assert database["OPTIONS"]["connect_timeout"] == 2 and database["OPTIONS"]["pool"]["timeout"] == 2
+    assert database["CONN_HEALTH_CHECKS"] is True
+
+
+def test_a_connect_timeout_in_the_url_wins():
+    database = django_database("postgresql://support@db.internal/backoffice?connect_timeout=7", pool=True)
+    assert database["OPTIONS"]["connect_timeout"] == "7"
 
 
 def test_socket_url_without_pool_keeps_persistent_connections():
@@ -27,6 +35,7 @@ def test_socket_url_without_pool_keeps_persistent_connections():
     assert database["HOST"] == "/tmp/pg"
     assert database["CONN_MAX_AGE"] == 60
     assert "pool" not in database["OPTIONS"]
+    assert database["CONN_HEALTH_CHECKS"] is True
     assert describe_server(database) == "/tmp/pg, database 'postgres'"
 
 

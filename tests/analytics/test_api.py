@@ -11,6 +11,8 @@ from rest_framework.test import APIClient
 from analytics.storage import rebuild_rollups
 from tests.factories import ConversationFactory
 
+ZONE_ERROR = "must be an IANA time zone PostgreSQL knows, such as UTC, Europe/Berlin or America/New_York"
+
 
 @pytest.fixture
 def api(db) -> APIClient:
@@ -77,7 +79,14 @@ def test_from_to_in_another_time_zone(api):
         ({"range": "7x"}, "range", "must be a number of days from 1d to 365d, such as 7d or 30d; got '7x'"),
         ({"range": "400d"}, "range", "must be a number of days from 1d to 365d, such as 7d or 30d; got '400d'"),
         ({"from": "2026-11-10", "to": "2026-11-01"}, "from", "must be on or before to (2026-11-01); got 2026-11-10"),
-        ({"tz": "Mars/Olympus"}, "tz", "must be an IANA time zone such as UTC, Europe/Berlin or America/New_York; got 'Mars/Olympus'"),
+        ({"tz": "Mars/Olympus"}, "tz", f"{ZONE_ERROR}; got 'Mars/Olympus'"),
+        # zones Python's zoneinfo accepts and PostgreSQL refuses
+        ({"tz": "posixrules"}, "tz", f"{ZONE_ERROR}; got 'posixrules'"),
+        ({"tz": "localtime"}, "tz", f"{ZONE_ERROR}; got 'localtime'"),
+        ({"tz": "posix/Europe/Berlin"}, "tz", f"{ZONE_ERROR}; got 'posix/Europe/Berlin'"),
+        ({"tz": "right/UTC"}, "tz", f"{ZONE_ERROR}; got 'right/UTC'"),
+        ({"range": "٣d"}, "range", "must be a number of days from 1d to 365d, such as 7d or 30d; got '٣d'"),
+        ({"from": "٢٠٢٦-١١-٠١", "to": "2026-11-02"}, "from", "must be a date like 2026-11-01"),
         ({"range": "7d", "from": "2026-11-01", "to": "2026-11-02"}, "range", "give either range or from and to, not both"),
         ({"from": "2026-11-01"}, "to", "is required together with from"),
         ({"from": "November", "to": "2026-11-02"}, "from", "must be a date like 2026-11-01"),

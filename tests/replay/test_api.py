@@ -1,5 +1,6 @@
 """The replay and conversation endpoints as API consumers call them."""
 
+from base64 import b64encode
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -143,6 +144,65 @@ def test_bad_parameters_get_400_naming_them(api, params, parameter):
     assert list(response.json()) == [parameter]
 
 
+def _cursor(querystring: str) -> str:
+    return b64encode(querystring.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter", "says"),
+    [
+        ({"ordering": "cost_usd,-step_count"}, "ordering", "one key, not a list"),
+        ({"ordering": ","}, "ordering", "last_activity_at, started_at, cost_usd, step_count"),
+        ({"ordering": "--cost_usd"}, "ordering", "optionally with a leading '-'"),
+        ({"started_before": "2026-11-01T00:00:00+16:00"}, "started_before", "within ±15:59"),
+        ({"started_after": "2026-11-01T00:00:00-16:00"}, "started_after", "within ±15:59"),
+        ({"started_after": "2026-11-01T00:00:00+23:59"}, "started_after", "within ±15:59"),
+        ({"started_after": "٢٠٢٦-١١-٠١"}, "started_after", "ASCII digits"),
+        ({"escalated": "100%s"}, "escalated", "must be true or false; got '100%s'"),
+        ({"page_size": "²"}, "page_size", "ASCII digits"),
+        ({"page_size": "٣"}, "page_size", "ASCII digits"),
+        ({"page_size": "3 "}, "page_size", "from 1 to 200"),
+        ({"cursor": _cursor("p=notadate")}, "cursor", "follow the next/previous links"),
+        ({"cursor": _cursor("p=2026-11-01T00:00:00+20:00")}, "cursor", "follow the next/previous links"),
+        ({"cursor": _cursor("o=٣&p=2026-11-01T00:00:00Z")}, "cursor", "follow the next/previous links"),
+        ({"cursor": _cursor("r=2")}, "cursor", "follow the next/previous links"),
+        ({"cursor": "!!!"}, "cursor", "follow the next/previous links"),
+        ({"cursor": _cursor("p=NaN"), "ordering": "cost_usd"}, "cursor", "follow the next/previous links"),
+        ({"cursor": _cursor("p=1e999999"), "ordering": "cost_usd"}, "cursor", "follow the next/previous links"),
+        ({"cursor": _cursor("p=99999999999999999999"), "ordering": "step_count"}, "cursor", "follow the next/previous links"),
+    ],
+)
+def test_input_that_used_to_give_500s_is_a_400_saying_what_is_accepted(api, params, parameter, says):
+    ConversationFactory()
+    for export in ({}, {"format": "csv"}):  # the export has no pages, yet refuses malformed paging parameters
+        response = api.get("/api/conversations", {**params, **export})
+        assert response.status_code == 400, export
+        assert list(response.json()) == [parameter]
+        assert says in response.json()[parameter][0]
+
+
+def test_offsets_up_to_15_59_and_empty_ordering_are_accepted(api):
+    ConversationFactory(thread_id="early", started_at=datetime(2026, 11, 1, 0, tzinfo=timezone.utc))
+    late_evening_in_kiribati = "2026-11-01T15:59:00+15:59"  # 2026-11-01 00:00 UTC
+
+    response = api.get("/api/conversations", {"started_before": late_evening_in_kiribati, "ordering": ""})
+    assert response.status_code == 200 and thread_ids(response) == []
+    response = api.get("/api/conversations", {"started_after": late_evening_in_kiribati, "ordering": ""})
+    assert thread_ids(response) == ["early"]
+
+
+def test_cursor_pages_follow_every_ordering_key(api):
+    rows = [ConversationFactory(step_count=n % 3, cost_usd=Decimal(n)) for n in range(7)]
+    for ordering in ("step_count", "-step_count", "cost_usd", "-started_at"):
+        seen, url = [], f"/api/conversations?page_size=2&ordering={ordering}"
+        while url:
+            body = api.get(url).json()
+            seen += [row["thread_id"] for row in body["results"]]
+            url = body["next"]
+        assert sorted(seen) == sorted(row.thread_id for row in rows), ordering
+        assert len(seen) == len(rows), ordering
+
+
 # -- replay ---------------------------------------------------------------------------------------
 
 def test_replay_of_a_real_thread_pages_through_its_steps(api, run_reference_agent):
@@ -198,7 +258,8 @@ def test_replay_page_past_the_end_names_the_last_page(api, run_reference_agent):
 @pytest.mark.parametrize(
     ("params", "parameter"),
     [({"page_size": "0"}, "page_size"), ({"page_size": "-5"}, "page_size"), ({"page_size": "abc"}, "page_size"),
-     ({"page_size": "501"}, "page_size"), ({"page": "0"}, "page")],
+     ({"page_size": "501"}, "page_size"), ({"page": "0"}, "page"), ({"page": "٣"}, "page"),
+     ({"page_size": "²"}, "page_size"), ({"page": "1.0"}, "page")],
 )
 def test_replay_bad_paging_is_400(api, checkpoint_db, params, parameter):
     response = api.get("/api/replay/some-thread", params)
@@ -217,3 +278,23 @@ def test_openapi_schema_documents_both_endpoints(admin_client):
     step = schema["components"]["schemas"]["ReplayStep"]["properties"]
     assert step["agent"]["description"].startswith("Agent that acted")
     assert admin_client.get("/api/docs/").status_code == 200
+
+
+def test_openapi_schema_tells_the_truth_about_shapes_and_errors(admin_client):
+    schema = admin_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    analytics = schema["paths"]["/api/analytics"]["get"]["responses"]
+    conversations = schema["paths"]["/api/conversations"]["get"]["responses"]
+    replay = schema["paths"]["/api/replay/{thread_id}"]["get"]
+
+    assert analytics["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AnalyticsResult"}
+    assert conversations["200"]["content"]["text/csv"]["schema"] == {"type": "string"}
+    for responses in (analytics, conversations, replay["responses"]):
+        assert {"400", "401", "403", "503"} <= set(responses)
+        assert set(responses["400"]["content"]) == {"application/json"}  # errors are JSON, even for ?format=csv
+        assert responses["400"]["content"]["application/json"]["schema"]["additionalProperties"]["type"] == "array"
+        assert responses["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert "404" in replay["responses"]
+    (thread_id,) = [parameter for parameter in replay["parameters"] if parameter["name"] == "thread_id"]
+    assert thread_id["in"] == "path" and thread_id["schema"] == {"type": "string"}
+    (page_size,) = [p for p in schema["paths"]["/api/conversations"]["get"]["parameters"] if p["name"] == "page_size"]
+    assert (page_size["schema"]["minimum"], page_size["schema"]["maximum"]) == (1, 200)
