@@ -1,4 +1,4 @@
-"""Every aggregate the analytics API and the managers' dashboard show (DESIGN.md section 6).
+"""Every aggregate the analytics API and the managers' dashboard show (their definitions are in README.md, "What the numbers mean").
 
 Population: conversations whose ``started_at`` falls in the range, day boundaries in the requested
 time zone. Everything is read from the ``conversations`` summary rows (one row per conversation,

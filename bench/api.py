@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/dataset.py --conversations 100000 && .venv/bin/python bench/backfill.py \
        && .venv/bin/python bench/api.py
-Targets (DESIGN.md section 8): /api/analytics p95 <= 20 ms (30 days) and <= 50 ms (365 days);
+Targets (bench/README.md): /api/analytics p95 <= 20 ms (30 days) and <= 50 ms (365 days);
 /api/conversations p95 <= 30 ms for any one filter at any cursor depth.
 """
 

@@ -1,7 +1,7 @@
 """Backfill throughput and peak memory, next to the floor: raw read + decode of the same writes.
 
 Usage: .venv/bin/python bench/dataset.py --conversations 5000 && .venv/bin/python bench/backfill.py
-Target (DESIGN.md section 8): >= 2,000 conversations/s on 2 cores, peak RSS <= 300 MB whatever the size.
+Target (bench/README.md): >= 2,000 conversations/s on 2 cores, peak RSS <= 300 MB whatever the size.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 with ``manage.py backfill_events --follow`` running against the benchmark dataset.
 
 Usage (after bench/dataset.py and bench/backfill.py): .venv/bin/python bench/live_sync.py [--conversations 10]
-Target (DESIGN.md section 8): within 2 s.
+Target (bench/README.md): within 2 s.
 """
 
 from __future__ import annotations

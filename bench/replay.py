@@ -1,7 +1,7 @@
 """Replay of a 100-step conversation through the API, next to LangGraph's own get_state_history().
 
 Usage: .venv/bin/python bench/replay.py [--repeat 200]
-Target (DESIGN.md section 8): API p95 <= 15 ms warm, and >= 10x faster than get_state_history().
+Target (bench/README.md): API p95 <= 15 ms warm, and >= 10x faster than get_state_history().
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Each metric equals a number worked out by hand (DESIGN.md section 6)."""
+"""Each metric equals a number worked out by hand (the metric definitions in README.md)."""
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
