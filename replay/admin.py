@@ -8,13 +8,11 @@ from django.template.response import TemplateResponse
 from django.urls import re_path, reverse
 from django.utils.html import format_html
 
-from analytics.pricing import load_price_lookup
 from replay.admin_filters import AgentFilter, ApprovalFilter, RoutedToFilter, StartedFilter, metadata_filter
 from replay.exports import conversation_csv_lines
 from replay.models import Conversation
 from replay.queries import search_conversations
-from replay.services import ThreadNotFound, get_timeline
-from replay.timeline import total_of
+from replay.services import PageOutOfRange, ThreadNotFound, get_replay
 
 REPLAY_PAGE_SIZE = 100
 ESTIMATE_ABOVE = 10_000
@@ -110,18 +108,22 @@ class ConversationAdmin(admin.ModelAdmin):
     def replay_view(self, request: HttpRequest, thread_id: str) -> TemplateResponse:
         if not self.has_view_permission(request) or "\x00" in thread_id:  # PostgreSQL stores no NUL: no such thread
             raise Http404
+        requested = request.GET.get("page", "")
+        page = int(requested) if requested.isascii() and requested.isdigit() and int(requested) > 0 else 1
         try:
-            steps = get_timeline(thread_id=thread_id, price_lookup=load_price_lookup())
+            try:
+                replay = get_replay(thread_id=thread_id, page=page, page_size=REPLAY_PAGE_SIZE)
+            except PageOutOfRange as error:  # a stale link after the thread shrank: show its last page
+                replay = get_replay(thread_id=thread_id, page=error.last_page, page_size=REPLAY_PAGE_SIZE)
         except ThreadNotFound:
             raise Http404(f"No checkpoints for thread {thread_id!r}") from None
-        page = Paginator(steps, REPLAY_PAGE_SIZE).get_page(request.GET.get("page"))
         context = dict(
             self.admin_site.each_context(request),
             opts=self.model._meta,
             title=f"Replay of {thread_id}",
             thread_id=thread_id,
-            conversation=Conversation.objects.filter(thread_id=thread_id).first(),
-            page=page,
-            totals=total_of(steps),
+            conversation=replay.conversation,
+            page=replay.page,
+            totals=replay.totals,
         )
         return TemplateResponse(request, "admin/replay/conversation/replay.html", context)

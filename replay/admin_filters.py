@@ -9,8 +9,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, QuerySet
 
-from analytics.queries import agent_names
 from replay.models import Conversation
+from replay.services import known_agent_names
 from smart_support.time_zones import UnknownTimeZone, time_zone
 
 
@@ -87,7 +87,7 @@ class AgentFilter(admin.SimpleListFilter):
     parameter_name = "agent"
 
     def lookups(self, request, model_admin):
-        return [(name, name) for name in agent_names()]
+        return [(name, name) for name in known_agent_names()]
 
     def queryset(self, request, queryset):
         return queryset.filter(agents_used__contains=[self.value()]) if self.value() else queryset
@@ -98,7 +98,7 @@ class RoutedToFilter(admin.SimpleListFilter):
     parameter_name = "routed_to"
 
     def lookups(self, request, model_admin):
-        return [(name, name) for name in agent_names()]
+        return [(name, name) for name in known_agent_names()]
 
     def queryset(self, request, queryset):
         return queryset.filter(handoffs__has_key=self.value()) if self.value() else queryset

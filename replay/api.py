@@ -21,12 +21,11 @@ from rest_framework.settings import api_settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics.pricing import load_price_lookup
 from replay.cursors import parse_cursor, position_fits
 from replay.exports import conversation_csv_lines
 from replay.models import Conversation, ConversationStatus
 from replay.queries import search_conversations
-from replay.services import PageOutOfRange, ThreadNotFound, get_replay_page
+from replay.services import PageOutOfRange, ThreadNotFound, get_replay
 from replay.timeline import ReplayStep, StepType
 from smart_support.api import (
     ApiInputChecks, FastJSONRenderer, PostgresDateTimeField, ViewModelPermission, WholeNumberField, ascii_whole_number,
@@ -339,26 +338,23 @@ class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
             raise ValidationError(_explain_query_errors(query.errors))
         page, page_size = query.validated_data["page"], query.validated_data["page_size"]
         try:
-            replay_page = get_replay_page(
-                thread_id=thread_id, page=page, page_size=page_size, price_lookup=load_price_lookup()
-            )
+            replay = get_replay(thread_id=thread_id, page=page, page_size=page_size)
         except ThreadNotFound:
             raise NotFound(f"no checkpoints for thread {thread_id!r}") from None
         except PageOutOfRange as error:
             raise NotFound({"page": [f"must be at most {error.last_page}, the last page; got {page}"]}) from None
         next_url = None
-        if replay_page.has_next:
+        if replay.page.has_next:
             next_url = request.build_absolute_uri(f"{replay_path(thread_id=thread_id)}?page={page + 1}&page_size={page_size}")
-        conversation = Conversation.objects.filter(thread_id=thread_id).first()
         payload = {
             "thread_id": thread_id,
-            "conversation": conversation,
-            "total_steps": replay_page.total_steps,
+            "conversation": replay.conversation,
+            "total_steps": replay.page.total_steps,
             "page": page,
             "page_size": page_size,
-            "has_next": replay_page.has_next,
+            "has_next": replay.page.has_next,
             "next": next_url,
-            "steps": replay_page.steps,
+            "steps": replay.page.steps,
         }
         return Response(ReplayPageSerializer(payload, context={"request": request}).data)
 

@@ -1,18 +1,26 @@
-"""Replay use cases for the web layer: one thread's timeline, paginated."""
+"""Replay use cases for the web layer: one thread's whole replay (a page of its steps, its totals and
+its conversation row), the same for the API and the admin page."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from django.conf import settings
+from django.utils.module_loading import import_string
+
 from replay.checkpoints import CheckpointSource, open_checkpoint_source
+from replay.models import Conversation
 from replay.timeline import (
     PriceLookup,
     ReplayPage,
     ReplayStep,
+    TimelineTotals,
     build_timeline,
     paginate_steps,
     refresh_interrupt_statuses,
+    total_of,
 )
 
 
@@ -96,3 +104,45 @@ def get_replay_page(
     return replay_page
 
 
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a replay shows: one page of the thread's steps, the whole thread's totals, and its
+    conversation row (None until the thread is derived)."""
+
+    thread_id: str
+    page: ReplayPage
+    totals: TimelineTotals
+    conversation: Conversation | None
+
+
+# Replay knows how to apply prices and list agents, not where the analytics keep them: each comes
+# from a function named in settings (a dotted path), so nothing here imports the analytics app.
+
+def configured_price_lookup() -> PriceLookup | None:
+    """The price lookup made by ``SMART_SUPPORT["PRICE_LOOKUP"]``, or None when no prices are configured."""
+    path = settings.SMART_SUPPORT.get("PRICE_LOOKUP")
+    return import_string(path)() if path else None
+
+
+def known_agent_names() -> list[str]:
+    """Every agent that took part in a conversation, from ``SMART_SUPPORT["AGENT_NAMES"]``."""
+    path = settings.SMART_SUPPORT.get("AGENT_NAMES")
+    return list(import_string(path)()) if path else []
+
+
+def get_replay(
+    *, thread_id: str, page: int, page_size: int, source: CheckpointSource | None = None, now: datetime | None = None
+) -> Replay:
+    """Given a thread id and a page, return its replay; raise ThreadNotFound / PageOutOfRange."""
+    steps = get_timeline(thread_id=thread_id, price_lookup=configured_price_lookup(), source=source, now=now)
+    replay_page = paginate_steps(thread_id=thread_id, steps=steps, page=page, page_size=page_size)
+    if page > replay_page.last_page:
+        raise PageOutOfRange(replay_page.last_page)
+    return Replay(
+        thread_id=thread_id,
+        page=replay_page,
+        totals=total_of(steps),
+        conversation=Conversation.objects.filter(thread_id=thread_id).first(),
+    )

@@ -100,6 +100,19 @@ class ReplayPage:
     def last_page(self) -> int:
         return max(1, -(-self.total_steps // self.page_size))
 
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def start_index(self) -> int:
+        """1-based position of the page's first step in the whole timeline."""
+        return (self.page - 1) * self.page_size + 1
+
+    @property
+    def end_index(self) -> int:
+        return self.start_index + len(self.steps) - 1
+
 
 @dataclass(frozen=True)
 class TimelineTotals:

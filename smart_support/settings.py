@@ -138,6 +138,10 @@ SMART_SUPPORT = {
     "INTERRUPT_TTL": timedelta(hours=float(os.environ.get("SMART_SUPPORT_INTERRUPT_TTL_HOURS", "24"))),
     # Processes a backfill derives with (one per core by default).
     "BACKFILL_WORKERS": int(os.environ.get("SMART_SUPPORT_BACKFILL_WORKERS", os.cpu_count() or 1)),
+    # Where model prices come from: a dotted path to a function returning a price lookup.
+    "PRICE_LOOKUP": "analytics.pricing.load_price_lookup",
+    # Where the admin's agent filters get the names of every agent: a dotted path to a function.
+    "AGENT_NAMES": "analytics.queries.agent_names",
     # Where derived analytics go: a dotted path to an AnalyticsRecorder class.
     "ANALYTICS_RECORDER": os.environ.get(
         "SMART_SUPPORT_ANALYTICS_RECORDER", "analytics.recorder.PostgresAnalyticsRecorder"

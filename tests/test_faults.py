@@ -113,7 +113,7 @@ def test_an_unexpected_error_is_a_json_500_logged_with_its_traceback(db, setting
     def broken(**kwargs):
         raise RuntimeError("timeline bug")
 
-    monkeypatch.setattr("replay.api.get_replay_page", broken)
+    monkeypatch.setattr("replay.api.get_replay", broken)
     client = APIClient()
     client.force_authenticate(User.objects.create_superuser("boss"))
 
