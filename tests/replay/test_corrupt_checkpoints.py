@@ -414,3 +414,20 @@ def test_a_row_that_fails_to_read_is_an_unknown_step_and_the_rest_of_the_thread_
     assert shape(readable) == [("user_message", None), ("tool_call", "get_weather"), ("agent_message", None)]
     assert unknown_steps(steps) and all("tool result reader broke" in step.details["reason"] for step in unknown_steps(steps))
     assert any("row-fails" in message and "could not read messages" in message for message in warnings_in(caplog))
+
+
+def test_the_replay_api_answers_200_with_unknown_steps_for_a_damaged_thread(checkpointer, checkpoint_db, admin_client):
+    run_weather_turns(checkpointer, "damaged/api thread")
+    execute(
+        checkpoint_db,
+        "UPDATE checkpoint_writes SET blob = substring(blob FROM 1 FOR 5) "
+        "WHERE thread_id = 'damaged/api thread' AND channel = 'messages' AND task_path LIKE '%%tools'",
+    )
+    execute(checkpoint_db, "UPDATE checkpoints SET checkpoint = checkpoint - 'ts' WHERE thread_id = 'damaged/api thread'")
+
+    response = admin_client.get("/api/replay/damaged%2Fapi%20thread")
+
+    assert response.status_code == 200
+    types = [step["type"] for step in response.json()["steps"]]
+    assert "unknown" in types and "user_message" in types and "agent_message" in types
+    assert types.count("unknown") == 1
