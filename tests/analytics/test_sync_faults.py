@@ -30,18 +30,9 @@ from analytics.sync_lock import LOCK_KEY, SyncLock
 from replay.checkpoints import PostgresCheckpointSource
 from replay.models import Conversation
 from smart_support.agent.scenarios import plan_conversation
-from tests.analytics.test_backfill import STARTED_AT, snapshot
+from tests.analytics.test_backfill import STARTED_AT, five_threads, snapshot  # noqa: F401 - a fixture
 from tests.test_commands import PROJECT_DIR
 
-SCENARIOS = ["order_status", "refund_approved", "escalated_directly", "refund_pending", "multi_turn"]
-
-
-@pytest.fixture
-def five_threads(run_reference_agent):
-    plans = [plan_conversation(seed=41, index=index, scenario=name) for index, name in enumerate(SCENARIOS)]
-    for offset, plan in enumerate(plans):
-        run_reference_agent(plan, STARTED_AT + timedelta(hours=offset))
-    return plans
 
 
 class _State(TypedDict):
