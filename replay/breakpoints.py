@@ -133,6 +133,7 @@ def _decide(records: list[CheckpointRecord], position: int, pending: frozenset[s
         if later.source in {"update", "fork"}:
             still_pending = pending_nodes(later.stop_reading) if later.stop_reading else frozenset()
             if set(later.update_nodes) & pending or not (still_pending & pending):
+                consumed.add(later_position)  # the decision, not a stop of its own (whatever it made pending)
                 return BreakpointStop(stop, tuple(sorted(pending)), REJECTED, later, "update")
             consumed.add(later_position)  # state edited as another node; the run is still stopped
             continue

@@ -300,12 +300,21 @@ class _StepBuilder(ApprovalSteps):
     def _on_agent_change(self, occurrence: Occurrence) -> None:
         agent = occurrence.details["agent"]
         if agent is None:
-            self.active_agent = None  # an emptied stack of agents: the graph's entry agent is back
+            # An emptied stack of agents hands the conversation back to the graph's entry agent, which
+            # the stack does not name: the next reply does.
+            previous, self.active_agent = self.active_agent, None
+            if previous is not None and self.open_routing is None:
+                step = self._emit(
+                    occurrence, StepType.HANDOFF, content=f"{previous} → …",
+                    details={"from_agent": previous, "via": self.rules.active_agent_channel},
+                )
+                self.open_routing = step.index
             return
         if self.open_routing is not None and agent != self.steps[self.open_routing].details.get("from_agent"):
             self._settle_routing(agent)
             return
-        previous = self.active_agent
+        # Before the channel first names an agent, the one that replied last has the conversation.
+        previous = self.active_agent or self.last_agent
         if previous is None:
             self.active_agent = agent
             return
