@@ -57,6 +57,22 @@ def test_reference_refund_in_subgraph_counts_its_interrupt_once(run_reference_ag
     assert steps[1].checkpoint_ns == "" and steps[2].checkpoint_ns.startswith("billing:")
 
 
+def test_reference_refund_rejected_by_the_reviewer_reads_rejected(run_reference_agent, checkpoint_source):
+    """The refund tool answers a rejection itself ("Refund … was rejected"): that answer is the reviewer's
+    no, not a refund that succeeded."""
+    plan = plan_conversation(seed=3, index=2, scenario="refund_rejected")
+    run_reference_agent(plan, STARTED_AT)
+
+    steps = timeline_of(checkpoint_source, plan.thread_id)
+
+    assert shape(steps)[3:6] == [
+        ("interrupt", "billing", None, "resolved"),
+        ("interrupt_resolution", "billing", None, "rejected"),
+        ("tool_result", "billing", "issue_refund", "rejected"),
+    ]
+    assert "was rejected" in steps[5].content
+
+
 def test_reference_parallel_tool_calls_match_their_results(run_reference_agent, checkpoint_source):
     plan = plan_conversation(seed=3, index=1, scenario="order_status_parallel")
     run_reference_agent(plan, STARTED_AT)

@@ -176,10 +176,16 @@ def test_the_dialog_stack_names_the_agent_on_top(settings, checkpointer, checkpo
     assert [step.agent for step in steps if step.type == StepType.TOOL_CALL][-1] == "book_hotel"
 
 
-def test_routing_tools_and_the_dialog_stack_are_one_handoff_each(settings, checkpointer, checkpoint_source):
-    settings.SMART_SUPPORT = {
-        **settings.SMART_SUPPORT, "ACTIVE_AGENT_CHANNEL": "dialog_state", "ROUTING_TOOLS": list(ROUTING_TOOLS),
-    }
+@pytest.mark.parametrize(
+    "reading",
+    [
+        {"ACTIVE_AGENT_CHANNEL": "dialog_state"},
+        {"ACTIVE_AGENT_CHANNEL": "dialog_state", "ROUTER_TARGETS": list(AGENT_NODES)},
+    ],
+    ids=["tool and stack", "tool, node entry and stack"],
+)
+def test_one_routing_seen_several_ways_is_one_handoff(reading, settings, checkpointer, checkpoint_source):
+    settings.SMART_SUPPORT = {**settings.SMART_SUPPORT, "ROUTING_TOOLS": list(ROUTING_TOOLS), **reading}
     for thread_id in ("tut-car-rejected-by-update", "tut-multi-turn"):
         run_tutorial_thread(checkpointer, THREADS_BY_ID[thread_id])
 
