@@ -70,6 +70,9 @@ def named_tools(value: Any) -> frozenset[str]:
     if not isinstance(value, dict):
         return frozenset()
     names = {value[key] for key in ("action", "tool", "tool_name") if isinstance(value.get(key), str)}
+    request = value.get("action_request")  # Agent Inbox's HumanInterrupt
+    if isinstance(request, dict) and isinstance(request.get("action"), str):
+        names.add(request["action"])
     requests = value.get("action_requests")
     for request in requests if isinstance(requests, list) else []:
         if isinstance(request, dict) and isinstance(request.get("name"), str):
