@@ -146,14 +146,17 @@ SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint
        jsonb_typeof(checkpoint_value), source, checkpoint_value->'channel_versions'->>%(active_agent)s,
        COALESCE(resumed_by_next, false),
        CASE WHEN may_stop THEN checkpoint_value->'channel_versions' END,
-       CASE WHEN may_stop THEN checkpoint_value->'versions_seen' END,
+       CASE WHEN may_stop AND jsonb_typeof(checkpoint_value->'versions_seen') = 'object'
+            THEN (checkpoint_value->'versions_seen') - '__interrupt__' END,
        CASE WHEN may_stop AND jsonb_typeof(checkpoint_value->'channel_values') = 'object'
             THEN ARRAY(SELECT jsonb_object_keys(checkpoint_value->'channel_values')) END,
        -- langgraph before 1.0 named the node an update_state was made as in metadata.writes
        CASE WHEN source = 'update' AND jsonb_typeof(metadata->'writes') = 'object'
             THEN ARRAY(SELECT jsonb_object_keys(metadata->'writes')) END
 FROM (
-    SELECT *, (source IS DISTINCT FROM 'loop' OR next_source IS DISTINCT FROM 'loop' OR resumed_by_next) AS may_stop
+    -- an input checkpoint has only the input to run: never a stop
+    SELECT *, (source IN ('update', 'fork') OR (source IS DISTINCT FROM 'input'
+               AND (next_source IS DISTINCT FROM 'loop' OR resumed_by_next))) AS may_stop
     FROM (
         SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata, checkpoint_value,
                metadata->>'source' AS source,
