@@ -144,7 +144,9 @@ _SHORTHAND_ROLES = frozenset({"human", "user", "ai", "assistant", "system", "dev
 def is_role_shorthand(value: Any) -> bool:
     """True for one message written as ``(role, content)``: ``{"messages": ("user", "hi")}`` is one
     message (``add_messages`` wraps a value that is not a list in one), but msgpack stores the tuple as a
-    list, so a stored two-item list whose first item is a role is that one message, not two."""
+    list, so a stored two-item list whose first item is a role is that one message, not two. (A bare list
+    of two strings such as ``["user", "hi"]``, which add_messages reads as two messages, is stored with the
+    same bytes; it is read as the far more common tuple.)"""
     return (
         isinstance(value, (list, tuple))
         and len(value) == 2
