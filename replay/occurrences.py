@@ -1,5 +1,6 @@
-"""What happened in a thread, read from its checkpoints: each message once, each interrupt once, each
-resolution, each node error and each change of the active agent — stamped with when it happened.
+"""What happened in a thread, read from its checkpoints: each message once, each interrupt once (raised
+by ``interrupt()`` or a run stopped at a static breakpoint), each resolution, each node error and each
+change of the active agent — stamped with when it happened.
 
 This is the half of the timeline builder that knows LangGraph's storage; ``timeline.py`` turns these
 occurrences into replay steps.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -62,7 +62,7 @@ def build_timeline(
                 "thread %s: could not replay the %s at checkpoint %s (%s: %s)",
                 checkpoints.thread_id, occurrence.kind, occurrence.checkpoint_id, type(error).__name__, error,
             )
-            del builder.steps[built:]
+            builder.forget_steps_from(built)
             builder.add(_failure(checkpoints, error, what=f"replay this {occurrence.kind}", at=occurrence))
     return builder.steps
 
@@ -119,6 +119,16 @@ class _StepBuilder(ApprovalSteps):
     def add(self, occurrence: Occurrence) -> None:
         handler = getattr(self, f"_on_{occurrence.kind}")
         handler(occurrence)
+
+    def forget_steps_from(self, index: int) -> None:
+        """Drop the steps from ``index`` on (an occurrence that failed halfway) and what pointed at them."""
+        del self.steps[index:]
+        if self.open_routing is not None and self.open_routing >= index:
+            self.open_routing = None
+        for calls in self.tool_calls.values():
+            for call in calls:
+                if call.reason_step is not None and call.reason_step >= index:
+                    call.reason_step = None
 
     def _emit(self, occurrence: Occurrence, step_type: StepType, **fields: Any) -> ReplayStep:
         previous = self.steps[-1] if self.steps else None
@@ -191,7 +201,7 @@ class _StepBuilder(ApprovalSteps):
 
     def _on_ai_message(self, occurrence: Occurrence, message: StoredMessage) -> None:
         agent = self._agent_of(occurrence, message)
-        if agent and self.open_routing is not None and agent != self.steps[self.open_routing].details.get("from_agent"):
+        if agent and self._settles_routing(agent):
             self._settle_routing(agent)
         self.replies += 1
         self.last_agent = agent or self.last_agent
@@ -273,19 +283,20 @@ class _StepBuilder(ApprovalSteps):
         )
 
     # -- routing -------------------------------------------------------------------------------
-    def _settle_routing(self, target: str) -> bool:
-        """Name the agent an open routing handed over to; False when no routing is open."""
-        if self.open_routing is None:
-            return False
+    def _settles_routing(self, agent: str) -> bool:
+        """True when a routing is open and ``agent`` is not the one that handed over: it is the target."""
+        return self.open_routing is not None and agent != self.steps[self.open_routing].details.get("from_agent")
+
+    def _settle_routing(self, target: str) -> None:
+        """Name the agent the open routing handed over to."""
         index, self.open_routing = self.open_routing, None
         step = self.steps[index]
         self.active_agent = self.last_handoff_target = target
         self.steps[index] = replace(step, agent=target, content=f"{step.details.get('from_agent') or 'agent'} → {target}")
-        return True
 
     def _enter_node(self, occurrence: Occurrence, node: str) -> None:
         previous = self.active_agent
-        if self.open_routing is not None and node != self.steps[self.open_routing].details.get("from_agent"):
+        if self._settles_routing(node):
             self._settle_routing(node)
             return
         if previous is None:
@@ -310,7 +321,7 @@ class _StepBuilder(ApprovalSteps):
                 )
                 self.open_routing = step.index
             return
-        if self.open_routing is not None and agent != self.steps[self.open_routing].details.get("from_agent"):
+        if self._settles_routing(agent):
             self._settle_routing(agent)
             return
         # Before the channel first names an agent, the one that replied last has the conversation.
