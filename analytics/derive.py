@@ -83,12 +83,13 @@ def derive_thread(
 
 
 def is_resolving_result(step: ReplayStep, rules: TimelineRules) -> bool:
-    """A successful tool result that counts toward resolution: not a handoff, not an escalation."""
+    """A successful tool result that counts toward resolution: not a routing or handoff tool, not an
+    escalation, and no reviewer rejected its call (such a result reads ``rejected``, not ``success``)."""
     return (
         step.type == StepType.TOOL_RESULT
         and step.status == "success"
         and step.tool_name not in rules.escalation_tools
-        and rules.handoff_target(step.tool_name or "") is None
+        and not rules.is_routing(step.tool_name or "")
     )
 
 

@@ -16,8 +16,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -31,6 +29,14 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from replay.checkpoint_times import CheckpointTimes
 from replay.checkpoint_times import checkpoint_id_floor  # noqa: F401 - callers import it from here
+from replay.checkpoint_records import (  # noqa: F401 - callers import the records from here
+    LANGGRAPH_METADATA_KEYS,
+    MESSAGES_CHANNEL,
+    CheckpointRecord,
+    StopReading,
+    ThreadCheckpoints,
+    WriteRecord,
+)
 from replay.stored_values import Decoded, ValueDecoder
 
 logger = logging.getLogger(__name__)
@@ -38,12 +44,10 @@ logger = logging.getLogger(__name__)
 # Django OPTIONS that are not libpq connection parameters.
 _NON_LIBPQ_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_role", "cursor_factory"}
 
-MESSAGES_CHANNEL = "messages"
 INTERRUPT_CHANNEL = "__interrupt__"
 RESUME_CHANNEL = "__resume__"
 ERROR_CHANNEL = "__error__"
 NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
-LANGGRAPH_METADATA_KEYS = {"source", "step", "parents", "writes", "thread_id", "checkpoint_ns", "run_id"}
 
 
 def checkpoint_conninfo() -> str:
@@ -119,82 +123,6 @@ def open_checkpoint_source() -> Iterator[PostgresCheckpointSource]:
         yield PostgresCheckpointSource(connection=connection)
 
 
-@dataclass(frozen=True)
-class CheckpointRecord:
-    """One checkpoint header: what the timeline needs, without channel blobs."""
-
-    checkpoint_ns: str
-    checkpoint_id: str
-    parent_checkpoint_id: str | None
-    ts: datetime | None  # always aware; None when neither the row nor its id says when it was made
-    metadata: dict[str, Any]
-    channel_values: dict[str, Any]
-    messages_version: str | None
-    problem: str | None = None  # why the row could not be read as a checkpoint, when it could not
-
-
-@dataclass(frozen=True)
-class WriteRecord:
-    """One row of ``checkpoint_writes``, decoded."""
-
-    checkpoint_ns: str
-    checkpoint_id: str
-    task_id: str
-    task_path: str
-    idx: int
-    channel: str
-    type: str | None
-    decoded: Decoded
-
-    @property
-    def node(self) -> str:
-        """The graph node whose task wrote this (``~__pregel_pull, billing`` → ``billing``)."""
-        parts = [part.strip() for part in self.task_path.split(",")]
-        return parts[1] if len(parts) > 1 else ""
-
-
-@dataclass(frozen=True)
-class ThreadCheckpoints:
-    """Everything stored for one thread: checkpoints of all namespaces (oldest first) and their writes."""
-
-    thread_id: str
-    checkpoints: tuple[CheckpointRecord, ...]
-    writes: tuple[WriteRecord, ...]
-    source: CheckpointSource | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """The caller's ``config["metadata"]`` keys (tenant, channel, user id …) from the root graph's
-        checkpoints, later values winning; LangGraph's own bookkeeping keys left out."""
-        merged: dict[str, Any] = {}
-        for record in self.checkpoints:
-            if not record.checkpoint_ns:
-                merged.update({key: value for key, value in record.metadata.items() if key not in LANGGRAPH_METADATA_KEYS})
-        return merged
-
-    @property
-    def started_at(self) -> datetime | None:
-        stamps = [record.ts for record in self.checkpoints if record.ts is not None]
-        return min(stamps) if stamps else None
-
-    @property
-    def last_checkpoint_at(self) -> datetime | None:
-        stamps = [record.ts for record in self.checkpoints if record.ts is not None]
-        return max(stamps) if stamps else None
-
-    @property
-    def newest_checkpoint_id(self) -> str:
-        return max((record.checkpoint_id for record in self.checkpoints), default="")
-
-    def load_messages(self, *, checkpoint_ns: str, version: str) -> Decoded:
-        """Decode the ``messages`` channel as stored at ``version`` (for steps that left no writes)."""
-        if self.source is None:
-            return Decoded(error="no checkpoint source to load channel values from")
-        return self.source.load_channel(
-            thread_id=self.thread_id, checkpoint_ns=checkpoint_ns, channel=MESSAGES_CHANNEL, version=version
-        )
-
-
 class CheckpointSource(Protocol):
     """Where checkpoints come from. Implementations read; they never write."""
 
@@ -213,21 +141,57 @@ class CheckpointSource(Protocol):
     def recent_thread_signatures(self, *, after: str) -> list[tuple[str, str, int]]: ...
 
 
-# Only what the timeline reads: no channel blobs, metadata without LangGraph's bookkeeping, and of the
-# inline channel values only the active agent.
+# Only what the timeline reads: no channel blobs, metadata without LangGraph's bookkeeping, of the
+# inline channel values only the active agent — and, for the checkpoints where a run may have stopped at
+# a static breakpoint, what LangGraph computes a thread's next tasks from (channel versions, the versions
+# each node has seen, which channels hold a value). A run may have stopped at a checkpoint when the next one
+# in its namespace is not a plain step, or resumed from it (LangGraph then records the versions it resumed
+# at under versions_seen["__interrupt__"]), or when there is no next one; other checkpoints never carry them.
 _CHECKPOINTS_SQL = """
 SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint_value->>'ts',
        -- deleting keys from a scalar is an error that would fail the whole batch
        CASE WHEN jsonb_typeof(metadata) = 'object' THEN metadata - 'parents' - 'source' - 'step' - 'writes' END,
        checkpoint_value->'channel_values'->>%(active_agent)s, checkpoint_value->'channel_versions'->>%(messages)s,
-       jsonb_typeof(checkpoint_value)
+       jsonb_typeof(checkpoint_value), source, checkpoint_value->'channel_versions'->>%(active_agent)s,
+       COALESCE(resumed_by_next, false),
+       CASE WHEN may_stop THEN checkpoint_value->'channel_versions' END,
+       CASE WHEN may_stop AND jsonb_typeof(checkpoint_value->'versions_seen') = 'object'
+            THEN (checkpoint_value->'versions_seen') - '__interrupt__' END,
+       CASE WHEN may_stop AND jsonb_typeof(checkpoint_value->'channel_values') = 'object'
+            THEN ARRAY(SELECT jsonb_object_keys(checkpoint_value->'channel_values')) END,
+       -- langgraph before 1.0 named the node an update_state was made as in metadata.writes
+       CASE WHEN source = 'update' AND jsonb_typeof(metadata->'writes') = 'object'
+            THEN ARRAY(SELECT jsonb_object_keys(metadata->'writes')) END
 FROM (
-    -- "|| '{}'" detoasts each checkpoint once instead of once per field read (about a quarter faster)
-    SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata,
-           CASE WHEN jsonb_typeof(checkpoint) = 'object' THEN checkpoint || '{}'::jsonb ELSE checkpoint END AS checkpoint_value
-    FROM checkpoints WHERE thread_id = ANY(%(thread_ids)s) OFFSET 0
+    -- an input checkpoint has only the input to run: never a stop
+    SELECT *, (source IN ('update', 'fork') OR (source IS DISTINCT FROM 'input'
+               AND (next_source IS DISTINCT FROM 'loop' OR resumed_by_next))) AS may_stop
+    FROM (
+        SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata, checkpoint_value,
+               metadata->>'source' AS source,
+               lead(metadata->>'source') OVER next_in_namespace AS next_source,
+               lead(checkpoint_value->'versions_seen'->'__interrupt__') OVER next_in_namespace
+                   @> (checkpoint_value->'channel_versions') AS resumed_by_next
+        FROM (
+            -- "|| '{}'" detoasts each checkpoint once instead of once per field read (about a quarter faster)
+            SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata,
+                   CASE WHEN jsonb_typeof(checkpoint) = 'object' THEN checkpoint || '{}'::jsonb ELSE checkpoint END AS checkpoint_value
+            FROM checkpoints WHERE thread_id = ANY(%(thread_ids)s) OFFSET 0
+        ) AS detoasted
+        WINDOW next_in_namespace AS (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id)
+    ) AS ordered
 ) AS thread_checkpoints
 ORDER BY thread_id, checkpoint_id, checkpoint_ns
+"""
+
+# Channel blobs the timeline needs besides messages: the active agent's value when it is not a primitive
+# (a stack of agents is a list), and whether the channels that trigger nodes held a value (savers before
+# the inline primitives kept every channel in a blob; an "empty" blob is a channel without a value).
+_BLOBS_SQL = """
+SELECT thread_id, checkpoint_ns, channel, version, type, CASE WHEN channel = %(active_agent)s THEN blob END
+FROM checkpoint_blobs
+WHERE thread_id = ANY(%(thread_ids)s)
+  AND (channel = %(active_agent)s OR channel LIKE 'branch:%%' OR channel LIKE 'start:%%' OR channel LIKE 'join:%%')
 """
 
 _WRITES_SQL = """
@@ -255,6 +219,35 @@ def _binary_cursor(connection: psycopg.Connection) -> psycopg.Cursor:
 
 def _problem(kind: str | None) -> str | None:
     return None if kind == "object" else f"the checkpoint is a JSON {kind or 'null'}, not an object"
+
+
+class _ChannelBlobs:
+    """The blobs of one batch of threads that the checkpoint headers refer to, by channel and version."""
+
+    def __init__(self, rows: list[tuple], *, decoder: ValueDecoder, active_agent_channel: str) -> None:
+        self.active_agent_channel = active_agent_channel
+        self.decoder = decoder
+        self.rows: dict[tuple[str, str, str, str], tuple[str | None, bytes | None]] = {
+            (thread_id, ns, channel, str(version)): (type_, blob) for thread_id, ns, channel, version, type_, blob in rows
+        }
+
+    def active_agent(self, thread_id: str, ns: str, version: Any) -> Any:
+        """The active-agent channel's value when it is kept in a blob (a stack of agents is a list)."""
+        type_, blob = self.rows.get((thread_id, ns, self.active_agent_channel, str(version)), (None, None))
+        return self.decoder.decode(type_, blob).value if type_ not in (None, "empty") else None
+
+    def stop_reading(
+        self, thread_id: str, ns: str, channel_versions: Any, versions_seen: Any, inline_channels: list[str] | None
+    ) -> StopReading | None:
+        """What the next tasks of a checkpoint are computed from; None when it was not read or is damaged."""
+        if not isinstance(channel_versions, dict) or not isinstance(versions_seen, dict):
+            return None
+        available = set(inline_channels or ())
+        for channel, version in channel_versions.items():
+            type_, _ = self.rows.get((thread_id, ns, channel, str(version)), (None, None))
+            if type_ not in (None, "empty"):
+                available.add(channel)
+        return StopReading(channel_versions, versions_seen, frozenset(available))
 
 
 class PostgresCheckpointSource:
@@ -308,17 +301,30 @@ class PostgresCheckpointSource:
             "active_agent": active_agent_channel,
             "channels": list(self.channels),
         }
-        # Both queries in one round trip.
-        with connection.pipeline(), psycopg.Cursor(connection) as header_cursor, _binary_cursor(connection) as write_cursor:
+        # All three queries in one round trip.
+        with (
+            connection.pipeline(),
+            psycopg.Cursor(connection) as header_cursor,
+            _binary_cursor(connection) as write_cursor,
+            _binary_cursor(connection) as blob_cursor,
+        ):
             header_cursor.adapters.register_loader("jsonb", _OrjsonLoader)
             header_cursor.execute(_CHECKPOINTS_SQL, params)
             write_cursor.execute(_WRITES_SQL, params)
+            blob_cursor.execute(_BLOBS_SQL, params)
             header_rows = header_cursor.fetchall()
             write_rows = write_cursor.fetchall()
+            blob_rows = blob_cursor.fetchall()
+        decoder = ValueDecoder()
+        blobs = _ChannelBlobs(blob_rows, decoder=decoder, active_agent_channel=active_agent_channel)
         checkpoints: dict[str, list[CheckpointRecord]] = defaultdict(list)
         times: dict[str, CheckpointTimes] = {}
-        for thread_id, ns, checkpoint_id, parent_id, ts, metadata, active_agent, version, kind in header_rows:
+        for row in header_rows:
+            thread_id, ns, checkpoint_id, parent_id, ts, metadata, active_agent, version, kind, *stop_columns = row
+            source, agent_version, resumed_by_next, channel_versions, versions_seen, inline_channels, update_nodes = stop_columns
             thread_times = times.get(thread_id) or times.setdefault(thread_id, CheckpointTimes(thread_id))
+            if active_agent is None and agent_version is not None:
+                active_agent = blobs.active_agent(thread_id, ns, agent_version)
             checkpoints[thread_id].append(
                 CheckpointRecord(
                     checkpoint_ns=ns,
@@ -326,15 +332,18 @@ class PostgresCheckpointSource:
                     parent_checkpoint_id=parent_id,
                     ts=thread_times.read(checkpoint_id=checkpoint_id, raw=ts),
                     metadata=metadata if isinstance(metadata, dict) else {},
-                    channel_values={active_agent_channel: active_agent} if active_agent else {},
+                    channel_values={active_agent_channel: active_agent} if active_agent is not None else {},
                     messages_version=version,
                     problem=_problem(kind),
+                    source=source,
+                    resumed_by_next=bool(resumed_by_next),
+                    stop_reading=blobs.stop_reading(thread_id, ns, channel_versions, versions_seen, inline_channels),
+                    update_nodes=tuple(update_nodes or ()),
                 )
             )
         for thread_times in times.values():
             thread_times.warn()
         writes: dict[str, list[WriteRecord]] = defaultdict(list)
-        decoder = ValueDecoder()
         for thread_id, ns, checkpoint_id, task_id, task_path, idx, channel, type_, blob in write_rows:
             writes[thread_id].append(
                 WriteRecord(ns, checkpoint_id, str(task_id), task_path or "", idx, channel, type_, decoder.decode(type_, blob))

@@ -35,8 +35,14 @@ def read_resume_outcome(resume: Any) -> tuple[str, str | None, str | None]:
 
 
 def interrupt_question(value: Any) -> str | None:
+    """What the reviewer was asked: the payload's question, or what a stopped run was about to do."""
     if isinstance(value, str):
         return value
+    if isinstance(value, dict) and "pending_nodes" in value:
+        calls = [call for call in value.get("tool_calls") or [] if isinstance(call, dict)]
+        if calls:
+            return "; ".join(f"{call.get('name')}({_arguments(call.get('args'))})" for call in calls)
+        return f"Run {', '.join(str(node) for node in value['pending_nodes'])}?"
     if isinstance(value, dict):
         for key in ("question", "description", "message"):
             if isinstance(value.get(key), str):
@@ -48,6 +54,30 @@ def interrupt_question(value: Any) -> str | None:
     if isinstance(value, list) and value:
         return interrupt_question(value[0])
     return None
+
+
+def _arguments(args: Any) -> str:
+    if not isinstance(args, dict):
+        return ""
+    return ", ".join(f"{key}={json.dumps(value, default=str, ensure_ascii=False)}" for key, value in args.items())
+
+
+def named_tools(value: Any) -> frozenset[str]:
+    """The tools an interrupt payload says it is about (``{"action": "issue_refund"}``, LangChain's
+    ``action_requests``); empty when it names none."""
+    if isinstance(value, list):
+        return frozenset().union(*(named_tools(item) for item in value)) if value else frozenset()
+    if not isinstance(value, dict):
+        return frozenset()
+    names = {value[key] for key in ("action", "tool", "tool_name") if isinstance(value.get(key), str)}
+    request = value.get("action_request")  # Agent Inbox's HumanInterrupt
+    if isinstance(request, dict) and isinstance(request.get("action"), str):
+        names.add(request["action"])
+    requests = value.get("action_requests")
+    for request in requests if isinstance(requests, list) else []:
+        if isinstance(request, dict) and isinstance(request.get("name"), str):
+            names.add(request["name"])
+    return frozenset(names)
 
 
 def jsonable(value: Any) -> Any:

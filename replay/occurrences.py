@@ -1,5 +1,6 @@
-"""What happened in a thread, read from its checkpoints: each message once, each interrupt once, each
-resolution, each node error and each change of the active agent — stamped with when it happened.
+"""What happened in a thread, read from its checkpoints: each message once, each interrupt once (raised
+by ``interrupt()`` or a run stopped at a static breakpoint), each resolution, each node error and each
+change of the active agent — stamped with when it happened.
 
 This is the half of the timeline builder that knows LangGraph's storage; ``timeline.py`` turns these
 occurrences into replay steps.
@@ -13,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from langgraph.types import Interrupt
@@ -28,13 +29,13 @@ from replay.checkpoints import (
     ThreadCheckpoints,
     WriteRecord,
 )
-from replay.checkpoint_times import uuid6_time
+from replay.breakpoints import find_breakpoint_stops
+from replay.checkpoint_index import EPOCH, CheckpointIndex
 from replay.message_copies import MessageCopies
-from replay.stored_values import StoredMessage, as_stored_message, as_text
+from replay.stored_values import StoredMessage, as_stored_message, as_text, is_role_shorthand
 
 logger = logging.getLogger(__name__)
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Prompts and deletions are state bookkeeping, not steps of the conversation.
 IGNORED_MESSAGE_TYPES = {"system", "remove"}
 
@@ -74,47 +75,6 @@ class Occurrence:
         return (self.ts, self.rank, self.order)
 
 
-class _Checkpoints:
-    """Index of a thread's checkpoints by namespace and id, each with the time its steps are placed at."""
-
-    def __init__(self, records: tuple[CheckpointRecord, ...]) -> None:
-        self.by_id = {(record.checkpoint_ns, record.checkpoint_id): record for record in records}
-        self.first_child: dict[tuple[str, str], CheckpointRecord] = {}
-        self.by_namespace: dict[str, list[CheckpointRecord]] = defaultdict(list)
-        for record in records:
-            self.by_namespace[record.checkpoint_ns].append(record)
-            if record.parent_checkpoint_id:
-                self.first_child.setdefault((record.checkpoint_ns, record.parent_checkpoint_id), record)
-        # A checkpoint no one can date sits just after the one before it in checkpoint-id order, so
-        # its steps keep their order; they are marked as of unknown time.
-        self.when: dict[tuple[str, str], datetime] = {}
-        self.undated: set[tuple[str, str]] = set()
-        last_known, since_known = EPOCH, 0
-        for record in sorted(records, key=lambda record: record.checkpoint_id):
-            key = (record.checkpoint_ns, record.checkpoint_id)
-            if record.ts is not None:
-                self.when[key], last_known, since_known = record.ts, record.ts, 0
-            else:
-                since_known += 1
-                self.when[key] = last_known + timedelta(microseconds=since_known)
-                self.undated.add(key)
-
-    def ts(self, checkpoint_ns: str, checkpoint_id: str) -> datetime:
-        known = self.when.get((checkpoint_ns, checkpoint_id))
-        return known or uuid6_time(checkpoint_id) or EPOCH  # a write whose checkpoint row is gone
-
-    def known(self, checkpoint_ns: str, checkpoint_id: str) -> bool:
-        key = (checkpoint_ns, checkpoint_id)
-        return key not in self.undated and (key in self.when or uuid6_time(checkpoint_id) is not None)
-
-    def completed(self, checkpoint_ns: str, checkpoint_id: str) -> tuple[datetime, str]:
-        """When the step that started at this checkpoint was saved: its child's timestamp and id, else its own."""
-        child = self.first_child.get((checkpoint_ns, checkpoint_id))
-        if child is not None:
-            return self.ts(checkpoint_ns, child.checkpoint_id), child.checkpoint_id
-        return self.ts(checkpoint_ns, checkpoint_id), checkpoint_id
-
-
 def read_occurrences(thread: ThreadCheckpoints, *, active_agent_channel: str) -> list[Occurrence]:
     """Given a thread's checkpoints and writes, return everything that happened, each thing once."""
     return _Reader(thread, active_agent_channel=active_agent_channel).read()
@@ -124,7 +84,7 @@ class _Reader:
     def __init__(self, thread: ThreadCheckpoints, *, active_agent_channel: str) -> None:
         self.thread = thread
         self.active_agent_channel = active_agent_channel
-        self.checkpoints = _Checkpoints(thread.checkpoints)
+        self.checkpoints = CheckpointIndex(thread.checkpoints)
         self.counter = 0
         self.occurrences: list[Occurrence] = []
         self.messages = MessageCopies()
@@ -148,10 +108,13 @@ class _Reader:
         interrupt_ids_by_checkpoint: dict[tuple[str, str], list[str]] = defaultdict(list)
         resumes: list[WriteRecord] = []
         message_writes = []
+        interrupted: set[tuple[str, str]] = set()  # checkpoints where an interrupt() or an error was written
         for record in self.thread.checkpoints:
             if record.problem is not None:
                 self._unknown_checkpoint(record, record.problem)
         for write in self.thread.writes:
+            if write.channel in {INTERRUPT_CHANNEL, ERROR_CHANNEL}:
+                interrupted.add((write.checkpoint_ns, write.checkpoint_id))
             with self._salvaging(write.checkpoint_ns, write.checkpoint_id, channel=write.channel, raw_type=write.type):
                 if write.decoded.error is not None:
                     self._unknown_write(write)
@@ -176,6 +139,8 @@ class _Reader:
                 damaged.add((write.checkpoint_ns, write.checkpoint_id))
         self._messages_from_blobs(messages_written_at - damaged)
         self._resolutions(interrupts, resumes, interrupt_ids_by_task, interrupt_ids_by_checkpoint)
+        with self._salvaging("", self.thread.newest_checkpoint_id, channel="static breakpoints"):
+            self._breakpoint_stops(interrupted)
         self._agent_changes()
         messages: list[Occurrence] = []
         with self._salvaging("", self.thread.newest_checkpoint_id, channel=MESSAGES_CHANNEL):
@@ -214,7 +179,7 @@ class _Reader:
         node = write.node
         value = write.decoded.value
         readable = True
-        for item in value if isinstance(value, list) else [value]:
+        for item in value if isinstance(value, list) and not is_role_shorthand(value) else [value]:
             if self.messages.met(item):
                 continue  # a copy of a message already placed at an earlier time
             stored = as_stored_message(item)
@@ -344,13 +309,45 @@ class _Reader:
         )
 
     def _agent_changes(self) -> None:
+        previous_stack = None
         for record in self.checkpoints.by_namespace.get("", []):
             agent = record.channel_values.get(self.active_agent_channel)
-            if isinstance(agent, str) and agent:
-                self._add(
-                    kind="agent_change", ts=self.checkpoints.ts("", record.checkpoint_id), rank=RANK_AGENT_CHANGE, checkpoint_ns="",
-                    checkpoint_id=record.checkpoint_id, details={"agent": agent},
-                )
+            if isinstance(agent, list):
+                # A stack of agents (the customer-support tutorial's dialog_state): the one on top is active;
+                # an empty stack hands the conversation back to the graph's own entry agent (None here).
+                if agent == previous_stack:
+                    continue
+                previous_stack = agent
+                agent = as_text(agent[-1]) if agent else None
+            elif not (isinstance(agent, str) and agent):
+                continue
+            self._add(
+                kind="agent_change", ts=self.checkpoints.ts("", record.checkpoint_id), rank=RANK_AGENT_CHANGE, checkpoint_ns="",
+                checkpoint_id=record.checkpoint_id, details={"agent": agent},
+            )
+
+    def _breakpoint_stops(self, interrupted: set[tuple[str, str]]) -> None:
+        """Runs that stopped at a static breakpoint: an interrupt at the stop, and a resolution where what
+        followed it shows the reviewer's decision."""
+        for stop in find_breakpoint_stops(self.thread.checkpoints, interrupted=interrupted):
+            ns, checkpoint_id = stop.record.checkpoint_ns, stop.record.checkpoint_id
+            interrupt = self._add(
+                kind="interrupt", ts=self.checkpoints.ts(ns, checkpoint_id), rank=RANK_INTERRUPT, checkpoint_ns=ns,
+                checkpoint_id=checkpoint_id,
+                details={"interrupt_id": stop.interrupt_id, "value": None, "pending_nodes": list(stop.pending_nodes)},
+            )
+            if stop.decided_at is None:
+                continue
+            interrupt.details["resolved"] = True
+            decided = stop.decided_at
+            self._add(
+                kind="resolution", ts=max(self.checkpoints.ts(decided.checkpoint_ns, decided.checkpoint_id), interrupt.ts),
+                rank=RANK_RESOLUTION, checkpoint_ns=decided.checkpoint_ns, checkpoint_id=decided.checkpoint_id,
+                details={
+                    "interrupt_id": stop.interrupt_id, "resume": None, "outcome_stored": True,
+                    "breakpoint_outcome": stop.outcome, "via": stop.via,
+                },
+            )
 
     def _unknown_write(self, write: WriteRecord) -> None:
         ts, _ = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -47,6 +48,8 @@ class TimelineRules:
     active_agent_channel: str
     router_targets: frozenset[str]
     interrupt_ttl: timedelta
+    routing_tools: frozenset[str] = frozenset()
+    tool_error_patterns: tuple[re.Pattern[str], ...] = ()
 
     @classmethod
     def from_settings(cls) -> TimelineRules:
@@ -57,13 +60,24 @@ class TimelineRules:
             active_agent_channel=options["ACTIVE_AGENT_CHANNEL"],
             router_targets=frozenset(options["ROUTER_TARGETS"]),
             interrupt_ttl=options["INTERRUPT_TTL"],
+            routing_tools=frozenset(options.get("ROUTING_TOOLS", ())),
+            tool_error_patterns=tuple(re.compile(pattern, re.DOTALL) for pattern in options.get("TOOL_ERROR_PATTERNS", ())),
         )
 
     def handoff_target(self, tool_name: str) -> str | None:
+        """The agent a ``transfer_to_<agent>`` tool names; None for any other tool."""
         for prefix in self.handoff_tool_prefixes:
             if tool_name.startswith(prefix) and len(tool_name) > len(prefix):
                 return tool_name[len(prefix):]
         return None
+
+    def is_routing(self, tool_name: str) -> bool:
+        """True for a tool whose call only hands the conversation to another agent."""
+        return tool_name in self.routing_tools or self.handoff_target(tool_name) is not None
+
+    def reads_as_error(self, content: str) -> bool:
+        """True when a tool message's text is an error report (LangGraph's template, an app's fallback)."""
+        return any(pattern.search(content) for pattern in self.tool_error_patterns)
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,25 @@ class StoredToolCall(NamedTuple):
         return cls(name=as_text(call.get("name")) or "", id=as_text(call.get("id")), args=args)
 
 
+# The roles LangChain's convert_to_messages reads in a (role, content) pair.
+_SHORTHAND_ROLES = frozenset({"human", "user", "ai", "assistant", "system", "developer", "function", "tool"})
+
+
+def is_role_shorthand(value: Any) -> bool:
+    """True for one message written as ``(role, content)``: ``{"messages": ("user", "hi")}`` is one
+    message (``add_messages`` wraps a value that is not a list in one), but msgpack stores the tuple as a
+    list, so a stored two-item list whose first item is a role is that one message, not two. (A bare list
+    of two strings such as ``["user", "hi"]``, which add_messages reads as two messages, is stored with the
+    same bytes; it is read as the far more common tuple.)"""
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and value[0] in _SHORTHAND_ROLES
+        and isinstance(value[1], (str, list))
+    )
+
+
 def as_stored_message(item: Any) -> StoredMessage | None:
     """A stored message as is; an input shorthand (``("user", "hi")``, a dict, a string) converted."""
     if isinstance(item, StoredMessage):

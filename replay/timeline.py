@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from replay.checkpoints import ThreadCheckpoints
-from replay.interrupt_values import interrupt_question, jsonable, read_resume_outcome
+from replay.approval_steps import ApprovalSteps, ToolCallInfo
+from replay.interrupt_values import jsonable
 from replay.occurrences import EPOCH, RANK_UNKNOWN, Occurrence, namespace_agent, read_occurrences
 # The step values live in replay.steps; callers have always imported them from here.
 from replay.steps import (  # noqa: F401
@@ -61,7 +62,7 @@ def build_timeline(
                 "thread %s: could not replay the %s at checkpoint %s (%s: %s)",
                 checkpoints.thread_id, occurrence.kind, occurrence.checkpoint_id, type(error).__name__, error,
             )
-            del builder.steps[built:]
+            builder.forget_steps_from(built)
             builder.add(_failure(checkpoints, error, what=f"replay this {occurrence.kind}", at=occurrence))
     return builder.steps
 
@@ -86,22 +87,13 @@ def _known_agents(occurrences: list[Occurrence]) -> dict[str, str]:
     for occurrence in occurrences:
         names.add(namespace_agent(occurrence.checkpoint_ns) or "")
         if occurrence.kind == "agent_change":
-            names.add(occurrence.details["agent"])
+            names.add(occurrence.details["agent"] or "")
         elif occurrence.stored is not None and occurrence.stored.type == "ai" and occurrence.stored.name:
             names.add(occurrence.stored.name)
     return {_agent_key(name): name for name in sorted(names) if name}
 
 
-@dataclass
-class _ToolCallInfo:
-    call_id: str
-    agent: str | None
-    tool_name: str
-    handoff_target: str | None
-    answered: bool = False
-
-
-class _StepBuilder:
+class _StepBuilder(ApprovalSteps):
     """Walks occurrences in time order, keeping track of the active agent, and emits steps."""
 
     def __init__(
@@ -116,12 +108,27 @@ class _StepBuilder:
         self.last_agent: str | None = None  # of the latest LLM reply
         self.last_handoff_target: str | None = None
         # By id, oldest first: an app may reuse a tool-call id in a later turn.
-        self.tool_calls: dict[str, list[_ToolCallInfo]] = {}
+        self.tool_calls: dict[str, list[ToolCallInfo]] = {}
         self.interrupt_steps: dict[str, int] = {}
+        self.approval_calls: dict[str, list[ToolCallInfo]] = {}  # by interrupt id: the calls it asked about
+        self.replies = 0
+        # A routing tool that does not name its target (``ToHotelBookingAssistant``, ``CompleteOrEscalate``):
+        # its handoff step, whose agent the routing that follows (node entry, channel, next reply) names.
+        self.open_routing: int | None = None
 
     def add(self, occurrence: Occurrence) -> None:
         handler = getattr(self, f"_on_{occurrence.kind}")
         handler(occurrence)
+
+    def forget_steps_from(self, index: int) -> None:
+        """Drop the steps from ``index`` on (an occurrence that failed halfway) and what pointed at them."""
+        del self.steps[index:]
+        if self.open_routing is not None and self.open_routing >= index:
+            self.open_routing = None
+        for calls in self.tool_calls.values():
+            for call in calls:
+                if call.reason_step is not None and call.reason_step >= index:
+                    call.reason_step = None
 
     def _emit(self, occurrence: Occurrence, step_type: StepType, **fields: Any) -> ReplayStep:
         previous = self.steps[-1] if self.steps else None
@@ -194,6 +201,9 @@ class _StepBuilder:
 
     def _on_ai_message(self, occurrence: Occurrence, message: StoredMessage) -> None:
         agent = self._agent_of(occurrence, message)
+        if agent and self._settles_routing(agent):
+            self._settle_routing(agent)
+        self.replies += 1
         self.last_agent = agent or self.last_agent
         usage = self._usage(occurrence, message)
         unpriced = bool(usage) and usage.get("cost_usd") is None and (usage.get("input_tokens") or usage.get("output_tokens"))
@@ -206,7 +216,7 @@ class _StepBuilder:
             return {**usage, "details_extra": {"unpriced_model": True} if unpriced else {}}
 
         tool_calls = message.tool_calls
-        only_handoffs = bool(tool_calls) and all(self.rules.handoff_target(call.name) for call in tool_calls)
+        only_handoffs = bool(tool_calls) and all(self.rules.is_routing(call.name) for call in tool_calls)
         if (text and not (only_handoffs and not usage)) or not tool_calls:
             extra = usage_once()
             details = {"message_id": message.id, **extra.pop("details_extra", {})}
@@ -217,18 +227,25 @@ class _StepBuilder:
             target = self.rules.handoff_target(name)
             if target is not None:
                 target = self.agents.get(_agent_key(target), target)
+            routing = self.rules.is_routing(name)
             if call_id:
-                info = _ToolCallInfo(call_id=call_id, agent=agent, tool_name=name, handoff_target=target)
+                info = ToolCallInfo(
+                    call_id=call_id, agent=agent, tool_name=name, handoff_target=target, args=args,
+                    checkpoint_ns=occurrence.checkpoint_ns, reply_number=self.replies, routing=routing,
+                )
                 self.tool_calls.setdefault(call_id, []).append(info)
             extra = usage_once()
             details = {"message_id": message.id, **extra.pop("details_extra", {})}
-            if target is not None:
-                self._route(occurrence, target, agent, via="tool")
+            if routing:
+                if target is not None:
+                    self._route(occurrence, target, agent, via="tool")
                 details["from_agent"] = agent
-                self._emit(
+                step = self._emit(
                     occurrence, StepType.HANDOFF, agent=target, tool_name=name, tool_call_id=call_id,
-                    tool_args=args, content=f"{agent or 'agent'} → {target}", details=details, **extra,
+                    tool_args=args, content=f"{agent or 'agent'} → {target or name}", details=details, **extra,
                 )
+                if target is None:
+                    self.open_routing = step.index
             elif name in self.rules.escalation_tools:
                 self._emit(
                     occurrence, StepType.ESCALATION, agent=agent, tool_name=name, tool_call_id=call_id,
@@ -248,9 +265,17 @@ class _StepBuilder:
         tool_name = message.name or (call.tool_name if call else None)
         if call is not None:
             call.answered = True
-        if (call and call.handoff_target) or (tool_name and self.rules.handoff_target(tool_name)):
+        if (call and call.routing) or (tool_name and self.rules.is_routing(tool_name)):
             return  # the handoff step already shows this routing
-        status = "error" if message.status == "error" else "success"
+        if call is not None and call.reason_step is not None:
+            self._give_reason(call.reason_step, message.text)  # a rejection's message, not a tool's result
+            return
+        if call is not None and call.rejected:
+            status = "rejected"
+        elif message.status == "error" or self.rules.reads_as_error(message.text):
+            status = "error"
+        else:
+            status = "success"
         self._emit(
             occurrence, StepType.TOOL_RESULT, agent=call.agent if call else self._agent_of(occurrence),
             tool_name=tool_name, tool_call_id=message.tool_call_id, status=status, content=message.text,
@@ -258,8 +283,25 @@ class _StepBuilder:
         )
 
     # -- routing -------------------------------------------------------------------------------
+    def _settles_routing(self, agent: str) -> bool:
+        """True when a routing is open and ``agent`` is not the one that handed over: it is the target."""
+        return self.open_routing is not None and agent != self.steps[self.open_routing].details.get("from_agent")
+
+    def _settle_routing(self, target: str) -> None:
+        """Name the agent the open routing handed over to."""
+        index, self.open_routing = self.open_routing, None
+        step = self.steps[index]
+        self.active_agent = self.last_handoff_target = target
+        self.steps[index] = replace(step, agent=target, content=f"{step.details.get('from_agent') or 'agent'} → {target}")
+
     def _enter_node(self, occurrence: Occurrence, node: str) -> None:
         previous = self.active_agent
+        if self._settles_routing(node):
+            self._settle_routing(node)
+            return
+        if previous is None:
+            self.active_agent = node  # the first entry, from the graph's start: no one handed over
+            return
         if previous != node and self._route(occurrence, node, previous, via="router"):
             self._emit(
                 occurrence, StepType.HANDOFF, agent=node, content=f"{previous or 'start'} → {node}",
@@ -268,7 +310,22 @@ class _StepBuilder:
 
     def _on_agent_change(self, occurrence: Occurrence) -> None:
         agent = occurrence.details["agent"]
-        previous = self.active_agent
+        if agent is None:
+            # An emptied stack of agents hands the conversation back to the graph's entry agent, which
+            # the stack does not name: the next reply does.
+            previous, self.active_agent = self.active_agent, None
+            if previous is not None and self.open_routing is None:
+                step = self._emit(
+                    occurrence, StepType.HANDOFF, content=f"{previous} → …",
+                    details={"from_agent": previous, "via": self.rules.active_agent_channel},
+                )
+                self.open_routing = step.index
+            return
+        if self._settles_routing(agent):
+            self._settle_routing(agent)
+            return
+        # Before the channel first names an agent, the one that replied last has the conversation.
+        previous = self.active_agent or self.last_agent
         if previous is None:
             self.active_agent = agent
             return
@@ -279,41 +336,9 @@ class _StepBuilder:
             )
 
     # -- interrupts, errors, unknowns ----------------------------------------------------------
-    def _on_interrupt(self, occurrence: Occurrence) -> None:
-        if occurrence.details.get("resolved"):
-            status = "resolved"
-        elif not occurrence.ts_known:
-            status = "pending"  # no one knows when it was raised, so not that it expired
-        else:
-            status = unresolved_interrupt_status(raised_at=occurrence.ts, now=self.now, ttl=self.rules.interrupt_ttl)
-        interrupt_id = occurrence.details["interrupt_id"]
-        value = jsonable(occurrence.details["value"])
-        step = self._emit(
-            occurrence, StepType.INTERRUPT, agent=self._agent_of(occurrence), status=status,
-            content=interrupt_question(value), details={"interrupt_id": interrupt_id, "value": value},
-        )
-        self.interrupt_steps[interrupt_id] = step.index
-
-    def _on_resolution(self, occurrence: Occurrence) -> None:
-        interrupt_id = occurrence.details["interrupt_id"]
-        resume = jsonable(occurrence.details["resume"])
-        outcome, reviewer, reason = read_resume_outcome(resume)
-        raised_at = self.steps[self.interrupt_steps[interrupt_id]] if interrupt_id in self.interrupt_steps else None
-        wait_ms = None
-        if raised_at is not None and occurrence.ts_known and timestamp_known(raised_at):
-            wait_ms = round((occurrence.ts - raised_at.timestamp).total_seconds() * 1000)
-        self._emit(
-            occurrence, StepType.INTERRUPT_RESOLUTION, agent=raised_at.agent if raised_at else self._agent_of(occurrence),
-            status=outcome, content=reason,
-            details={
-                "interrupt_id": interrupt_id, "reviewer": reviewer, "reason": reason, "wait_ms": wait_ms,
-                "resume": resume, "outcome_stored": occurrence.details["outcome_stored"],
-            },
-        )
-
     def _on_error(self, occurrence: Occurrence) -> None:
         error = occurrence.details["error"]
-        pending = [call for calls in self.tool_calls.values() for call in calls if not call.answered and not call.handoff_target]
+        pending = [call for calls in self.tool_calls.values() for call in calls if not call.answered and not call.routing]
         if not pending:
             self._emit(
                 occurrence, StepType.UNKNOWN, agent=self._agent_of(occurrence), status="error", content=error,

@@ -134,6 +134,17 @@ SMART_SUPPORT = {
     "ACTIVE_AGENT_CHANNEL": os.environ.get("SMART_SUPPORT_ACTIVE_AGENT_CHANNEL", "active_agent"),
     # Graph nodes that are agents: entering one from another counts as a handoff.
     "ROUTER_TARGETS": _env_list("SMART_SUPPORT_ROUTER_TARGETS", []),
+    # Tools whose call only moves the conversation to another agent (LangGraph's customer-support
+    # tutorial: ToFlightBookingAssistant, …, CompleteOrEscalate): shown as the handoff, never as tool calls.
+    "ROUTING_TOOLS": _env_list("SMART_SUPPORT_ROUTING_TOOLS", []),
+    # Regular expressions: a tool message whose content matches one is an error whatever its status.
+    # The default matches LangGraph's ToolNode template ("Error: {repr(e)}\n Please fix your mistakes.")
+    # and the customer-support tutorial's fallback ("... please fix your mistakes.").
+    "TOOL_ERROR_PATTERNS": (
+        [os.environ["SMART_SUPPORT_TOOL_ERROR_PATTERNS"]]
+        if os.environ.get("SMART_SUPPORT_TOOL_ERROR_PATTERNS")
+        else [r"\AError: .*\n [Pp]lease fix your mistakes\.\s*\Z"]
+    ),
     # An interrupt still unresolved after this long is reported as expired.
     "INTERRUPT_TTL": timedelta(hours=float(os.environ.get("SMART_SUPPORT_INTERRUPT_TTL_HOURS", "24"))),
     # Processes a backfill derives with (one per core by default).

@@ -370,7 +370,7 @@ def test_an_occurrence_that_fails_to_replay_is_one_unknown_step(checkpointer, ch
     def broken(resume):
         raise RuntimeError("resume reader broke")
 
-    monkeypatch.setattr("replay.timeline.read_resume_outcome", broken)
+    monkeypatch.setattr("replay.approval_steps.read_resume_outcome", broken)
     with caplog.at_level(logging.WARNING, logger="replay"):
         steps = replay(checkpoint_source, "handler-fails")
 

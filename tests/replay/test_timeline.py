@@ -57,6 +57,22 @@ def test_reference_refund_in_subgraph_counts_its_interrupt_once(run_reference_ag
     assert steps[1].checkpoint_ns == "" and steps[2].checkpoint_ns.startswith("billing:")
 
 
+def test_reference_refund_rejected_by_the_reviewer_reads_rejected(run_reference_agent, checkpoint_source):
+    """The refund tool answers a rejection itself ("Refund … was rejected"): that answer is the reviewer's
+    no, not a refund that succeeded."""
+    plan = plan_conversation(seed=3, index=2, scenario="refund_rejected")
+    run_reference_agent(plan, STARTED_AT)
+
+    steps = timeline_of(checkpoint_source, plan.thread_id)
+
+    assert shape(steps)[3:6] == [
+        ("interrupt", "billing", None, "resolved"),
+        ("interrupt_resolution", "billing", None, "rejected"),
+        ("tool_result", "billing", "issue_refund", "rejected"),
+    ]
+    assert "was rejected" in steps[5].content
+
+
 def test_reference_parallel_tool_calls_match_their_results(run_reference_agent, checkpoint_source):
     plan = plan_conversation(seed=3, index=1, scenario="order_status_parallel")
     run_reference_agent(plan, STARTED_AT)
@@ -284,7 +300,7 @@ def test_tool_that_raised_without_a_tool_message_shows_its_error(checkpointer, c
     assert "unknown city Atlantis" in steps[-1].content
 
 
-def test_router_targets_make_node_entries_handoffs(checkpointer, checkpoint_source):
+def test_router_targets_make_node_entries_handoffs_but_not_the_entry_from_start(checkpointer, checkpoint_source):
     from langgraph.graph import END, START, MessagesState, StateGraph
 
     def triage(state):
@@ -307,14 +323,14 @@ def test_router_targets_make_node_entries_handoffs(checkpointer, checkpoint_sour
 
     steps = timeline_of(checkpoint_source, "router-1", rules=rules)
 
+    # the graph's start entering triage hands nothing over: no one had the conversation before
     assert shape(steps) == [
         ("user_message", None, None, None),
-        ("handoff", "triage", None, None),
         ("agent_message", "triage", None, None),
         ("handoff", "billing", None, None),
         ("agent_message", "billing", None, None),
     ]
-    assert steps[3].details["from_agent"] == "triage"
+    assert steps[2].details["from_agent"] == "triage"
 
 
 def test_corrupt_rows_become_unknown_steps_with_a_warning(run_reference_agent, checkpoint_db, checkpoint_source, caplog):
@@ -362,7 +378,8 @@ def test_langchain_create_agent_with_human_in_the_loop_middleware(checkpointer, 
         ("tool_call", "mailer", "send_email", None),
         ("interrupt", "mailer", None, "resolved"),
         ("interrupt_resolution", "mailer", None, "rejected"),
-        ("tool_result", "mailer", "send_email", "error"),
+        # the middleware answers the rejected call itself: the reviewer's no, not a failure of the tool
+        ("tool_result", "mailer", "send_email", "rejected"),
         ("tool_result", "mailer", "lookup_customer", "success"),
         ("agent_message", "mailer", None, None),
     ]

@@ -1,0 +1,111 @@
+"""Approval steps: interrupts (an ``interrupt()`` or a static breakpoint) and their resolutions, and
+what a reviewer's rejection does to the tool call it was about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from replay.interrupt_values import interrupt_question, jsonable, named_tools, read_resume_outcome
+from replay.occurrences import Occurrence
+from replay.steps import ReplayStep, StepType, timestamp_known, unresolved_interrupt_status
+
+# How a breakpoint's rejection reached the graph: the message it injected answers the call, and is the
+# reviewer's reason rather than a tool result.
+INJECTED_BY = frozenset({"update", "input"})
+
+
+@dataclass
+class ToolCallInfo:
+    """One tool call as issued, and what became of it."""
+
+    call_id: str
+    agent: str | None
+    tool_name: str
+    handoff_target: str | None
+    args: dict[str, Any] = field(default_factory=dict)
+    checkpoint_ns: str = ""
+    reply_number: int = 0  # which LLM reply issued it, in order
+    routing: bool = False
+    answered: bool = False
+    rejected: bool = False
+    reason_step: int | None = None  # the rejection whose reason the message answering this call is
+
+
+class ApprovalSteps:
+    """The interrupt and resolution handlers of the step builder (``timeline._StepBuilder``)."""
+
+    steps: list[ReplayStep]
+    tool_calls: dict[str, list[ToolCallInfo]]
+    interrupt_steps: dict[str, int]
+    approval_calls: dict[str, list[ToolCallInfo]]
+
+    def _on_interrupt(self, occurrence: Occurrence) -> None:
+        if occurrence.details.get("resolved"):
+            status = "resolved"
+        elif not occurrence.ts_known:
+            status = "pending"  # no one knows when it was raised, so not that it expired
+        else:
+            status = unresolved_interrupt_status(raised_at=occurrence.ts, now=self.now, ttl=self.rules.interrupt_ttl)
+        interrupt_id = occurrence.details["interrupt_id"]
+        if "pending_nodes" in occurrence.details:
+            # A static breakpoint: the question is what the pending node was about to do.
+            calls = self._calls_awaiting(occurrence.checkpoint_ns)
+            value = {
+                "pending_nodes": occurrence.details["pending_nodes"],
+                "tool_calls": [{"name": call.tool_name, "args": call.args, "id": call.call_id} for call in calls],
+            }
+        else:
+            value = jsonable(occurrence.details["value"])
+            calls = self._calls_awaiting(occurrence.checkpoint_ns, names=named_tools(value))
+        self.approval_calls[interrupt_id] = calls
+        step = self._emit(
+            occurrence, StepType.INTERRUPT, agent=self._agent_of(occurrence), status=status,
+            content=interrupt_question(value), details={"interrupt_id": interrupt_id, "value": value},
+        )
+        self.interrupt_steps[interrupt_id] = step.index
+
+    def _calls_awaiting(self, checkpoint_ns: str, names: frozenset[str] = frozenset()) -> list[ToolCallInfo]:
+        """The unanswered tool calls of the latest reply that has any (in this namespace when there are
+        some there), of the named tools when the interrupt names them."""
+        waiting = [
+            call for calls in self.tool_calls.values() for call in calls
+            if not call.answered and not call.routing and (not names or call.tool_name in names)
+        ]
+        here = [call for call in waiting if call.checkpoint_ns == checkpoint_ns] or waiting
+        latest = max((call.reply_number for call in here), default=None)
+        return [call for call in here if call.reply_number == latest]
+
+    def _on_resolution(self, occurrence: Occurrence) -> None:
+        interrupt_id = occurrence.details["interrupt_id"]
+        resume = jsonable(occurrence.details["resume"])
+        via = occurrence.details.get("via")
+        if "breakpoint_outcome" in occurrence.details:
+            outcome, reviewer, reason = occurrence.details["breakpoint_outcome"], None, None
+        else:
+            outcome, reviewer, reason = read_resume_outcome(resume)
+        raised_at = self.steps[self.interrupt_steps[interrupt_id]] if interrupt_id in self.interrupt_steps else None
+        wait_ms = None
+        if raised_at is not None and occurrence.ts_known and timestamp_known(raised_at):
+            wait_ms = round((occurrence.ts - raised_at.timestamp).total_seconds() * 1000)
+        details = {
+            "interrupt_id": interrupt_id, "reviewer": reviewer, "reason": reason, "wait_ms": wait_ms,
+            "resume": resume, "outcome_stored": occurrence.details["outcome_stored"],
+        }
+        if via:
+            details["via"] = via
+        step = self._emit(
+            occurrence, StepType.INTERRUPT_RESOLUTION, agent=raised_at.agent if raised_at else self._agent_of(occurrence),
+            status=outcome, content=reason, details=details,
+        )
+        if outcome == "rejected":
+            for call in self.approval_calls.get(interrupt_id, []):
+                call.rejected = True
+                if via in INJECTED_BY:
+                    call.reason_step = step.index
+
+    def _give_reason(self, index: int, reason: str) -> None:
+        """The message a rejection injected is the reviewer's reason, shown on the resolution."""
+        step = self.steps[index]
+        if step.details.get("reason") is None:
+            self.steps[index] = replace(step, content=reason, details={**step.details, "reason": reason})

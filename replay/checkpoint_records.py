@@ -1,0 +1,107 @@
+"""What is stored for one thread, as the checkpoint source hands it to the timeline: checkpoint headers
+(with what a static breakpoint is read from) and decoded writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from replay.stored_values import Decoded
+
+if TYPE_CHECKING:
+    from replay.checkpoints import CheckpointSource
+
+MESSAGES_CHANNEL = "messages"
+LANGGRAPH_METADATA_KEYS = {"source", "step", "parents", "writes", "thread_id", "checkpoint_ns", "run_id"}
+
+
+@dataclass(frozen=True)
+class StopReading:
+    """What LangGraph computes a checkpoint's next tasks from (``get_state().next``), read only for the
+    checkpoints where a run may have stopped."""
+
+    channel_versions: dict[str, Any]
+    versions_seen: dict[str, Any]
+    # channels holding a value: inline in the checkpoint, or in a blob that is not "empty"
+    available_channels: frozenset[str]
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """One checkpoint header: what the timeline needs, without channel blobs."""
+
+    checkpoint_ns: str
+    checkpoint_id: str
+    parent_checkpoint_id: str | None
+    ts: datetime | None  # always aware; None when neither the row nor its id says when it was made
+    metadata: dict[str, Any]
+    channel_values: dict[str, Any]
+    messages_version: str | None
+    problem: str | None = None  # why the row could not be read as a checkpoint, when it could not
+    source: str | None = None  # metadata.source: input, loop, update, fork
+    resumed_by_next: bool = False  # the next checkpoint in this namespace resumed the run from this one
+    stop_reading: StopReading | None = None
+    update_nodes: tuple[str, ...] = ()  # the node an update_state was made as, when the metadata names it
+
+
+@dataclass(frozen=True)
+class WriteRecord:
+    """One row of ``checkpoint_writes``, decoded."""
+
+    checkpoint_ns: str
+    checkpoint_id: str
+    task_id: str
+    task_path: str
+    idx: int
+    channel: str
+    type: str | None
+    decoded: Decoded
+
+    @property
+    def node(self) -> str:
+        """The graph node whose task wrote this (``~__pregel_pull, billing`` → ``billing``)."""
+        parts = [part.strip() for part in self.task_path.split(",")]
+        return parts[1] if len(parts) > 1 else ""
+
+
+@dataclass(frozen=True)
+class ThreadCheckpoints:
+    """Everything stored for one thread: checkpoints of all namespaces (oldest first) and their writes."""
+
+    thread_id: str
+    checkpoints: tuple[CheckpointRecord, ...]
+    writes: tuple[WriteRecord, ...]
+    source: CheckpointSource | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The caller's ``config["metadata"]`` keys (tenant, channel, user id …) from the root graph's
+        checkpoints, later values winning; LangGraph's own bookkeeping keys left out."""
+        merged: dict[str, Any] = {}
+        for record in self.checkpoints:
+            if not record.checkpoint_ns:
+                merged.update({key: value for key, value in record.metadata.items() if key not in LANGGRAPH_METADATA_KEYS})
+        return merged
+
+    @property
+    def started_at(self) -> datetime | None:
+        stamps = [record.ts for record in self.checkpoints if record.ts is not None]
+        return min(stamps) if stamps else None
+
+    @property
+    def last_checkpoint_at(self) -> datetime | None:
+        stamps = [record.ts for record in self.checkpoints if record.ts is not None]
+        return max(stamps) if stamps else None
+
+    @property
+    def newest_checkpoint_id(self) -> str:
+        return max((record.checkpoint_id for record in self.checkpoints), default="")
+
+    def load_messages(self, *, checkpoint_ns: str, version: str) -> Decoded:
+        """Decode the ``messages`` channel as stored at ``version`` (for steps that left no writes)."""
+        if self.source is None:
+            return Decoded(error="no checkpoint source to load channel values from")
+        return self.source.load_channel(
+            thread_id=self.thread_id, checkpoint_ns=checkpoint_ns, channel=MESSAGES_CHANNEL, version=version
+        )
