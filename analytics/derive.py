@@ -54,6 +54,8 @@ class DerivedConversation:
     interrupts_rejected: int
     interrupts_other: int
     interrupts_pending: int
+    oldest_pending_interrupt_at: datetime | None
+    newest_pending_interrupt_at: datetime | None
     handoffs: dict[str, int]
     input_tokens: int
     output_tokens: int
@@ -102,6 +104,9 @@ def _summary(thread: ThreadCheckpoints, steps: list[ReplayStep], *, now: datetim
     started_at = thread.started_at or (steps[0].timestamp if steps else now)
     last_activity_at = max([thread.last_checkpoint_at or started_at, *(step.timestamp for step in steps)])
     pending_unexpired = any(step.type == StepType.INTERRUPT and step.status == "pending" for step in steps)
+    pending_raised = [
+        step.timestamp for step in steps if step.type == StepType.INTERRUPT and interrupt_outcome(steps, step) == "pending"
+    ]
     if escalated:
         status = ConversationStatus.ESCALATED
     elif pending_unexpired:
@@ -129,6 +134,8 @@ def _summary(thread: ThreadCheckpoints, steps: list[ReplayStep], *, now: datetim
         interrupts_rejected=interrupt_outcomes["rejected"],
         interrupts_other=interrupt_outcomes["resolved"],
         interrupts_pending=interrupt_outcomes["pending"],
+        oldest_pending_interrupt_at=min(pending_raised, default=None),
+        newest_pending_interrupt_at=max(pending_raised, default=None),
         handoffs=dict(Counter(step.agent for step in steps if step.type == StepType.HANDOFF and step.agent)),
         input_tokens=totals.input_tokens,
         output_tokens=totals.output_tokens,

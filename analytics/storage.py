@@ -14,7 +14,8 @@ from replay.models import Conversation
 CONVERSATION_COLUMNS = (
     "thread_id", "metadata", "started_at", "last_activity_at", "status", "agents_used", "message_count",
     "step_count", "tool_call_count", "tool_error_count", "interrupt_count", "interrupts_approved",
-    "interrupts_rejected", "interrupts_other", "interrupts_pending", "handoffs", "input_tokens", "output_tokens",
+    "interrupts_rejected", "interrupts_other", "interrupts_pending", "oldest_pending_interrupt_at",
+    "newest_pending_interrupt_at", "handoffs", "input_tokens", "output_tokens",
     "cost_usd", "unpriced_models", "escalated", "resolved", "first_message", "last_checkpoint_id", "write_count",
     "synced_at",
 )
@@ -51,7 +52,8 @@ CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
     thread_id text, metadata jsonb, started_at timestamptz, last_activity_at timestamptz, status varchar(32),
     agents_used jsonb, message_count integer, step_count integer, tool_call_count integer, tool_error_count integer,
     interrupt_count integer, interrupts_approved integer, interrupts_rejected integer, interrupts_other integer,
-    interrupts_pending integer, handoffs jsonb, input_tokens bigint, output_tokens bigint, cost_usd numeric,
+    interrupts_pending integer, oldest_pending_interrupt_at timestamptz, newest_pending_interrupt_at timestamptz,
+    handoffs jsonb, input_tokens bigint, output_tokens bigint, cost_usd numeric,
     unpriced_models jsonb, escalated boolean, resolved boolean, first_message text, last_checkpoint_id text,
     write_count integer, synced_at timestamptz
 ) ON COMMIT DELETE ROWS

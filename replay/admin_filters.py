@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import admin
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 
 from replay.models import Conversation
 from replay.services import known_agent_names
@@ -121,8 +121,6 @@ class ApprovalFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        from analytics.models import AnalyticsEvent, EventType
-
         value = self.value()
         if not value:
             return queryset
@@ -131,11 +129,9 @@ class ApprovalFilter(admin.SimpleListFilter):
         if value in {"approved", "rejected", "other"}:
             return queryset.filter(**{f"interrupts_{value}__gt": 0})
         cutoff = datetime.now(ZoneInfo("UTC")) - settings.SMART_SUPPORT["INTERRUPT_TTL"]
-        pending = AnalyticsEvent.objects.filter(
-            conversation=OuterRef("pk"), event_type=EventType.INTERRUPT_RAISED, status="pending"
-        )
-        pending = pending.filter(occurred_at__lt=cutoff) if value == "expired" else pending.filter(occurred_at__gte=cutoff)
-        return queryset.filter(interrupts_pending__gt=0).filter(Exists(pending))
+        if value == "expired":
+            return queryset.filter(oldest_pending_interrupt_at__lt=cutoff)
+        return queryset.filter(newest_pending_interrupt_at__gte=cutoff)
 
 
 def metadata_filter(key: str) -> type[admin.SimpleListFilter]:

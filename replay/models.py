@@ -39,6 +39,14 @@ class Conversation(models.Model):
     interrupts_rejected = models.PositiveIntegerField(default=0, help_text="Interrupts resolved as rejected.")
     interrupts_other = models.PositiveIntegerField(default=0, help_text="Resolved with no approve/reject stored.")
     interrupts_pending = models.PositiveIntegerField(default=0, help_text="Unresolved, expired or not.")
+    # When the unresolved approvals were raised: whether one is still pending or has expired depends on
+    # the clock, so filters compare these with now minus the TTL instead of storing the answer.
+    oldest_pending_interrupt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the oldest unresolved approval was raised."
+    )
+    newest_pending_interrupt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the newest unresolved approval was raised."
+    )
     handoffs = models.JSONField(default=dict, blank=True, help_text="Handoffs received, by agent.")
     input_tokens = models.BigIntegerField(default=0, help_text="Input tokens of every LLM call.")
     output_tokens = models.BigIntegerField(default=0, help_text="Output tokens of every LLM call.")

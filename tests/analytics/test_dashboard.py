@@ -178,3 +178,14 @@ def test_unfiltered_changelist_takes_the_row_estimate(admin_client, written, mon
         response = admin_client.get("/admin/replay/conversation/")
     assert response.status_code == 200
     assert response.context["cl"].result_count == 8
+
+
+def test_approval_filter_tells_pending_from_expired_by_the_clock(admin_client, run_reference_agent):
+    waiting_long = plan_conversation(seed=61, index=0, scenario="refund_pending")
+    waiting_now = plan_conversation(seed=61, index=1, scenario="refund_pending")
+    run_reference_agent(waiting_long, datetime.now(timezone.utc) - timedelta(days=3))
+    run_reference_agent(waiting_now, datetime.now(timezone.utc) - timedelta(hours=1))
+    call_command("backfill_events", verbosity=0)
+
+    assert listed(admin_client, "/admin/replay/conversation/?approval=expired") == {waiting_long.thread_id}
+    assert listed(admin_client, "/admin/replay/conversation/?approval=pending") == {waiting_now.thread_id}
