@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from replay.stored_values import Decoded
-
-if TYPE_CHECKING:
-    from replay.checkpoints import CheckpointSource
+from replay.stored_values import Decoded, holds_only_messages
 
 MESSAGES_CHANNEL = "messages"
 LANGGRAPH_METADATA_KEYS = {"source", "step", "parents", "writes", "thread_id", "checkpoint_ns", "run_id"}
@@ -72,7 +70,9 @@ class ThreadCheckpoints:
     thread_id: str
     checkpoints: tuple[CheckpointRecord, ...]
     writes: tuple[WriteRecord, ...]
-    source: CheckpointSource | None = field(default=None, compare=False, repr=False)
+    # The ``messages`` channel as stored at the versions no readable write explains (``durability="exit"``
+    # runs, damaged writes), by ``(checkpoint_ns, version)``: read up front with the rest of the batch.
+    message_blobs: Mapping[tuple[str, str], Decoded] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -98,10 +98,27 @@ class ThreadCheckpoints:
     def newest_checkpoint_id(self) -> str:
         return max((record.checkpoint_id for record in self.checkpoints), default="")
 
-    def load_messages(self, *, checkpoint_ns: str, version: str) -> Decoded:
-        """Decode the ``messages`` channel as stored at ``version`` (for steps that left no writes)."""
-        if self.source is None:
-            return Decoded(error="no checkpoint source to load channel values from")
-        return self.source.load_channel(
-            thread_id=self.thread_id, checkpoint_ns=checkpoint_ns, channel=MESSAGES_CHANNEL, version=version
-        )
+    def load_messages(self, *, checkpoint_ns: str, version: str) -> Decoded | None:
+        """The ``messages`` channel as stored at ``version`` (for steps that left no readable writes); None
+        when the source did not read it, the step's writes being readable."""
+        return self.message_blobs.get((checkpoint_ns, str(version)))
+
+
+def messages_versions_to_read(checkpoints: Sequence[CheckpointRecord], writes: Sequence[WriteRecord]) -> set[tuple[str, str]]:
+    """The ``(checkpoint_ns, version)`` of the ``messages`` channel a thread's timeline reads from blobs:
+    each version a checkpoint brought that no readable ``messages`` write of its parent step explains."""
+    written_at = {
+        (write.checkpoint_ns, write.checkpoint_id)
+        for write in writes
+        if write.channel == MESSAGES_CHANNEL and write.decoded.error is None and holds_only_messages(write.decoded.value)
+    }
+    needed: set[tuple[str, str]] = set()
+    previous_version: dict[str, Any] = {}
+    for record in checkpoints:
+        version = record.messages_version
+        changed = version is not None and version != previous_version.get(record.checkpoint_ns)
+        if version is not None:
+            previous_version[record.checkpoint_ns] = version
+        if changed and (record.checkpoint_ns, record.parent_checkpoint_id or "") not in written_at:
+            needed.add((record.checkpoint_ns, str(version)))
+    return needed

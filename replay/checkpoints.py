@@ -36,6 +36,7 @@ from replay.checkpoint_records import (  # noqa: F401 - callers import the recor
     StopReading,
     ThreadCheckpoints,
     WriteRecord,
+    messages_versions_to_read,
 )
 from replay.stored_values import Decoded, ValueDecoder
 
@@ -130,8 +131,6 @@ class CheckpointSource(Protocol):
 
     def get_threads(self, *, thread_ids: Sequence[str]) -> list[ThreadCheckpoints]: ...
 
-    def load_channel(self, *, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> Decoded: ...
-
     def thread_signature(self, *, thread_id: str) -> tuple[str, int] | None: ...
 
     def iter_thread_heads(self, *, after: str, before: str | None = None) -> Iterator[tuple[str, str]]: ...
@@ -192,6 +191,14 @@ SELECT thread_id, checkpoint_ns, channel, version, type, CASE WHEN channel = %(a
 FROM checkpoint_blobs
 WHERE thread_id = ANY(%(thread_ids)s)
   AND (channel = %(active_agent)s OR channel LIKE 'branch:%%' OR channel LIKE 'start:%%' OR channel LIKE 'join:%%')
+"""
+
+_MESSAGE_BLOBS_SQL = """
+SELECT blobs.thread_id, blobs.checkpoint_ns, blobs.version, blobs.type, blobs.blob
+FROM unnest(%(threads)s::text[], %(namespaces)s::text[], %(versions)s::text[]) AS wanted(thread_id, checkpoint_ns, version)
+JOIN checkpoint_blobs AS blobs
+  ON blobs.thread_id = wanted.thread_id AND blobs.checkpoint_ns = wanted.checkpoint_ns
+ AND blobs.channel = %(channel)s AND blobs.version = wanted.version
 """
 
 _WRITES_SQL = """
@@ -348,22 +355,41 @@ class PostgresCheckpointSource:
             writes[thread_id].append(
                 WriteRecord(ns, checkpoint_id, str(task_id), task_path or "", idx, channel, type_, decoder.decode(type_, blob))
             )
+        message_blobs = self._message_blobs(connection, checkpoints, writes, decoder)
         return [
-            ThreadCheckpoints(thread_id, tuple(checkpoints[thread_id]), tuple(writes[thread_id]), source=self)
+            ThreadCheckpoints(
+                thread_id, tuple(checkpoints[thread_id]), tuple(writes[thread_id]),
+                message_blobs=message_blobs.get(thread_id, {}),
+            )
             for thread_id in thread_ids
             if thread_id in checkpoints
         ]
 
-    def load_channel(self, *, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> Decoded:
-        with _binary_cursor(self._connect()) as cursor:
-            row = cursor.execute(
-                "SELECT type, blob FROM checkpoint_blobs "
-                "WHERE thread_id = %s AND checkpoint_ns = %s AND channel = %s AND version = %s",
-                (thread_id, checkpoint_ns, channel, version),
-            ).fetchone()
-        if row is None:
-            return Decoded(error=f"no blob for channel {channel!r} at version {version}")
-        return ValueDecoder().decode(row[0], row[1])
+    def _message_blobs(
+        self, connection: psycopg.Connection, checkpoints: dict[str, list[CheckpointRecord]],
+        writes: dict[str, list[WriteRecord]], decoder: ValueDecoder,
+    ) -> dict[str, dict[tuple[str, str], Decoded]]:
+        """The ``messages`` blobs the batch's timelines need, in one more round trip (none for threads
+        whose every step left its writes)."""
+        wanted = [
+            (thread_id, ns, version)
+            for thread_id, records in checkpoints.items()
+            for ns, version in messages_versions_to_read(records, writes.get(thread_id, ()))
+        ]
+        if not wanted:
+            return {}
+        threads, namespaces, versions = (list(column) for column in zip(*wanted))
+        with _binary_cursor(connection) as cursor:
+            rows = cursor.execute(
+                _MESSAGE_BLOBS_SQL,
+                {"threads": threads, "namespaces": namespaces, "versions": versions, "channel": MESSAGES_CHANNEL},
+            ).fetchall()
+        found: dict[str, dict[tuple[str, str], Decoded]] = defaultdict(dict)
+        for thread_id, ns, version in wanted:
+            found[thread_id][(ns, version)] = Decoded(error=f"no blob for channel {MESSAGES_CHANNEL!r} at version {version}")
+        for thread_id, ns, version, type_, blob in rows:
+            found[thread_id][(ns, str(version))] = decoder.decode(type_, blob)
+        return found
 
     def thread_signature(self, *, thread_id: str) -> tuple[str, int] | None:
         """``(newest checkpoint id, number of writes)`` of a thread, or None when it has no checkpoints:

@@ -32,7 +32,7 @@ from replay.checkpoints import (
 from replay.breakpoints import find_breakpoint_stops
 from replay.checkpoint_index import EPOCH, CheckpointIndex
 from replay.message_copies import MessageCopies
-from replay.stored_values import StoredMessage, as_stored_message, as_text, is_role_shorthand
+from replay.stored_values import StoredMessage, as_stored_message, as_text, message_items
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class _Reader:
         node = write.node
         value = write.decoded.value
         readable = True
-        for item in value if isinstance(value, list) and not is_role_shorthand(value) else [value]:
+        for item in message_items(value):
             if self.messages.met(item):
                 continue  # a copy of a message already placed at an earlier time
             stored = as_stored_message(item)
@@ -208,6 +208,8 @@ class _Reader:
 
     def _messages_from_blob(self, record: CheckpointRecord, version: str) -> None:
         decoded = self.thread.load_messages(checkpoint_ns=record.checkpoint_ns, version=version)
+        if decoded is None:
+            return  # its step's writes were read: what failed there is already an unknown step
         if decoded.error is not None:
             self._unknown_checkpoint(record, decoded.error, channel=MESSAGES_CHANNEL, version=version)
             return

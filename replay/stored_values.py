@@ -156,6 +156,16 @@ def is_role_shorthand(value: Any) -> bool:
     )
 
 
+def message_items(value: Any) -> list[Any]:
+    """The messages a ``messages`` write holds, as ``add_messages`` reads it: a list, or one message."""
+    return value if isinstance(value, list) and not is_role_shorthand(value) else [value]
+
+
+def holds_only_messages(value: Any) -> bool:
+    """Whether every item a ``messages`` write holds reads as a message (else the channel's blob is read)."""
+    return all(as_stored_message(item) is not None for item in message_items(value))
+
+
 def as_stored_message(item: Any) -> StoredMessage | None:
     """A stored message as is; an input shorthand (``("user", "hi")``, a dict, a string) converted."""
     if isinstance(item, StoredMessage):
