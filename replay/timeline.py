@@ -112,9 +112,10 @@ class _StepBuilder(ApprovalSteps):
         self.interrupt_steps: dict[str, int] = {}
         self.approval_calls: dict[str, list[ToolCallInfo]] = {}  # by interrupt id: the calls it asked about
         self.replies = 0
-        # A routing tool that does not name its target (``ToHotelBookingAssistant``, ``CompleteOrEscalate``):
-        # its handoff step, whose agent the routing that follows (node entry, channel, next reply) names.
-        self.open_routing: int | None = None
+        # Routing tools that do not name their target (``ToHotelBookingAssistant``, ``CompleteOrEscalate``):
+        # their handoff steps, whose agent the routing that follows (node entry, channel, next reply) names.
+        # A reply may route twice; the app follows one — the one its entry node answered, else the first.
+        self.open_routings: list[int] = []
 
     def add(self, occurrence: Occurrence) -> None:
         handler = getattr(self, f"_on_{occurrence.kind}")
@@ -123,8 +124,7 @@ class _StepBuilder(ApprovalSteps):
     def forget_steps_from(self, index: int) -> None:
         """Drop the steps from ``index`` on (an occurrence that failed halfway) and what pointed at them."""
         del self.steps[index:]
-        if self.open_routing is not None and self.open_routing >= index:
-            self.open_routing = None
+        self.open_routings = [open_index for open_index in self.open_routings if open_index < index]
         for calls in self.tool_calls.values():
             for call in calls:
                 if call.reason_step is not None and call.reason_step >= index:
@@ -245,7 +245,7 @@ class _StepBuilder(ApprovalSteps):
                     tool_args=args, content=f"{agent or 'agent'} → {target or name}", details=details, **extra,
                 )
                 if target is None:
-                    self.open_routing = step.index
+                    self.open_routings.append(step.index)
             elif name in self.rules.escalation_tools:
                 self._emit(
                     occurrence, StepType.ESCALATION, agent=agent, tool_name=name, tool_call_id=call_id,
@@ -266,6 +266,7 @@ class _StepBuilder(ApprovalSteps):
         if call is not None:
             call.answered = True
         if (call and call.routing) or (tool_name and self.rules.is_routing(tool_name)):
+            self._prefer_routing(message.tool_call_id)
             return  # the handoff step already shows this routing
         if call is not None and call.reason_step is not None:
             self._give_reason(call.reason_step, message.text)  # a rejection's message, not a tool's result
@@ -285,14 +286,26 @@ class _StepBuilder(ApprovalSteps):
     # -- routing -------------------------------------------------------------------------------
     def _settles_routing(self, agent: str) -> bool:
         """True when a routing is open and ``agent`` is not the one that handed over: it is the target."""
-        return self.open_routing is not None and agent != self.steps[self.open_routing].details.get("from_agent")
+        return bool(self.open_routings) and agent != self.steps[self.open_routings[0]].details.get("from_agent")
+
+    def _prefer_routing(self, tool_call_id: str | None) -> None:
+        """The app answered this routing call (its entry node did): that is the routing it follows."""
+        answered = [index for index in self.open_routings if self.steps[index].tool_call_id == tool_call_id]
+        if answered:
+            self.open_routings = [*answered, *(index for index in self.open_routings if index not in answered)]
 
     def _settle_routing(self, target: str) -> None:
-        """Name the agent the open routing handed over to."""
-        index, self.open_routing = self.open_routing, None
+        """Name the agent the open routing handed over to; other routings left open were not followed."""
+        index, *not_followed = self.open_routings
+        self.open_routings = []
         step = self.steps[index]
         self.active_agent = self.last_handoff_target = target
         self.steps[index] = replace(step, agent=target, content=f"{step.details.get('from_agent') or 'agent'} → {target}")
+        for other in not_followed:
+            skipped = self.steps[other]
+            self.steps[other] = replace(
+                skipped, content=f"{skipped.tool_name} (not followed)", details={**skipped.details, "followed": False}
+            )
 
     def _enter_node(self, occurrence: Occurrence, node: str) -> None:
         previous = self.active_agent
@@ -314,12 +327,12 @@ class _StepBuilder(ApprovalSteps):
             # An emptied stack of agents hands the conversation back to the graph's entry agent, which
             # the stack does not name: the next reply does.
             previous, self.active_agent = self.active_agent, None
-            if previous is not None and self.open_routing is None:
+            if previous is not None and not self.open_routings:
                 step = self._emit(
                     occurrence, StepType.HANDOFF, content=f"{previous} → …",
                     details={"from_agent": previous, "via": self.rules.active_agent_channel},
                 )
-                self.open_routing = step.index
+                self.open_routings.append(step.index)
             return
         if self._settles_routing(agent):
             self._settle_routing(agent)

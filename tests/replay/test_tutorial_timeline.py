@@ -200,3 +200,23 @@ def test_without_routing_tools_the_routing_calls_are_plain_tool_calls(settings, 
 
     assert [step.tool_name for step in steps if step.type == StepType.TOOL_CALL] == ["ToBookExcursion", "book_excursion"]
     assert shape(steps)[-1] == (INTERRUPT, "book_excursion", None, "pending")
+
+
+def test_of_two_routings_in_one_reply_the_one_the_app_followed_is_the_handoff(tutorial_settings, checkpointer, checkpoint_source):
+    """The tutorial's router follows the first routing call; the entry node answers it. The other one
+    was never acted on: it stays in the replay, marked as not followed, and is no handoff."""
+    from tests.apps.tutorial_app import reply
+    from tests.apps.tutorial_conversations import TutorialThread, _at
+
+    thread = TutorialThread("tut-two-routings", _at(10, 13), (
+        reply("", ("ToBookCarRental", {"location": "Basel", "request": "a car"}, "rc"),
+              ("ToHotelBookingAssistant", {"location": "Basel", "request": "a room"}, "rh"), message_id="m9-1"),
+        reply("Which dates do you need the car for?", message_id="m9-2"),
+    ), (("say", "A car and a hotel in Basel please"),))
+    run_tutorial_thread(checkpointer, thread)
+
+    steps = timeline_of(checkpoint_source, thread.thread_id)
+
+    handoffs = [(step.agent, step.tool_name, step.details.get("followed", True)) for step in steps if step.type == StepType.HANDOFF]
+    assert handoffs == [("book_car_rental", "ToBookCarRental", True), (None, "ToHotelBookingAssistant", False)]
+    assert steps[-1].type == StepType.AGENT_MESSAGE and steps[-1].agent == "book_car_rental"
