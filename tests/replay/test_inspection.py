@@ -1,10 +1,15 @@
 """inspect_checkpoints on threads written by real LangGraph apps: what it finds, how it was read, and
 the settings it proposes."""
 
+import subprocess
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
@@ -21,6 +26,7 @@ from tests.apps.supervisor_app import build_supervisor_app, call
 from tests.apps.swarm_app import build_swarm_app
 
 STARTED_AT = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
+PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 def named(counted):
@@ -243,3 +249,48 @@ def test_the_checkpoint_tables_are_read_in_a_read_only_transaction(checkpoint_db
 def test_counted_values_sort_most_frequent_first(travel_threads):
     report = inspect_checkpoints(threads=200)
     assert report.sources == (Counted("loop", 14), Counted("input", 2))
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+def test_command_prints_findings_and_settings_ready_to_paste(travel_threads, capsys):
+    call_command("inspect_checkpoints", threads=10)
+    out = capsys.readouterr().out.splitlines()
+
+    assert out[0] == "READ the 2 most recent threads (asked for up to 10), read-only: 16 checkpoints, 28 writes, 14 replay steps"
+    assert "SMART_SUPPORT_ROUTING_TOOLS=CompleteOrEscalate,ToFlightBookingAssistant" in out
+    assert "SMART_SUPPORT_ACTIVE_AGENT_CHANNEL=dialog_state" in out
+    assert "# a list-valued channel whose last item names a node; active_agent is never stored" in out
+    assert any(line.startswith("  dialog_state ") and "e.g. []" in line for line in out)
+    assert out[-1] == "DONE inspect_checkpoints: 2 threads, 4 settings proposed"
+
+
+def test_command_on_one_thread_with_nothing_to_propose(checkpointer, capsys):
+    _triage_app(checkpointer)
+    call_command("inspect_checkpoints", thread="router-1")
+    out = capsys.readouterr().out
+    assert "READ thread router-1, read-only" in out
+    assert "SMART_SUPPORT_ROUTER_TARGETS=billing" in out
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"threads": 0}, "--threads must be a whole number of at least 1; got 0"),
+        ({"thread": "nope"}, "--thread: no checkpoints for thread 'nope'"),
+        ({"thread": "nope", "threads": 5}, "--threads and --thread cannot be combined: give one"),
+    ],
+)
+def test_command_refuses_bad_options(checkpoint_db, options, message):
+    with pytest.raises(CommandError, match=message) as error:
+        call_command("inspect_checkpoints", **options)
+    assert error.value.returncode == 2
+
+
+def test_command_bad_option_exits_2_with_one_line():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "inspect_checkpoints", "--threads", "0"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["CommandError: --threads must be a whole number of at least 1; got 0"]
