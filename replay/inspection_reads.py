@@ -56,15 +56,15 @@ class WriteCount:
         return task_node(self.task_path)
 
 
-SEND_TASK = "(Send)"
+# Tasks whose path names no node: one started by a Send, and the writes of update_state.
+UNNAMED_TASKS = {"~__pregel_push": "(Send)", "~__interrupt__": "(update_state)"}
 
 
 def task_node(task_path: str) -> str:
-    """The node a task ran (``~__pregel_pull, billing`` → ``billing``); a task started by a ``Send``
-    (``~__pregel_push, …``) stores no node name in its path."""
+    """The node a task ran (``~__pregel_pull, billing`` → ``billing``), or what kind of task it was."""
     parts = [part.strip() for part in task_path.split(",")]
-    if parts[0] == "~__pregel_push":
-        return SEND_TASK
+    if parts[0] in UNNAMED_TASKS:
+        return UNNAMED_TASKS[parts[0]]
     return parts[1] if len(parts) > 1 else ""
 
 

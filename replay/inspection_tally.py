@@ -258,7 +258,8 @@ def breakpoint_stops(headers: list[CheckpointHeader], write_counts: list[WriteCo
     for header in headers:
         key = (header.checkpoint_ns, header.checkpoint_id)
         pending = pending_nodes(header)
-        if not pending or written[key] & {INTERRUPT_CHANNEL, ERROR_CHANNEL}:
+        # update_state's own checkpoint leaves the next node pending without any run having stopped
+        if not pending or header.source == "update" or written[key] & {INTERRUPT_CHANNEL, ERROR_CHANNEL}:
             continue
         child = children.get(key)
         if child is None:

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
 
@@ -114,7 +114,9 @@ def test_swarm_app_reads_its_active_agent_channel(checkpointer):
 
 # -- apps that need settings ----------------------------------------------------------------------
 
-def test_tutorial_style_app_gets_routing_tools_agent_channel_error_pattern_and_escalation(travel_threads):
+def test_tutorial_style_app_gets_routing_tools_agent_channel_error_pattern_and_escalation(travel_threads, settings):
+    settings.SMART_SUPPORT = {**settings.SMART_SUPPORT, "TOOL_ERROR_PATTERNS": []}
+
     report = inspect_checkpoints(threads=200)
 
     assert [advice.line for advice in report.advice] == [
@@ -141,6 +143,16 @@ def test_proposed_error_pattern_matches_the_error_messages_and_not_the_others(tr
 
     assert pattern.search("Tool failed: ValueError('no seats left on LX 38')\n Try again with other arguments.")
     assert not pattern.search("The assistant is now the flight booking assistant.")
+
+
+def test_proposed_error_pattern_keeps_the_patterns_in_force(travel_threads, settings):
+    settings.SMART_SUPPORT = {**settings.SMART_SUPPORT, "TOOL_ERROR_PATTERNS": [r"\AOops\b"]}
+
+    report = inspect_checkpoints(threads=200)
+
+    proposed = next(advice.value for advice in report.advice if advice.setting == "SMART_SUPPORT_TOOL_ERROR_PATTERNS")
+    assert proposed == r"(?:\AOops\b)|(?:\ATool failed:.*again with other arguments\.\s*\Z)"
+    assert dict(report.reading)["SMART_SUPPORT_TOOL_ERROR_PATTERNS"] == r"\AOops\b"
 
 
 def test_a_setting_in_force_is_not_proposed_again(travel_threads, settings):
@@ -195,11 +207,14 @@ def test_static_breakpoints_are_found_with_what_followed(checkpointer):
         AIMessage("", tool_calls=[call("get_time", {"city": "Paris"}, "t-1")]),
         AIMessage("It is 10:00 in Paris."),
         AIMessage("", tool_calls=[call("get_time", {"city": "Rome"}, "t-2")]),
+        AIMessage("", tool_calls=[call("get_time", {"city": "Oslo"}, "t-3")]),
     ]), checkpointer=checkpointer)
-    resumed, waiting = {"configurable": {"thread_id": "bp-1"}}, {"configurable": {"thread_id": "bp-2"}}
+    resumed, waiting, updated = ({"configurable": {"thread_id": f"bp-{number}"}} for number in (1, 2, 3))
     graph.invoke({"messages": [("user", "time in Paris?")]}, resumed, interrupt_before=["tools", "review"])
     graph.invoke(None, resumed, interrupt_before=["review"])
     graph.invoke({"messages": [("user", "time in Rome?")]}, waiting, interrupt_before=["tools"])
+    graph.invoke({"messages": [("user", "time in Oslo?")]}, updated, interrupt_before=["tools"])
+    graph.update_state(updated, {"messages": [ToolMessage("Not allowed.", tool_call_id="t-3")]}, as_node="tools")
 
     report = inspect_checkpoints(threads=200)
 
@@ -207,8 +222,11 @@ def test_static_breakpoints_are_found_with_what_followed(checkpointer):
         ("bp-1", ("review",), "nothing yet"),
         ("bp-1", ("tools",), "resumed"),
         ("bp-2", ("tools",), "nothing yet"),
+        ("bp-3", ("tools",), "state updated"),
     ]
     assert all(isinstance(stop, BreakpointSeen) and stop.checkpoint_ns == "" for stop in report.breakpoint_stops)
+    assert named(tool(report, "get_time").answered_by) == {"tools": 1, "(update_state)": 1}
+    assert named(report.sources)["update"] == 1
 
 
 def test_exit_durability_threads_are_read_from_the_blobs(checkpointer):
