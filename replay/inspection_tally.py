@@ -119,7 +119,7 @@ class Tally:
             self.threads_read_from_blobs += 1
         self.steps += len(steps)
         results = {step.tool_call_id: step for step in steps if step.type == StepType.TOOL_RESULT and step.tool_call_id}
-        waiting: list[tuple[str, str, Writer, Writer]] = []  # (tool, call's message id, caller, answerer)
+        waiting: list[tuple[str, Writer, Writer]] = []  # calls answered, awaiting the next reply: (tool, caller, answerer)
         last: _Reply | None = None
         for step in steps:
             self._count(step)
@@ -135,7 +135,7 @@ class Tally:
                     last.routed = True  # a handoff by channel or router, or a call no write places
                 continue
             if last is None or last.message_id != message_id:
-                for tool, _, caller, answerer in waiting:
+                for tool, caller, answerer in waiting:
                     self._after_call(tool, caller=caller, answerer=answerer, next_writer=writer)
                 waiting = []
                 if last is not None and last.writer.agent != writer.agent and not (last.had_calls or last.routed):
@@ -145,7 +145,7 @@ class Tally:
                 last.had_calls = True
                 answerer = answers.get(step.tool_call_id or "")
                 if answerer is not None:
-                    waiting.append((step.tool_name, message_id, writer, answerer))
+                    waiting.append((step.tool_name, writer, answerer))
 
     def _call(self, step: ReplayStep, *, answer: Writer | None, results: dict[str, ReplayStep]) -> None:
         tool = self.tools[step.tool_name]
