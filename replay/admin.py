@@ -3,6 +3,7 @@ from functools import cached_property
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import re_path, reverse
@@ -10,6 +11,7 @@ from django.utils.html import format_html
 
 from replay.admin_filters import AgentFilter, ApprovalFilter, RoutedToFilter, StartedFilter, metadata_filter
 from replay.exports import conversation_csv_lines
+from replay.inspection import DEFAULT_THREADS, inspect_checkpoints
 from replay.models import Conversation
 from replay.queries import search_conversations
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay
@@ -127,3 +129,41 @@ class ConversationAdmin(admin.ModelAdmin):
             totals=replay.totals,
         )
         return TemplateResponse(request, "admin/replay/conversation/replay.html", context)
+
+
+INSPECTION_MAX_THREADS = 2000
+
+
+def inspection_view(site: admin.AdminSite):
+    """"How your agent is read": the ``inspect_checkpoints`` report for staff who may view conversations."""
+
+    def inspection(request: HttpRequest) -> TemplateResponse:
+        if not request.user.has_perm("replay.view_conversation"):
+            raise PermissionDenied
+        thread_id = request.GET.get("thread", "").strip() or None
+        threads, error = _sample_size(request.GET.get("threads", ""))
+        report = None
+        if error is None:
+            try:
+                report = inspect_checkpoints(threads=threads, thread_id=thread_id)
+            except ThreadNotFound:
+                error = f"thread: no checkpoints for thread {thread_id!r}"
+        context = dict(
+            site.each_context(request),
+            title="How your agent is read",
+            report=report,
+            error=error,
+            threads=threads,
+            thread_id=thread_id or "",
+        )
+        return TemplateResponse(request, "admin/replay/inspection.html", context, status=400 if error else 200)
+
+    return inspection
+
+
+def _sample_size(raw: str) -> tuple[int, str | None]:
+    if not raw.strip():
+        return DEFAULT_THREADS, None
+    if raw.strip().isdecimal() and 1 <= int(raw) <= INSPECTION_MAX_THREADS:
+        return int(raw), None
+    return DEFAULT_THREADS, f"threads: must be a whole number from 1 to {INSPECTION_MAX_THREADS}; got {raw!r}"

@@ -1,4 +1,5 @@
-"""The admin site: Django's, plus the managers' analytics dashboard at /admin/analytics/dashboard/."""
+"""The admin site: Django's, plus the managers' analytics dashboard at /admin/analytics/dashboard/ and
+"How your agent is read" (the checkpoint inspection) at /admin/replay/inspection/."""
 
 from __future__ import annotations
 
@@ -29,11 +30,13 @@ class SupportAdminSite(admin.AdminSite):
 
     def get_urls(self):
         from analytics.dashboard import dashboard_view
+        from replay.admin import inspection_view
 
         dashboard = path(
             "analytics/dashboard/", self.admin_view(dashboard_view(self)), name="analytics_dashboard"
         )
-        return [dashboard, *super().get_urls()]
+        inspection = path("replay/inspection/", self.admin_view(inspection_view(self)), name="replay_inspection")
+        return [dashboard, inspection, *super().get_urls()]
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)
@@ -44,6 +47,16 @@ class SupportAdminSite(admin.AdminSite):
                         "name": "Dashboard",
                         "object_name": "Dashboard",
                         "admin_url": reverse("admin:analytics_dashboard"),
+                        "view_only": True,
+                        "perms": {"view": True},
+                    })
+        if request.user.has_perm("replay.view_conversation"):
+            for app in apps:
+                if app["app_label"] == "replay":
+                    app["models"].append({
+                        "name": "How your agent is read",
+                        "object_name": "Inspection",
+                        "admin_url": reverse("admin:replay_inspection"),
                         "view_only": True,
                         "perms": {"view": True},
                     })

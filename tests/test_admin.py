@@ -84,3 +84,64 @@ def test_changelist_filters_holding_a_nul_character_are_a_400_not_a_500(manager_
     response = manager_client.get(f"/admin/replay/conversation/?{query}")
     assert response.status_code == 400
     assert response.content == b"Query parameters must not contain NUL characters."
+
+
+# -- How your agent is read ------------------------------------------------------------------------
+
+def _staff(django_user_model, *, can_view_conversations: bool):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user(username="staff", password="pw", is_staff=True)
+    if can_view_conversations:
+        user.user_permissions.add(Permission.objects.get(codename="view_conversation", content_type__app_label="replay"))
+    return user
+
+
+def test_inspection_page_shows_the_reading_and_the_settings_to_paste(client, django_user_model, checkpointer):
+    from tests.apps.routing_tools_app import build_routing_tools_app
+
+    build_routing_tools_app(checkpointer=checkpointer).invoke(
+        {"messages": [("user", "move my flight to LX 38")]}, {"configurable": {"thread_id": "travel-1"}}
+    )
+    client.force_login(_staff(django_user_model, can_view_conversations=True))
+
+    response = client.get("/admin/replay/inspection/")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "<h1>How your agent is read</h1>" in page
+    assert "Read the 1 most recent threads (asked for up to 200), read-only" in page
+    assert '<pre class="settings">SMART_SUPPORT_ROUTING_TOOLS=CompleteOrEscalate,ToFlightBookingAssistant</pre>' in page
+    assert '<pre class="settings">SMART_SUPPORT_ACTIVE_AGENT_CHANNEL=dialog_state</pre>' in page
+    assert "<code>enter_update_flight</code>" in page and "<code>dialog_state</code>" in page
+
+
+def test_inspection_page_is_linked_from_the_admin_index(client, django_user_model):
+    client.force_login(_staff(django_user_model, can_view_conversations=True))
+    assert b'href="/admin/replay/inspection/"' in client.get("/admin/").content
+
+
+def test_inspection_page_of_one_unknown_thread_says_so(client, django_user_model, checkpoint_db):
+    client.force_login(_staff(django_user_model, can_view_conversations=True))
+    response = client.get("/admin/replay/inspection/", {"thread": "nope"})
+    assert response.status_code == 400
+    assert "thread: no checkpoints for thread &#x27;nope&#x27;" in response.content.decode()
+
+
+def test_inspection_page_refuses_a_bad_sample_size(client, django_user_model, checkpoint_db):
+    client.force_login(_staff(django_user_model, can_view_conversations=True))
+    response = client.get("/admin/replay/inspection/", {"threads": "0"})
+    assert response.status_code == 400
+    assert "threads: must be a whole number from 1 to 2000; got &#x27;0&#x27;" in response.content.decode()
+
+
+def test_inspection_page_needs_the_view_permission_on_conversations(client, django_user_model, checkpoint_db):
+    client.force_login(_staff(django_user_model, can_view_conversations=False))
+    assert client.get("/admin/replay/inspection/").status_code == 403
+    assert b"/admin/replay/inspection/" not in client.get("/admin/").content
+
+
+def test_inspection_page_is_for_staff_only(client, django_user_model, checkpoint_db):
+    client.force_login(django_user_model.objects.create_user(username="customer", password="pw"))
+    response = client.get("/admin/replay/inspection/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
