@@ -7,9 +7,8 @@ import time_machine
 from django.core.management import call_command
 
 from replay.inspection import READING_SETTINGS, inspect_checkpoints
-from replay.models import Conversation
 from replay.timeline import build_timeline
-from tests.analytics.test_tutorial_numbers import ROWS
+from tests.analytics.test_tutorial_numbers import ROWS, conversation_rows
 from tests.apps.tutorial_conversations import NOW, THREADS, run_tutorial_threads
 from tests.replay.test_tutorial_timeline import EXPECTED, shape
 
@@ -43,12 +42,4 @@ def test_the_settings_inspect_checkpoints_proposes_read_the_tutorial_app_exactly
             assert shape(steps) == EXPECTED[thread.thread_id], (thread.thread_id, proposed)
     with time_machine.travel(NOW, tick=True):
         call_command("backfill_events", verbosity=0)
-    rows = {
-        row.thread_id: (
-            row.status, row.resolved, row.tool_call_count, row.tool_error_count,
-            (row.interrupt_count, row.interrupts_approved, row.interrupts_rejected, row.interrupts_pending),
-            row.handoffs, row.message_count,
-        )
-        for row in Conversation.objects.all()
-    }
-    assert rows == ROWS
+    assert conversation_rows() == ROWS

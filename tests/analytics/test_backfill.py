@@ -67,6 +67,18 @@ def test_backfill_twice_writes_the_same_rows(five_threads, capsys):
     assert "DONE backfill_events: 0 threads" in capsys.readouterr().out
 
 
+class CrashOnSecondBatch(PostgresAnalyticsRecorder):
+    """A backfill killed while its second batch is being written."""
+
+    calls = 0
+
+    def record(self, *, threads, source, refresh_rollups=True):
+        CrashOnSecondBatch.calls += 1
+        if CrashOnSecondBatch.calls == 2:
+            raise KeyboardInterrupt("killed")
+        return super().record(threads=threads, source=source, refresh_rollups=refresh_rollups)
+
+
 def test_a_run_killed_midway_resumes_to_the_same_rows(five_threads):
     call_command("backfill_events", batch_size=2, verbosity=0)
     clean = snapshot()
@@ -74,15 +86,7 @@ def test_a_run_killed_midway_resumes_to_the_same_rows(five_threads):
     Conversation.objects.all().delete()
     SyncState.objects.all().delete()
 
-    class CrashOnSecondBatch(PostgresAnalyticsRecorder):
-        calls = 0
-
-        def record(self, *, threads, source, refresh_rollups=True):
-            CrashOnSecondBatch.calls += 1
-            if CrashOnSecondBatch.calls == 2:
-                raise KeyboardInterrupt("killed")
-            return super().record(threads=threads, source=source, refresh_rollups=refresh_rollups)
-
+    CrashOnSecondBatch.calls = 0
     with PostgresCheckpointSource() as source, pytest.raises(KeyboardInterrupt):
         backfill(source=source, recorder=CrashOnSecondBatch(), batch_size=2)
     assert Conversation.objects.count() == 2  # the first batch landed, the second rolled back

@@ -30,7 +30,7 @@ from analytics.sync_lock import LOCK_KEY, SyncLock
 from replay.checkpoints import PostgresCheckpointSource
 from replay.models import Conversation
 from smart_support.agent.scenarios import plan_conversation
-from tests.analytics.test_backfill import STARTED_AT, five_threads, snapshot  # noqa: F401 - a fixture
+from tests.analytics.test_backfill import STARTED_AT, CrashOnSecondBatch, five_threads, snapshot  # noqa: F401 - a fixture
 from tests.test_commands import PROJECT_DIR
 
 
@@ -134,16 +134,6 @@ def test_a_thread_derived_before_it_settled_is_derived_again(five_threads):
 
 
 # -- rebuild -----------------------------------------------------------------------------------------------
-
-class CrashOnSecondBatch(PostgresAnalyticsRecorder):
-    calls = 0
-
-    def record(self, *, threads, source, refresh_rollups=True):
-        CrashOnSecondBatch.calls += 1
-        if CrashOnSecondBatch.calls == 2:
-            raise KeyboardInterrupt("killed")
-        return super().record(threads=threads, source=source, refresh_rollups=refresh_rollups)
-
 
 def test_a_killed_rebuild_leaves_the_previous_numbers_and_resumes(five_threads):
     call_command("backfill_events", verbosity=0)

@@ -45,8 +45,9 @@ def api(db) -> APIClient:
     return client
 
 
-def test_conversation_rows_count_what_happened(tutorial_backfill):
-    rows = {
+def conversation_rows() -> dict:
+    """Every conversation row, in the shape of ``ROWS``."""
+    return {
         row.thread_id: (
             row.status, row.resolved, row.tool_call_count, row.tool_error_count,
             (row.interrupt_count, row.interrupts_approved, row.interrupts_rejected, row.interrupts_pending),
@@ -54,7 +55,10 @@ def test_conversation_rows_count_what_happened(tutorial_backfill):
         )
         for row in Conversation.objects.all()
     }
-    assert rows == ROWS
+
+
+def test_conversation_rows_count_what_happened(tutorial_backfill):
+    assert conversation_rows() == ROWS
 
 
 def test_first_message_is_what_the_customer_typed(tutorial_backfill, api):
