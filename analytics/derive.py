@@ -64,6 +64,8 @@ class DerivedConversation:
     escalated: bool
     resolved: bool
     first_message: str
+    # SummarizationMiddleware condensed part of it: the summarising calls' tokens are not in the totals
+    summarised: bool
     last_checkpoint_id: str
     write_count: int
 
@@ -144,6 +146,7 @@ def _summary(thread: ThreadCheckpoints, steps: list[ReplayStep], *, now: datetim
         escalated=escalated,
         resolved=resolved,
         first_message=(first_user.content or "")[:FIRST_MESSAGE_PREVIEW] if first_user else "",
+        summarised=kinds[StepType.SUMMARY] > 0,
         last_checkpoint_id=thread.newest_checkpoint_id,
         write_count=len(thread.writes),
     )

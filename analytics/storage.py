@@ -17,7 +17,7 @@ CONVERSATION_COLUMNS = (
     "interrupts_rejected", "interrupts_other", "interrupts_pending", "oldest_pending_interrupt_at",
     "newest_pending_interrupt_at", "handoffs", "input_tokens", "output_tokens",
     "cost_usd", "unpriced_models", "escalated", "resolved", "first_message", "last_checkpoint_id", "write_count",
-    "synced_at",
+    "synced_at", "summarised",
 )
 EVENT_COLUMNS = (
     "conversation_id", "event_type", "occurred_at", "agent", "tool_name", "model", "input_tokens", "output_tokens",
@@ -55,7 +55,7 @@ CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
     interrupts_pending integer, oldest_pending_interrupt_at timestamptz, newest_pending_interrupt_at timestamptz,
     handoffs jsonb, input_tokens bigint, output_tokens bigint, cost_usd numeric,
     unpriced_models jsonb, escalated boolean, resolved boolean, first_message text, last_checkpoint_id text,
-    write_count integer, synced_at timestamptz
+    write_count integer, synced_at timestamptz, summarised boolean
 ) ON COMMIT DELETE ROWS
 """
 

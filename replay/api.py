@@ -62,7 +62,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "thread_id", "status", "started_at", "last_activity_at", "metadata", "agents_used",
             "message_count", "step_count", "tool_call_count", "tool_error_count", "interrupt_count",
             "has_interrupt", "input_tokens", "output_tokens", "cost_usd", "unpriced_models",
-            "escalated", "resolved", "first_message", "last_checkpoint_id", "replay_url",
+            "escalated", "resolved", "summarised", "first_message", "last_checkpoint_id", "replay_url",
         )
 
     def get_replay_url(self, conversation: Conversation) -> str:

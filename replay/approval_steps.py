@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from replay.agent_middleware import decided_calls, decision_outcome, edited_action, edited_call_step
 from replay.interrupt_values import interrupt_question, jsonable, named_tools, read_resume_outcome
 from replay.occurrences import Occurrence
 from replay.steps import ReplayStep, StepType, timestamp_known, unresolved_interrupt_status
@@ -98,11 +99,30 @@ class ApprovalSteps:
             occurrence, StepType.INTERRUPT_RESOLUTION, agent=raised_at.agent if raised_at else self._agent_of(occurrence),
             status=outcome, content=reason, details=details,
         )
-        if outcome == "rejected":
+        request = raised_at.details.get("value") if raised_at is not None else None
+        decided = decided_calls(request=request, resume=resume, calls=self.approval_calls.get(interrupt_id, []))
+        if decided is not None:
+            self._apply_decisions(decided)  # LangChain's human-in-the-loop middleware: one decision per call
+        elif outcome == "rejected":
             for call in self.approval_calls.get(interrupt_id, []):
                 call.rejected = True
                 if via in INJECTED_BY:
                     call.reason_step = step.index
+
+    def _apply_decisions(self, decided: list[tuple[ToolCallInfo, Any]]) -> None:
+        """A rejected call's result reads ``rejected``; an edited call shows the arguments that ran."""
+        for call, decision in decided:
+            call.rejected = decision_outcome(decision) == "rejected"
+            edit = edited_action(decision)
+            if edit is None:
+                continue
+            tool_name, call.args = edit[0] or call.tool_name, edit[1]
+            index = next(
+                (step.index for step in reversed(self.steps) if step.type == StepType.TOOL_CALL and step.tool_call_id == call.call_id),
+                None,
+            )
+            if index is not None:
+                self.steps[index] = edited_call_step(self.steps[index], tool_name=tool_name, args=call.args)
 
     def _give_reason(self, index: int, reason: str) -> None:
         """The message a rejection injected is the reviewer's reason, shown on the resolution."""

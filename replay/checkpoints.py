@@ -48,6 +48,8 @@ _NON_LIBPQ_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_
 INTERRUPT_CHANNEL = "__interrupt__"
 RESUME_CHANNEL = "__resume__"
 ERROR_CHANNEL = "__error__"
+# create_agent's ToolStrategy answer: which of its model's tool calls is the final answer, not a tool
+STRUCTURED_RESPONSE_CHANNEL = "structured_response"
 NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
 
 
@@ -260,7 +262,7 @@ class _ChannelBlobs:
 class PostgresCheckpointSource:
     """Reads LangGraph's PostgresSaver tables with psycopg 3, one round trip per table for a batch of threads."""
 
-    channels: tuple[str, ...] = (MESSAGES_CHANNEL, INTERRUPT_CHANNEL, RESUME_CHANNEL, ERROR_CHANNEL)
+    channels: tuple[str, ...] = (MESSAGES_CHANNEL, INTERRUPT_CHANNEL, RESUME_CHANNEL, ERROR_CHANNEL, STRUCTURED_RESPONSE_CHANNEL)
 
     def __init__(self, *, conninfo: str | None = None, connection: psycopg.Connection | None = None) -> None:
         """Read through a borrowed ``connection`` (left open), or a connection of our own to ``conninfo``."""

@@ -28,7 +28,8 @@ def read_resume_outcome(resume: Any) -> tuple[str, str | None, str | None]:
     first = decisions[0] if isinstance(decisions, list) and decisions and isinstance(decisions[0], dict) else {}
     if first:
         kind = str(first.get("type", "")).lower()
-        outcome = {"approve": "approved", "reject": "rejected"}.get(kind, outcome)
+        # an edit approves the call, with the reviewer's arguments
+        outcome = {"approve": "approved", "edit": "approved", "reject": "rejected"}.get(kind, outcome)
     reviewer = resume.get("reviewer") or resume.get("reviewed_by") or first.get("reviewer")
     reason = resume.get("reason") or resume.get("comment") or first.get("message") or first.get("reason")
     return outcome, (str(reviewer) if reviewer else None), (str(reason) if reason else None)

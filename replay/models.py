@@ -61,6 +61,11 @@ class Conversation(models.Model):
         default=False, help_text="A successful tool result (not a handoff or escalation) and no escalation."
     )
     first_message = models.TextField(blank=True, help_text="Preview of the first user message.")
+    summarised = models.BooleanField(
+        default=False,
+        help_text="Earlier messages were summarised (LangChain's SummarizationMiddleware); the summarising calls' "
+        "tokens are not in the checkpoints, so not in the token and cost totals.",
+    )
     # Stored so a search re-checks matches without recomputing to_tsvector for every candidate row.
     first_message_search = models.GeneratedField(
         expression=SearchVector("first_message", config="simple"), output_field=SearchVectorField(), db_persist=True

@@ -22,6 +22,7 @@ class StepType(StrEnum):
     INTERRUPT = "interrupt"
     INTERRUPT_RESOLUTION = "interrupt_resolution"
     ESCALATION = "escalation"
+    SUMMARY = "summary"  # a message that stands for summarised ones (never the customer's)
     UNKNOWN = "unknown"
 
 

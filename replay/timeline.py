@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+from replay.agent_middleware import SUMMARY_COST_NOTE, is_agent_name, is_summary, structured_answer_calls
 from replay.checkpoints import ThreadCheckpoints
 from replay.approval_steps import ApprovalSteps, ToolCallInfo
 from replay.interrupt_values import jsonable
@@ -53,6 +55,10 @@ def build_timeline(
     builder = _StepBuilder(
         rules=rules, price_lookup=price_lookup, now=now or datetime.now(timezone.utc), agents=_known_agents(occurrences)
     )
+    try:
+        builder.structured_answers = structured_answer_calls(checkpoints.writes)
+    except Exception as error:  # noqa: BLE001 - then such answers read as tool calls, as stored
+        logger.warning("thread %s: could not tell structured answers (%s: %s)", checkpoints.thread_id, type(error).__name__, error)
     for occurrence in occurrences:
         built = len(builder.steps)
         try:
@@ -112,6 +118,7 @@ class _StepBuilder(ApprovalSteps):
         self.interrupt_steps: dict[str, int] = {}
         self.approval_calls: dict[str, list[ToolCallInfo]] = {}  # by interrupt id: the calls it asked about
         self.replies = 0
+        self.structured_answers: frozenset[str] = frozenset()  # tool-call ids that are a final structured answer
         # Routing tools that do not name their target (``ToHotelBookingAssistant``, ``CompleteOrEscalate``):
         # their handoff steps, whose agent the routing that follows (node entry, channel, next reply) names.
         # A reply may route twice; the app follows one — the one its entry node answered, else the first.
@@ -155,10 +162,11 @@ class _StepBuilder(ApprovalSteps):
         agent = namespace_agent(occurrence.checkpoint_ns) or self.active_agent
         if agent:
             return agent
-        # langchain agents run middleware as nodes named "<Middleware>.<hook>": not agents
-        if occurrence.node and "." not in occurrence.node:
+        # langchain agents run middleware as nodes named "<Middleware>.<hook>", and create_agent's loop
+        # as "model" and "tools": not agents
+        if is_agent_name(occurrence.node):
             return occurrence.node
-        return self.last_agent or occurrence.node or None
+        return self.last_agent
 
     def _route(self, occurrence: Occurrence, target: str, from_agent: str | None, **details: Any) -> bool:
         """Record a routing to ``target``; one routing seen two ways (tool and channel) is one handoff."""
@@ -176,7 +184,12 @@ class _StepBuilder(ApprovalSteps):
             self._enter_node(occurrence, occurrence.node)
         elif self.rules.router_targets and namespace_agent(occurrence.checkpoint_ns) in self.rules.router_targets:
             self._enter_node(occurrence, namespace_agent(occurrence.checkpoint_ns))
-        if message.type == "human":
+        if message.type == "human" and is_summary(message):
+            self._emit(
+                occurrence, StepType.SUMMARY, content=message.text,
+                details={"message_id": message.id, "cost_not_included": True, "note": SUMMARY_COST_NOTE},
+            )
+        elif message.type == "human":
             self._emit(occurrence, StepType.USER_MESSAGE, content=message.text, details={"message_id": message.id})
         elif message.type == "ai":
             self._on_ai_message(occurrence, message)
@@ -224,6 +237,17 @@ class _StepBuilder(ApprovalSteps):
             produced += 1
         for call in tool_calls:
             name, call_id, args = call.name, call.id, call.args
+            if call_id in self.structured_answers:
+                # create_agent's ToolStrategy: the agent's final answer, not a tool that ran
+                extra = usage_once()
+                details = {
+                    "message_id": message.id, "tool_call_id": call_id, "structured_response": name, "answer": args,
+                    **extra.pop("details_extra", {}),
+                }
+                content = json.dumps(args, ensure_ascii=False, default=str)
+                self._emit(occurrence, StepType.AGENT_MESSAGE, agent=agent, content=content, details=details, **extra)
+                produced += 1
+                continue
             target = self.rules.handoff_target(name)
             if target is not None:
                 target = self.agents.get(_agent_key(target), target)
@@ -259,6 +283,8 @@ class _StepBuilder(ApprovalSteps):
             produced += 1
 
     def _on_tool_message(self, occurrence: Occurrence, message: StoredMessage) -> None:
+        if message.tool_call_id in self.structured_answers:
+            return  # create_agent's receipt for a structured answer, shown with the answer
         calls = self.tool_calls.get(message.tool_call_id or "", [])
         # the oldest call still waiting for this id, else the latest one
         call = next((call for call in calls if not call.answered), calls[-1] if calls else None)
