@@ -101,10 +101,24 @@ def prepare_rebuild_tables() -> None:
     rebuild resumes from what it staged."""
     conversations, events = REBUILD_TABLES
     with connection.cursor() as cursor:
+        # staged before a migration changed the live tables: its rows cannot be swapped in, start again
+        if _columns(cursor, conversations) not in ([], _columns(cursor, "conversations")) or _columns(
+            cursor, events
+        ) not in ([], _columns(cursor, "analytics_events")):
+            cursor.execute(f"DROP TABLE IF EXISTS {events}, {conversations}")
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {conversations} (LIKE conversations INCLUDING DEFAULTS INCLUDING IDENTITY)")
         cursor.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {conversations}_thread ON {conversations} (thread_id)")
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {events} (LIKE analytics_events INCLUDING DEFAULTS INCLUDING IDENTITY)")
         cursor.execute(f"CREATE INDEX IF NOT EXISTS {events}_conversation ON {events} (conversation_id)")
+
+
+def _columns(cursor, table: str) -> list[tuple[str, str]]:
+    cursor.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        [table],
+    )
+    return [tuple(row) for row in cursor.fetchall()]
 
 
 def rebuild_in_progress() -> bool:

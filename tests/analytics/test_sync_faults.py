@@ -307,3 +307,18 @@ def test_damaged_threads_never_change_the_good_threads_rows(five_threads, checkp
     assert all(conversation.step_count > 0 for conversation in damaged)
     reused = Conversation.objects.get(thread_id="damaged reused call id")
     assert reused.tool_call_count == 2
+
+
+def test_a_rebuild_staged_before_a_migration_starts_again_instead_of_failing(five_threads):
+    from django.db import connection
+
+    call_command("backfill_events", verbosity=0)
+    before = snapshot()
+    with connection.cursor() as cursor:  # what a rebuild killed under an older schema leaves behind
+        cursor.execute("CREATE TABLE analytics_rebuild_conversations (LIKE conversations INCLUDING DEFAULTS INCLUDING IDENTITY)")
+        cursor.execute("ALTER TABLE analytics_rebuild_conversations DROP COLUMN write_count")
+        cursor.execute("CREATE TABLE analytics_rebuild_events (LIKE analytics_events INCLUDING DEFAULTS INCLUDING IDENTITY)")
+
+    call_command("backfill_events", "--rebuild", verbosity=0)
+
+    assert snapshot() == before and not rebuild_in_progress()
