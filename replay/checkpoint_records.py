@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from replay.stored_values import Decoded, holds_only_messages
+from replay.task_paths import task_node
 
 MESSAGES_CHANNEL = "messages"
 LANGGRAPH_METADATA_KEYS = {"source", "step", "parents", "writes", "thread_id", "checkpoint_ns", "run_id"}
@@ -58,9 +59,9 @@ class WriteRecord:
 
     @property
     def node(self) -> str:
-        """The graph node whose task wrote this (``~__pregel_pull, billing`` → ``billing``)."""
-        parts = [part.strip() for part in self.task_path.split(",")]
-        return parts[1] if len(parts) > 1 else ""
+        """The graph node whose task wrote this (``~__pregel_pull, billing`` → ``billing``; a ``@task`` call →
+        its entrypoint; a ``Send`` → "", the path does not name it)."""
+        return task_node(self.task_path)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class ThreadCheckpoints:
     # The ``messages`` channel as stored at the versions no readable write explains (``durability="exit"``
     # runs, damaged writes), by ``(checkpoint_ns, version)``: read up front with the rest of the batch.
     message_blobs: Mapping[tuple[str, str], Decoded] = field(default_factory=dict, compare=False, repr=False)
+    # A Functional API run's input (the ``__start__`` channel), by ``(checkpoint_ns, checkpoint_id)`` of its
+    # input checkpoint: no write holds it.
+    run_inputs: Mapping[tuple[str, str], Decoded] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def metadata(self) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from replay.checkpoint_records import (  # noqa: F401 - callers import the recor
     WriteRecord,
     messages_versions_to_read,
 )
+from replay.functional_runs import START_CHANNEL, TASK_RESULT_CHANNELS, inputs_to_read
 from replay.stored_values import Decoded, ValueDecoder
 
 logger = logging.getLogger(__name__)
@@ -203,6 +204,19 @@ JOIN checkpoint_blobs AS blobs
  AND blobs.channel = %(channel)s AND blobs.version = wanted.version
 """
 
+# A Functional API run's input: the __start__ channel at the version its input checkpoint names.
+_RUN_INPUTS_SQL = """
+SELECT checkpoints.thread_id, checkpoints.checkpoint_ns, checkpoints.checkpoint_id, blobs.type, blobs.blob
+FROM unnest(%(threads)s::text[], %(namespaces)s::text[], %(checkpoint_ids)s::text[]) AS wanted(thread_id, checkpoint_ns, checkpoint_id)
+JOIN checkpoints
+  ON checkpoints.thread_id = wanted.thread_id AND checkpoints.checkpoint_ns = wanted.checkpoint_ns
+ AND checkpoints.checkpoint_id = wanted.checkpoint_id
+JOIN checkpoint_blobs AS blobs
+  ON blobs.thread_id = checkpoints.thread_id AND blobs.checkpoint_ns = checkpoints.checkpoint_ns
+ AND blobs.channel = %(channel)s AND blobs.version = checkpoints.checkpoint->'channel_versions'->>%(channel)s
+WHERE jsonb_typeof(checkpoints.checkpoint) = 'object'
+"""
+
 _WRITES_SQL = """
 SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
 FROM checkpoint_writes
@@ -262,7 +276,10 @@ class _ChannelBlobs:
 class PostgresCheckpointSource:
     """Reads LangGraph's PostgresSaver tables with psycopg 3, one round trip per table for a batch of threads."""
 
-    channels: tuple[str, ...] = (MESSAGES_CHANNEL, INTERRUPT_CHANNEL, RESUME_CHANNEL, ERROR_CHANNEL, STRUCTURED_RESPONSE_CHANNEL)
+    channels: tuple[str, ...] = (
+        MESSAGES_CHANNEL, INTERRUPT_CHANNEL, RESUME_CHANNEL, ERROR_CHANNEL, STRUCTURED_RESPONSE_CHANNEL,
+        *TASK_RESULT_CHANNELS,
+    )
 
     def __init__(self, *, conninfo: str | None = None, connection: psycopg.Connection | None = None) -> None:
         """Read through a borrowed ``connection`` (left open), or a connection of our own to ``conninfo``."""
@@ -357,11 +374,11 @@ class PostgresCheckpointSource:
             writes[thread_id].append(
                 WriteRecord(ns, checkpoint_id, str(task_id), task_path or "", idx, channel, type_, decoder.decode(type_, blob))
             )
-        message_blobs = self._message_blobs(connection, checkpoints, writes, decoder)
+        message_blobs, run_inputs = self._message_blobs(connection, checkpoints, writes, decoder)
         return [
             ThreadCheckpoints(
                 thread_id, tuple(checkpoints[thread_id]), tuple(writes[thread_id]),
-                message_blobs=message_blobs.get(thread_id, {}),
+                message_blobs=message_blobs.get(thread_id, {}), run_inputs=run_inputs.get(thread_id, {}),
             )
             for thread_id in thread_ids
             if thread_id in checkpoints
@@ -370,28 +387,46 @@ class PostgresCheckpointSource:
     def _message_blobs(
         self, connection: psycopg.Connection, checkpoints: dict[str, list[CheckpointRecord]],
         writes: dict[str, list[WriteRecord]], decoder: ValueDecoder,
-    ) -> dict[str, dict[tuple[str, str], Decoded]]:
-        """The ``messages`` blobs the batch's timelines need, in one more round trip (none for threads
-        whose every step left its writes)."""
+    ) -> tuple[dict[str, dict[tuple[str, str], Decoded]], dict[str, dict[tuple[str, str], Decoded]]]:
+        """The ``messages`` blobs the batch's timelines need and the inputs of its Functional API runs, in
+        one more round trip (none for threads whose every step left its writes)."""
         wanted = [
             (thread_id, ns, version)
             for thread_id, records in checkpoints.items()
             for ns, version in messages_versions_to_read(records, writes.get(thread_id, ()))
         ]
-        if not wanted:
-            return {}
-        threads, namespaces, versions = (list(column) for column in zip(*wanted))
-        with _binary_cursor(connection) as cursor:
-            rows = cursor.execute(
-                _MESSAGE_BLOBS_SQL,
-                {"threads": threads, "namespaces": namespaces, "versions": versions, "channel": MESSAGES_CHANNEL},
-            ).fetchall()
+        inputs = [
+            (thread_id, ns, checkpoint_id)
+            for thread_id, records in checkpoints.items()
+            for ns, checkpoint_id in inputs_to_read(records, writes.get(thread_id, ()))
+        ]
         found: dict[str, dict[tuple[str, str], Decoded]] = defaultdict(dict)
+        found_inputs: dict[str, dict[tuple[str, str], Decoded]] = defaultdict(dict)
+        if not wanted and not inputs:
+            return found, found_inputs
+        rows, input_rows = [], []
+        with connection.pipeline(), _binary_cursor(connection) as cursor, _binary_cursor(connection) as input_cursor:
+            if wanted:
+                threads, namespaces, versions = (list(column) for column in zip(*wanted))
+                cursor.execute(
+                    _MESSAGE_BLOBS_SQL,
+                    {"threads": threads, "namespaces": namespaces, "versions": versions, "channel": MESSAGES_CHANNEL},
+                )
+            if inputs:
+                threads, namespaces, checkpoint_ids = (list(column) for column in zip(*inputs))
+                input_cursor.execute(
+                    _RUN_INPUTS_SQL,
+                    {"threads": threads, "namespaces": namespaces, "checkpoint_ids": checkpoint_ids, "channel": START_CHANNEL},
+                )
+            rows = cursor.fetchall() if wanted else []
+            input_rows = input_cursor.fetchall() if inputs else []
         for thread_id, ns, version in wanted:
             found[thread_id][(ns, version)] = Decoded(error=f"no blob for channel {MESSAGES_CHANNEL!r} at version {version}")
         for thread_id, ns, version, type_, blob in rows:
             found[thread_id][(ns, str(version))] = decoder.decode(type_, blob)
-        return found
+        for thread_id, ns, checkpoint_id, type_, blob in input_rows:
+            found_inputs[thread_id][(ns, checkpoint_id)] = decoder.decode(type_, blob)
+        return found, found_inputs
 
     def thread_signature(self, *, thread_id: str) -> tuple[str, int] | None:
         """``(newest checkpoint id, number of writes)`` of a thread, or None when it has no checkpoints:

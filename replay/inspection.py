@@ -18,6 +18,7 @@ from replay.checkpoints import INTERRUPT_CHANNEL, PostgresCheckpointSource, chec
 from replay.inspection_advice import advise
 from replay.inspection_reads import StoredFacts, read_only_connection, read_stored_facts, recent_thread_ids, thread_exists
 from replay.inspection_report import ChannelSeen, Counted, InspectionReport, NodeSeen, ToolSeen
+from replay.inspection_conventions import count_conventions
 from replay.inspection_tally import Tally, place_of
 from replay.services import ThreadNotFound
 from replay.timeline import build_timeline
@@ -87,6 +88,7 @@ def inspect_checkpoints(
         handoffs=_counted(tally.handoffs),
         tool_errors=_counted(tally.tool_errors),
         unknown_steps=_counted(tally.unknown_steps),
+        conventions=_counted(count_conventions(stored, facts.write_counts)),
         reading=tuple((variable, _shown(reading[key])) for variable, key in READING_SETTINGS),
         advice=advise(tally=tally, reading=reading),
     )

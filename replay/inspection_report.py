@@ -91,3 +91,4 @@ class InspectionReport:
     unknown_steps: tuple[Counted, ...]
     reading: tuple[tuple[str, str], ...]  # the settings in force
     advice: tuple[SettingAdvice, ...]
+    conventions: tuple[Counted, ...] = ()  # well-known shapes found as stored (Agent Inbox, summaries, Send …)

@@ -31,6 +31,17 @@ from replay.checkpoints import (
 )
 from replay.breakpoints import find_breakpoint_stops
 from replay.checkpoint_index import EPOCH, CheckpointIndex
+from replay.functional_runs import (
+    INPUT_NODE as RUN_INPUT_NODE,
+    NOT_A_CALL,
+    PHASE_INTERRUPT,
+    PHASE_RESOLUTION,
+    PHASE_RESULT,
+    TASK_RESULT_CHANNELS,
+    CallTimes,
+    messages_in,
+    processing_order,
+)
 from replay.message_copies import MessageCopies
 from replay.stored_values import StoredMessage, as_stored_message, as_text, message_items
 
@@ -69,10 +80,12 @@ class Occurrence:
     stored: StoredMessage | None = None
     details: dict[str, Any] = field(default_factory=dict)
     ts_known: bool = True  # False: ``ts`` only keeps the checkpoint order, no one knows when it was
+    # Among the Functional API calls of one run, which all share its times: the call's place (see functional_runs)
+    position: tuple[int, ...] = NOT_A_CALL
 
     @property
-    def sort_key(self) -> tuple[datetime, int, int]:
-        return (self.ts, self.rank, self.order)
+    def sort_key(self) -> tuple[datetime, tuple[int, ...], int, int]:
+        return (self.ts, self.position, self.rank, self.order)
 
 
 def read_occurrences(thread: ThreadCheckpoints, *, active_agent_channel: str) -> list[Occurrence]:
@@ -88,6 +101,7 @@ class _Reader:
         self.counter = 0
         self.occurrences: list[Occurrence] = []
         self.messages = MessageCopies()
+        self.calls = CallTimes(thread.writes, self.checkpoints, interrupt_channel=INTERRUPT_CHANNEL)
 
     def _next_order(self) -> int:
         self.counter += 1
@@ -122,6 +136,8 @@ class _Reader:
                 elif write.channel == MESSAGES_CHANNEL:
                     message_writes.append((self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id), write))
                     messages_written_at.add((write.checkpoint_ns, write.checkpoint_id))
+                elif write.channel in TASK_RESULT_CHANNELS:
+                    message_writes.append((self._task_result_time(write), write))
                 elif write.channel == INTERRUPT_CHANNEL:
                     for interrupt_id in self._interrupts_from_write(write, interrupts):
                         interrupt_ids_by_task[(write.checkpoint_ns, write.checkpoint_id, write.task_id)].append(interrupt_id)
@@ -130,10 +146,15 @@ class _Reader:
                     resumes.append(write)
                 elif write.channel == ERROR_CHANNEL:
                     self._error_from_write(write)
-        # Oldest first, so the first copy met of each message is its earliest.
-        for completed, write in sorted(message_writes, key=lambda pair: pair[0][0]):
+        # Oldest first, so the first copy met of each message is its earliest; within a step, in the order
+        # LangGraph applies the writes (task calls by number, sends by index).
+        self._run_inputs()
+        for completed, write in sorted(message_writes, key=lambda pair: (pair[0][0], processing_order(pair[1]))):
             readable = False
             with self._salvaging(write.checkpoint_ns, write.checkpoint_id, channel=write.channel, raw_type=write.type):
+                if write.channel in TASK_RESULT_CHANNELS:
+                    self._messages_from_task_result(write, completed)
+                    continue
                 readable = self._messages_from_write(write, completed)
             if not readable:
                 damaged.add((write.checkpoint_ns, write.checkpoint_id))
@@ -167,11 +188,42 @@ class _Reader:
             )
 
     # -- messages ------------------------------------------------------------------------------
-    def _add_message(self, *, stored: StoredMessage, ts: datetime, checkpoint_ns: str, checkpoint_id: str, node: str) -> None:
+    def _add_message(
+        self, *, stored: StoredMessage, ts: datetime, checkpoint_ns: str, checkpoint_id: str, node: str,
+        position: tuple[int, ...] = NOT_A_CALL,
+    ) -> None:
         self.messages.add(stored=stored, ts=ts, make=lambda: Occurrence(
             kind="message", ts=ts, rank=RANK_MESSAGE, order=self._next_order(), checkpoint_ns=checkpoint_ns,
-            checkpoint_id=checkpoint_id, node=node, stored=stored,
+            checkpoint_id=checkpoint_id, node=node, stored=stored, position=position,
         ))
+
+    def _task_result_time(self, write: WriteRecord) -> tuple[datetime, str, tuple[int, ...]]:
+        placed = self.calls.place(write, PHASE_RESULT)
+        return placed or (*self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id), NOT_A_CALL)
+
+    def _messages_from_task_result(self, write: WriteRecord, placed: tuple[datetime, str, tuple[int, ...]]) -> None:
+        """The messages a Functional API task returned or its entrypoint saved; other values are no steps."""
+        ts, checkpoint_id, position = placed
+        for stored in messages_in(write.decoded.value):
+            if not self.messages.met(stored) and stored.type not in IGNORED_MESSAGE_TYPES:
+                self._add_message(
+                    stored=stored, ts=ts, checkpoint_ns=write.checkpoint_ns, checkpoint_id=checkpoint_id,
+                    node=write.node, position=position,
+                )
+
+    def _run_inputs(self) -> None:
+        """What each Functional API run was given: the customer's message, at the time the run started."""
+        for (checkpoint_ns, checkpoint_id), decoded in self.thread.run_inputs.items():
+            with self._salvaging(checkpoint_ns, checkpoint_id, channel="__start__", raw_type=None):
+                if decoded.error is not None:
+                    raise ValueError(decoded.error)
+                ts = self.checkpoints.ts(checkpoint_ns, checkpoint_id)
+                for stored in messages_in(decoded.value):
+                    if stored.type not in IGNORED_MESSAGE_TYPES:
+                        self._add_message(
+                            stored=stored, ts=ts, checkpoint_ns=checkpoint_ns, checkpoint_id=checkpoint_id,
+                            node=RUN_INPUT_NODE, position=(),  # before the calls of its run
+                        )
 
     def _messages_from_write(self, write: WriteRecord, completed: tuple[datetime, str]) -> bool:
         """Place the messages of one write; False when some item was not a message."""
@@ -233,17 +285,21 @@ class _Reader:
             interrupt_id = as_text(_attr(item, "id")) or _fallback_id(write, position)
             payload = _attr(item, "value") if _attr(item, "value") is not None else item
             ids.append(interrupt_id)
-            ts = self.checkpoints.ts(write.checkpoint_ns, write.checkpoint_id)
+            ts, call_position = self.checkpoints.ts(write.checkpoint_ns, write.checkpoint_id), NOT_A_CALL
+            placed = self.calls.place(write, PHASE_INTERRUPT)
+            if placed is not None:
+                ts, _, call_position = placed
             known = interrupts.get(interrupt_id)
-            # Written once per namespace level: the innermost one is where (and when) it was raised.
-            if known is not None and namespace_depth(known.checkpoint_ns) >= namespace_depth(write.checkpoint_ns):
+            # Written once per namespace level (and by a task call and its entrypoint): the innermost one is
+            # where (and when) it was raised.
+            if known is not None and _depth(known) >= (namespace_depth(write.checkpoint_ns), call_position != NOT_A_CALL):
                 continue
             if known is not None:
                 self.occurrences.remove(known)
             interrupts[interrupt_id] = self._add(
                 kind="interrupt", ts=ts, rank=RANK_INTERRUPT, checkpoint_ns=write.checkpoint_ns,
                 checkpoint_id=write.checkpoint_id, node=write.node,
-                details={"interrupt_id": interrupt_id, "value": payload},
+                details={"interrupt_id": interrupt_id, "value": payload}, position=call_position,
             )
         return ids
 
@@ -297,9 +353,12 @@ class _Reader:
             details = {"interrupt_id": interrupt_id, "resume": None, "outcome_stored": False}
             namespace = interrupt.checkpoint_ns
         interrupt.details["resolved"] = True
+        position = interrupt.position
+        if position != NOT_A_CALL:
+            position = (*position[:-1], PHASE_RESOLUTION)  # right after it, before the call goes on
         self._add(
             kind="resolution", ts=max(ts, interrupt.ts), rank=RANK_RESOLUTION, checkpoint_ns=namespace,
-            checkpoint_id=checkpoint_id, node=interrupt.node, details=details,
+            checkpoint_id=checkpoint_id, node=interrupt.node, details=details, position=position,
         )
 
     # -- errors, agents, unknowns --------------------------------------------------------------
@@ -375,6 +434,10 @@ class _Reader:
             kind="unknown", ts=self.checkpoints.ts(record.checkpoint_ns, record.checkpoint_id), rank=RANK_UNKNOWN,
             checkpoint_ns=record.checkpoint_ns, checkpoint_id=record.checkpoint_id, details={**details, "reason": reason},
         )
+
+
+def _depth(interrupt: Occurrence) -> tuple[int, bool]:
+    return namespace_depth(interrupt.checkpoint_ns), interrupt.position != NOT_A_CALL
 
 
 def _attr(item: Any, name: str) -> Any:

@@ -1,6 +1,7 @@
 """inspect_checkpoints on threads written by real LangGraph apps: what it finds, how it was read, and
 the settings it proposes."""
 
+import io
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -10,9 +11,9 @@ import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
-from langgraph.types import Command
+from langgraph.types import Command, interrupt
 
 from replay.inspection import inspect_checkpoints
 from replay.inspection_reads import read_only_connection
@@ -312,3 +313,63 @@ def test_command_bad_option_exits_2_with_one_line():
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["CommandError: --threads must be a whole number of at least 1; got 0"]
+
+
+# -- conventions found as stored ------------------------------------------------------------------
+
+def _inbox_style_app(checkpointer):
+    """An approver edits the refund through an Agent Inbox request; a summary and a structured answer follow."""
+
+    class State(MessagesState):
+        structured_response: dict
+
+    def assistant(state):
+        return {"messages": [AIMessage("", id="a-1", tool_calls=[call("refund", {"amount": 80}, "r-1")])]}
+
+    def review(state):
+        request = {"action_request": {"action": "refund", "args": {"amount": 80}}, "config": {"allow_edit": True},
+                   "description": "Refund 80 EUR?"}
+        response = interrupt([request])[0]
+        edited = AIMessage("", id="a-1", tool_calls=[call("refund", response["args"]["args"], "r-1")])
+        return {"messages": [edited, ToolMessage("Refunded 50 EUR.", tool_call_id="r-1")]}
+
+    def wrap_up(state):
+        summary = HumanMessage("Summary: a refund of 50 EUR was made.", id="s-1",
+                               additional_kwargs={"lc_source": "summarization"})
+        return {"messages": [summary], "structured_response": {"ticket": "T-1", "refunded": 50}}
+
+    builder = StateGraph(State)
+    for name, node in (("assistant", assistant), ("review", review), ("wrap_up", wrap_up)):
+        builder.add_node(name, node)
+    builder.add_edge(START, "assistant")
+    builder.add_edge("assistant", "review")
+    builder.add_edge("review", "wrap_up")
+    builder.add_edge("wrap_up", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def test_conventions_are_counted_as_stored(checkpointer):
+    from tests.apps.functional_conversations import FAN_OUT_THREADS, FUNCTIONAL_THREADS, UsageLog
+    from tests.apps.functional_conversations import run_fan_out_thread, run_functional_thread
+
+    app = _inbox_style_app(checkpointer)
+    config = {"configurable": {"thread_id": "inbox-1"}}
+    app.invoke({"messages": [("user", "refund my order")]}, config)
+    app.invoke(Command(resume=[{"type": "edit", "args": {"action": "refund", "args": {"amount": 50}}}]), config)
+    run_functional_thread(checkpointer, FUNCTIONAL_THREADS[0], UsageLog({}, {}))  # two model calls, one tool call
+    run_fan_out_thread(checkpointer, FAN_OUT_THREADS[0], UsageLog({}, {}))  # two workers
+
+    report = inspect_checkpoints(threads=200)
+
+    assert named(report.conventions) == {
+        "Agent Inbox requests (interrupts asking action_request/config/description)": 1,
+        "Agent Inbox responses (resumes of accept/edit/ignore/response)": 1,
+        "AI messages rewritten under the same id (an approver's edit)": 1,
+        "summaries (HumanMessage with lc_source=summarization)": 1,
+        "structured answers (structured_response writes)": 1,
+        "Functional API task results (__return__ writes)": 3,
+        "Send tasks (writes by a task a Send started)": 4,  # each worker: its messages and its edge to reply
+    }
+    printed = io.StringIO()
+    call_command("inspect_checkpoints", "--thread", "inbox-1", stdout=printed)
+    assert "Agent Inbox requests (interrupts asking action_request/config/description) 1" in printed.getvalue()

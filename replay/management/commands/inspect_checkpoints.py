@@ -73,6 +73,7 @@ def report_lines(report: InspectionReport) -> list[str]:
         f"Handoffs in the replay, by rule: {_counts(report.handoffs)}",
         f"Tool errors in the replay: {_counts(report.tool_errors)}",
         f"Unknown steps in the replay: {_counts(report.unknown_steps)}",
+        f"Conventions found as stored: {_counts(report.conventions)}",
         "",
         "Reading in force:",
         *(f"  {variable}={value}" for variable, value in report.reading),
