@@ -217,10 +217,14 @@ JOIN checkpoint_blobs AS blobs
 WHERE jsonb_typeof(checkpoints.checkpoint) = 'object'
 """
 
+# langgraph-checkpoint-postgres before 2.0 made checkpoint_writes without task_path: there the unqualified
+# name resolves to the outer query's empty text instead (a column of the innermost table wins when it exists).
 _WRITES_SQL = """
-SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
-FROM checkpoint_writes
-WHERE thread_id = ANY(%(thread_ids)s) AND channel = ANY(%(channels)s)
+SELECT writes.* FROM (SELECT ''::text AS task_path) AS without_task_path, LATERAL (
+    SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
+    FROM checkpoint_writes
+    WHERE thread_id = ANY(%(thread_ids)s) AND channel = ANY(%(channels)s)
+) AS writes
 ORDER BY thread_id, checkpoint_id, checkpoint_ns, task_id, idx
 """
 

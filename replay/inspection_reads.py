@@ -128,11 +128,14 @@ FROM checkpoints WHERE thread_id = ANY(%(thread_ids)s)
 ORDER BY thread_id, checkpoint_id, checkpoint_ns
 """
 
+# Savers before langgraph-checkpoint-postgres 2.0 made no task_path column: the name then means the empty text.
 _WRITE_COUNTS_SQL = """
-SELECT thread_id, checkpoint_ns, checkpoint_id, coalesce(task_path, ''), channel, count(*)::int
-FROM checkpoint_writes WHERE thread_id = ANY(%(thread_ids)s)
-GROUP BY thread_id, checkpoint_ns, checkpoint_id, task_path, channel
-ORDER BY thread_id, checkpoint_id, checkpoint_ns
+SELECT counts.* FROM (SELECT ''::text AS task_path) AS without_task_path, LATERAL (
+    SELECT thread_id, checkpoint_ns, checkpoint_id, coalesce(task_path, ''), channel, count(*)::int
+    FROM checkpoint_writes WHERE thread_id = ANY(%(thread_ids)s)
+    GROUP BY 1, 2, 3, 4, 5
+) AS counts
+ORDER BY 1, 3, 2
 """
 
 # LangGraph's own channels start with "__" or "branch:"; messages are read by the timeline.

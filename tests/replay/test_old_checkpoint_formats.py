@@ -1,0 +1,123 @@
+"""Checkpoints written by older langgraph releases read like the same conversations written by the current one.
+
+Each release in ``tests/old_langgraph.py`` writes ``tests/apps/old_writer.py``'s conversations with its own
+``PostgresSaver`` into a database of its own; the environment running the tests writes them too, as the
+reference. A release's environment is made once under the var directory (a minute or so each, the first time)
+and the tests skip, saying why, only when pip cannot reach the package index to make it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from analytics.derive import derive_thread
+from replay.checkpoints import PostgresCheckpointSource, checkpoint_conninfo
+from replay.timeline import ModelPricing, build_timeline, total_of
+from tests.old_langgraph import (
+    CURRENT, RELEASES, ReleaseUnavailable, WrittenDatabase, create_database, database_name, drop_database,
+    release_python, write_conversations,
+)
+
+THREADS = ("tools_multi_turn", "breakpoint_approved", "breakpoint_rejected", "interrupt_resumed", "subgraph")
+PRICES = {"gpt-4o-mini": ModelPricing(Decimal("0.15"), Decimal("0.60"))}
+
+
+def lookup(model, at):
+    return PRICES.get(model)
+
+
+def _written(release: str, python, django_db_blocker):
+    with django_db_blocker.unblock():
+        base = checkpoint_conninfo()
+    name = database_name(base, release)
+    conninfo = create_database(base, name)
+    try:
+        return base, name, write_conversations(python, conninfo, release=release)
+    except BaseException:
+        drop_database(base, name)
+        raise
+
+
+@pytest.fixture(scope="session")
+def reference(django_db_setup, django_db_blocker) -> WrittenDatabase:
+    base, name, written = _written(CURRENT, sys.executable, django_db_blocker)
+    yield written
+    drop_database(base, name)
+
+
+@pytest.fixture(scope="session", params=sorted(RELEASES, key=lambda release: tuple(map(int, release.split(".")))))
+def old(request, django_db_setup, django_db_blocker) -> WrittenDatabase:
+    try:
+        python = release_python(request.param)
+    except ReleaseUnavailable as unavailable:
+        pytest.skip(str(unavailable))
+    base, name, written = _written(request.param, python, django_db_blocker)
+    yield written
+    drop_database(base, name)
+
+
+def read(database: WrittenDatabase, thread_id: str):
+    with PostgresCheckpointSource(conninfo=database.conninfo) as source:
+        thread = source.get_thread(thread_id=thread_id)
+    if thread is None:
+        reason = database.skipped.get(thread_id)
+        if reason:
+            pytest.skip(f"langgraph {database.release}: {reason}")
+        pytest.fail(f"langgraph {database.release} wrote no thread {thread_id!r}")
+    return thread
+
+
+NOW = datetime.now(timezone.utc) + timedelta(hours=2)  # past every conversation's active window
+
+
+def shape(steps):
+    """What a replay shows of each step, without ids, times and namespaces' task ids."""
+    return [
+        (step.type.value, step.agent, step.tool_name, step.tool_args, step.status, step.content, step.model,
+         step.input_tokens, step.output_tokens)
+        for step in steps
+    ]
+
+
+def conversation_row(derived):
+    row = dataclasses.asdict(derived.conversation)
+    for varying in ("started_at", "last_activity_at", "oldest_pending_interrupt_at", "newest_pending_interrupt_at",
+                    "last_checkpoint_id", "write_count"):
+        row.pop(varying)
+    return row
+
+
+def events(derived):
+    return [
+        (event.event_type, event.agent, event.tool_name, event.model, event.input_tokens, event.output_tokens,
+         event.cost_usd, event.status)
+        for event in derived.events
+    ]
+
+
+def test_the_reference_wrote_every_conversation(reference):
+    assert reference.threads == list(THREADS)
+
+
+@pytest.mark.parametrize("thread_id", THREADS)
+def test_an_old_release_replays_like_the_current_one(old, reference, thread_id):
+    expected = build_timeline(read(reference, thread_id), price_lookup=lookup, now=NOW)
+    steps = build_timeline(read(old, thread_id), price_lookup=lookup, now=NOW)
+
+    assert shape(steps) == shape(expected), f"langgraph {old.langgraph}"
+    assert total_of(steps) == total_of(expected)
+    assert total_of(steps).input_tokens > 0
+
+
+@pytest.mark.parametrize("thread_id", THREADS)
+def test_an_old_release_derives_the_same_conversation_row(old, reference, thread_id):
+    expected = derive_thread(thread=read(reference, thread_id), price_lookup=lookup, now=NOW)
+    derived = derive_thread(thread=read(old, thread_id), price_lookup=lookup, now=NOW)
+
+    assert conversation_row(derived) == conversation_row(expected), f"langgraph {old.langgraph}"
+    assert events(derived) == events(expected)
