@@ -42,6 +42,14 @@ class CheckpointRecord:
     resumed_by_next: bool = False  # the next checkpoint in this namespace resumed the run from this one
     stop_reading: StopReading | None = None
     update_nodes: tuple[str, ...] = ()  # the node an update_state was made as, when the metadata names it
+    step_nodes: tuple[str, ...] = ()  # the nodes whose step made this checkpoint, when the metadata names them
+
+    @property
+    def step_node(self) -> str:
+        """The one node whose step made this checkpoint, as langgraph before 1.0 named it in
+        ``metadata.writes``; empty when the metadata names none or several."""
+        nodes = [node for node in self.step_nodes if not node.startswith("__")]
+        return nodes[0] if len(nodes) == 1 else ""
 
 
 @dataclass(frozen=True)

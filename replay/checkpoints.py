@@ -161,8 +161,9 @@ SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint
             THEN (checkpoint_value->'versions_seen') - '__interrupt__' END,
        CASE WHEN may_stop AND jsonb_typeof(checkpoint_value->'channel_values') = 'object'
             THEN ARRAY(SELECT jsonb_object_keys(checkpoint_value->'channel_values')) END,
-       -- langgraph before 1.0 named the node an update_state was made as in metadata.writes
-       CASE WHEN source = 'update' AND jsonb_typeof(metadata->'writes') = 'object'
+       -- langgraph before 1.0 named in metadata.writes the nodes of the step (or the node an update_state
+       -- was made as) that made the checkpoint
+       CASE WHEN source IN ('update', 'loop') AND jsonb_typeof(metadata->'writes') = 'object'
             THEN ARRAY(SELECT jsonb_object_keys(metadata->'writes')) END
 FROM (
     -- an input checkpoint has only the input to run: never a stop
@@ -351,7 +352,7 @@ class PostgresCheckpointSource:
         times: dict[str, CheckpointTimes] = {}
         for row in header_rows:
             thread_id, ns, checkpoint_id, parent_id, ts, metadata, active_agent, version, kind, *stop_columns = row
-            source, agent_version, resumed_by_next, channel_versions, versions_seen, inline_channels, update_nodes = stop_columns
+            source, agent_version, resumed_by_next, channel_versions, versions_seen, inline_channels, written_by = stop_columns
             thread_times = times.get(thread_id) or times.setdefault(thread_id, CheckpointTimes(thread_id))
             if active_agent is None and agent_version is not None:
                 active_agent = blobs.active_agent(thread_id, ns, agent_version)
@@ -368,7 +369,8 @@ class PostgresCheckpointSource:
                     source=source,
                     resumed_by_next=bool(resumed_by_next),
                     stop_reading=blobs.stop_reading(thread_id, ns, channel_versions, versions_seen, inline_channels),
-                    update_nodes=tuple(update_nodes or ()),
+                    update_nodes=tuple(written_by or ()) if source == "update" else (),
+                    step_nodes=tuple(written_by or ()) if source == "loop" else (),
                 )
             )
         for thread_times in times.values():

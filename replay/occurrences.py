@@ -270,7 +270,8 @@ class _Reader:
             stored = as_stored_message(item)
             if stored is not None and stored.type not in IGNORED_MESSAGE_TYPES:
                 self._add_message(
-                    stored=stored, ts=ts, checkpoint_ns=record.checkpoint_ns, checkpoint_id=record.checkpoint_id, node=""
+                    stored=stored, ts=ts, checkpoint_ns=record.checkpoint_ns, checkpoint_id=record.checkpoint_id,
+                    node=record.step_node,
                 )
 
     # -- interrupts ----------------------------------------------------------------------------

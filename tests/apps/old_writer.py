@@ -31,6 +31,10 @@ try:  # langgraph 0.2.57 and later
     from langgraph.types import Command, interrupt
 except ImportError:  # pragma: no cover - only older releases
     Command = interrupt = None
+try:
+    from langgraph.types import Send
+except ImportError:  # pragma: no cover - only older releases
+    from langgraph.constants import Send
 
 MODEL_NAME = "gpt-4o-mini"
 
@@ -178,12 +182,38 @@ def subgraph(saver) -> None:
     builder.compile(checkpointer=saver).invoke(user("Is invoice INV-7 paid?"), config("subgraph"))
 
 
+def fan_out(saver) -> None:
+    """``Send`` to one node twice in a step (kept in the checkpoint's ``pending_sends`` before langgraph 0.4),
+    each task answering with a message of its own; then one answer."""
+    model = ScriptedModel(replies=[("Oslo and Rome are both at 10:00.", [], 150, 10)])
+
+    def plan(state: ChatState) -> dict:
+        return {"messages": []}  # langgraph 0.2 wants every node to write something
+
+    def fan(state: ChatState) -> list:
+        return [Send("lookup", {"city": city}) for city in ("Oslo", "Rome")]
+
+    def lookup(task: dict) -> dict:
+        return {"messages": [AIMessage(content=f"{task['city']}: 10:00", id=f"lookup-{task['city']}")]}
+
+    builder = StateGraph(ChatState)
+    builder.add_node("plan", plan)
+    builder.add_node("lookup", lookup)
+    builder.add_node("answer", lambda state: {"messages": [model.invoke(state["messages"])]})
+    builder.add_edge(START, "plan")
+    builder.add_conditional_edges("plan", fan, ["lookup"])
+    builder.add_edge("lookup", "answer")
+    builder.add_edge("answer", END)
+    builder.compile(checkpointer=saver).invoke(user("Time in Oslo and Rome?"), config("fan_out"))
+
+
 CONVERSATIONS = {
     "tools_multi_turn": tools_multi_turn,
     "breakpoint_approved": breakpoint_approved,
     "breakpoint_rejected": breakpoint_rejected,
     "interrupt_resumed": interrupt_resumed,
     "subgraph": subgraph,
+    "fan_out": fan_out,
 }
 
 

@@ -16,14 +16,14 @@ from decimal import Decimal
 import pytest
 
 from analytics.derive import derive_thread
-from replay.checkpoints import PostgresCheckpointSource, checkpoint_conninfo
+from replay.checkpoints import CheckpointRecord, PostgresCheckpointSource, checkpoint_conninfo
 from replay.timeline import ModelPricing, build_timeline, total_of
 from tests.old_langgraph import (
     CURRENT, RELEASES, ReleaseUnavailable, WrittenDatabase, create_database, database_name, drop_database,
     release_python, write_conversations,
 )
 
-THREADS = ("tools_multi_turn", "breakpoint_approved", "breakpoint_rejected", "interrupt_resumed", "subgraph")
+THREADS = ("tools_multi_turn", "breakpoint_approved", "breakpoint_rejected", "interrupt_resumed", "subgraph", "fan_out")
 PRICES = {"gpt-4o-mini": ModelPricing(Decimal("0.15"), Decimal("0.60"))}
 
 
@@ -74,6 +74,20 @@ def read(database: WrittenDatabase, thread_id: str):
 
 NOW = datetime.now(timezone.utc) + timedelta(hours=2)  # past every conversation's active window
 
+# Known differences, each failing until it is fixed (strict): the rows hold less than the reader needs.
+KNOWN_GAPS = {
+    ("0.2.20", "fan_out"): "langgraph 0.2.20 gives two Sends to one node one task id, so its saver keeps the writes "
+                           "of the first only; the step's messages blob (which has both) is not read when writes exist, so the "
+                           "second message is placed a step late, under the next node",
+}
+
+
+@pytest.fixture
+def known_gap(request, old):
+    reason = KNOWN_GAPS.get((old.release, request.node.callspec.params["thread_id"]))
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+
 
 def shape(steps):
     """What a replay shows of each step, without ids, times and namespaces' task ids."""
@@ -105,7 +119,7 @@ def test_the_reference_wrote_every_conversation(reference):
 
 
 @pytest.mark.parametrize("thread_id", THREADS)
-def test_an_old_release_replays_like_the_current_one(old, reference, thread_id):
+def test_an_old_release_replays_like_the_current_one(old, reference, thread_id, known_gap):
     expected = build_timeline(read(reference, thread_id), price_lookup=lookup, now=NOW)
     steps = build_timeline(read(old, thread_id), price_lookup=lookup, now=NOW)
 
@@ -121,3 +135,17 @@ def test_an_old_release_derives_the_same_conversation_row(old, reference, thread
 
     assert conversation_row(derived) == conversation_row(expected), f"langgraph {old.langgraph}"
     assert events(derived) == events(expected)
+
+
+@pytest.mark.parametrize(
+    ("step_nodes", "node"),
+    [(("assistant",), "assistant"), (("__start__",), ""), (("lookup", "answer"), ""), ((), "")],
+)
+def test_a_step_is_given_to_the_one_node_its_metadata_names(step_nodes, node):
+    """langgraph 0.2 with langgraph-checkpoint-postgres 1.x saved no writes for a plain step: its messages are
+    read from the channel and given to the node ``metadata.writes`` names, when it names one."""
+    record = CheckpointRecord(
+        checkpoint_ns="", checkpoint_id="1", parent_checkpoint_id=None, ts=None, metadata={}, channel_values={},
+        messages_version=None, step_nodes=step_nodes,
+    )
+    assert record.step_node == node
