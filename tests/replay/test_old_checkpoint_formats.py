@@ -16,6 +16,7 @@ from decimal import Decimal
 import pytest
 
 from analytics.derive import derive_thread
+from replay.inspection import inspect_checkpoints
 from replay.checkpoints import CheckpointRecord, PostgresCheckpointSource, checkpoint_conninfo
 from replay.timeline import ModelPricing, build_timeline, total_of
 from tests.old_langgraph import (
@@ -149,3 +150,11 @@ def test_a_step_is_given_to_the_one_node_its_metadata_names(step_nodes, node):
         messages_version=None, step_nodes=step_nodes,
     )
     assert record.step_node == node
+
+
+def test_inspect_checkpoints_reads_an_old_release(old):
+    """``inspect_checkpoints`` reads the old tables too (langgraph-checkpoint-postgres 1.x has no task_path)."""
+    report = inspect_checkpoints(conninfo=old.conninfo, threads=20)
+
+    assert report.threads == len(old.threads)
+    assert {tool.name for tool in report.tools} >= {"get_time", "get_weather", "lookup_invoice"}
