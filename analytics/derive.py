@@ -14,6 +14,7 @@ from typing import Any
 
 from analytics.models import EventType
 from replay.checkpoints import ThreadCheckpoints
+from replay.decisions import is_decision
 from replay.models import ConversationStatus
 from replay.timeline import PriceLookup, ReplayStep, StepType, TimelineRules, build_timeline, total_of
 
@@ -129,7 +130,7 @@ def _summary(thread: ThreadCheckpoints, steps: list[ReplayStep], *, now: datetim
         agents_used=_agents_used(steps),
         message_count=kinds[StepType.USER_MESSAGE] + kinds[StepType.AGENT_MESSAGE],
         step_count=len(steps),
-        tool_call_count=kinds[StepType.TOOL_CALL] + kinds[StepType.ESCALATION],
+        tool_call_count=kinds[StepType.TOOL_CALL] + kinds[StepType.ESCALATION] - sum(map(is_decision, steps)),
         tool_error_count=sum(1 for step in steps if step.type == StepType.TOOL_RESULT and step.status == "error"),
         interrupt_count=kinds[StepType.INTERRUPT],
         interrupts_approved=interrupt_outcomes["approved"],
@@ -217,7 +218,7 @@ def _event_for_step(
     if step.type == StepType.HANDOFF:
         payload = {"from_agent": step.details.get("from_agent"), "via": step.details.get("via", "tool")}
         return DerivedEvent(event_type=EventType.HANDOFF, dedup_key=f"{key}|handoff", payload=payload, **tool, **common)
-    if step.type == StepType.TOOL_CALL:
+    if step.type == StepType.TOOL_CALL and not is_decision(step):
         return DerivedEvent(event_type=EventType.TOOL_CALL, dedup_key=f"{key}|tool_call", payload={"args": step.tool_args}, **tool, **common)
     if step.type == StepType.ESCALATION:
         return DerivedEvent(event_type=EventType.ESCALATED, dedup_key=f"{key}|escalated", payload={"args": step.tool_args}, **tool, **common)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from replay.agent_middleware import decided_calls, decision_outcome, edited_action, edited_call_step
+from replay.agent_inbox import inbox_descriptions, inbox_edits, inbox_question, read_inbox_outcome, requested_args
 from replay.interrupt_values import interrupt_question, jsonable, named_tools, read_resume_outcome
 from replay.occurrences import Occurrence
 from replay.steps import ReplayStep, StepType, timestamp_known, unresolved_interrupt_status
@@ -59,10 +60,15 @@ class ApprovalSteps:
         else:
             value = jsonable(occurrence.details["value"])
             calls = self._calls_awaiting(occurrence.checkpoint_ns, names=named_tools(value))
+            # of two calls of one tool, the one whose arguments the request shows
+            calls = [call for call in calls if call.args in requested_args(value)] or calls
         self.approval_calls[interrupt_id] = calls
+        details = {"interrupt_id": interrupt_id, "value": value}
+        if inbox_descriptions(value):
+            details["description"] = "\n\n".join(inbox_descriptions(value))
         step = self._emit(
             occurrence, StepType.INTERRUPT, agent=self._agent_of(occurrence), status=status,
-            content=interrupt_question(value), details={"interrupt_id": interrupt_id, "value": value},
+            content=inbox_question(value) or interrupt_question(value), details=details,
         )
         self.interrupt_steps[interrupt_id] = step.index
 
@@ -84,7 +90,7 @@ class ApprovalSteps:
         if "breakpoint_outcome" in occurrence.details:
             outcome, reviewer, reason = occurrence.details["breakpoint_outcome"], None, None
         else:
-            outcome, reviewer, reason = read_resume_outcome(resume)
+            outcome, reviewer, reason = read_inbox_outcome(resume) or read_resume_outcome(resume)
         raised_at = self.steps[self.interrupt_steps[interrupt_id]] if interrupt_id in self.interrupt_steps else None
         wait_ms = None
         if raised_at is not None and occurrence.ts_known and timestamp_known(raised_at):
@@ -103,6 +109,8 @@ class ApprovalSteps:
         decided = decided_calls(request=request, resume=resume, calls=self.approval_calls.get(interrupt_id, []))
         if decided is not None:
             self._apply_decisions(decided)  # LangChain's human-in-the-loop middleware: one decision per call
+        elif outcome == "approved":
+            self._show_edits(inbox_edits(resume), self.approval_calls.get(interrupt_id, []))  # Agent Inbox edits
         elif outcome == "rejected":
             for call in self.approval_calls.get(interrupt_id, []):
                 call.rejected = True
@@ -123,6 +131,22 @@ class ApprovalSteps:
             )
             if index is not None:
                 self.steps[index] = edited_call_step(self.steps[index], tool_name=tool_name, args=call.args)
+
+    def _show_edits(self, edits: list[dict[str, Any]], calls: list[ToolCallInfo]) -> None:
+        """An approver's edit: the call shows the arguments that ran, the model's proposal kept in details
+        (unless the app re-added the model's message with them, which the call already shows)."""
+        for edit in edits:
+            call = next((call for call in calls if call.tool_name == edit.get("action")), calls[0] if len(calls) == 1 else None)
+            index = next(
+                (step.index for step in reversed(self.steps) if step.type == StepType.TOOL_CALL and call and step.tool_call_id == call.call_id),
+                None,
+            )
+            if index is None or self.steps[index].tool_args == edit["args"]:
+                continue
+            step = self.steps[index]
+            self.steps[index] = replace(
+                step, tool_args=edit["args"], details={"proposed_args": step.tool_args, **step.details}
+            )
 
     def _give_reason(self, index: int, reason: str) -> None:
         """The message a rejection injected is the reviewer's reason, shown on the resolution."""

@@ -316,6 +316,10 @@ class PostgresCheckpointSource:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _read_channels(self) -> list[str]:
+        """The channels whose writes are read: LangGraph's own, and those whose input is the user's message."""
+        return [*self.channels, *settings.SMART_SUPPORT.get("INPUT_CHANNELS", ())]
+
     def get_thread(self, *, thread_id: str) -> ThreadCheckpoints | None:
         threads = self.get_threads(thread_ids=[thread_id])
         return threads[0] if threads else None
@@ -330,7 +334,7 @@ class PostgresCheckpointSource:
             "thread_ids": list(thread_ids),
             "messages": MESSAGES_CHANNEL,
             "active_agent": active_agent_channel,
-            "channels": list(self.channels),
+            "channels": self._read_channels(),
         }
         # All three queries in one round trip.
         with (
@@ -461,7 +465,7 @@ class PostgresCheckpointSource:
         """Threads with a checkpoint newer than ``after``: ``(thread_id, newest checkpoint id, writes)``.
         The write count catches writes that land after their checkpoint (an interrupt, a resume)."""
         return psycopg.Cursor(self._connect()).execute(
-            _RECENT_SIGNATURES_SQL, {"after": after, "channels": list(self.channels)}
+            _RECENT_SIGNATURES_SQL, {"after": after, "channels": self._read_channels()}
         ).fetchall()
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from replay.message_revisions import MessageRevisions
 from replay.stored_values import StoredMessage
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class MessageCopies:
         # Every distinct copy of a tool result, by tool_call_id: copies made at different graph levels
         # can carry different ids, and an app may reuse a tool_call_id in a later turn.
         self._tool_results: dict[str, list[Occurrence]] = defaultdict(list)
+        self._revisions = MessageRevisions()
 
     def met(self, item: Any) -> bool:
         return id(item) in self._met
@@ -47,12 +49,15 @@ class MessageCopies:
             self._anonymous.append(make())
         else:
             known = self._earliest.get(message_id)
+            self._revisions.note(stored=stored, ts=ts, earliest=known.stored if known is not None else None)
             if known is None or ts < known.ts:
                 self._earliest[message_id] = make()
 
     def each_once(self) -> list[Occurrence]:
         """The earliest copy of each message."""
         messages = self._merge_anonymous()
+        for occurrence in messages:
+            self._revisions.apply(occurrence)
         issued: dict[str, list[datetime]] = defaultdict(list)
         for occurrence in messages:
             if occurrence.stored.type == "ai":

@@ -42,6 +42,8 @@ from replay.functional_runs import (
     messages_in,
     processing_order,
 )
+from replay.failures import without_outer_copies
+from replay.input_channels import input_message, is_user_input
 from replay.message_copies import MessageCopies
 from replay.stored_values import StoredMessage, as_stored_message, as_text, message_items
 
@@ -88,15 +90,18 @@ class Occurrence:
         return (self.ts, self.position, self.rank, self.order)
 
 
-def read_occurrences(thread: ThreadCheckpoints, *, active_agent_channel: str) -> list[Occurrence]:
+def read_occurrences(
+    thread: ThreadCheckpoints, *, active_agent_channel: str, input_channels: frozenset[str] = frozenset()
+) -> list[Occurrence]:
     """Given a thread's checkpoints and writes, return everything that happened, each thing once."""
-    return _Reader(thread, active_agent_channel=active_agent_channel).read()
+    return _Reader(thread, active_agent_channel=active_agent_channel, input_channels=input_channels).read()
 
 
 class _Reader:
-    def __init__(self, thread: ThreadCheckpoints, *, active_agent_channel: str) -> None:
+    def __init__(self, thread: ThreadCheckpoints, *, active_agent_channel: str, input_channels: frozenset[str] = frozenset()) -> None:
         self.thread = thread
         self.active_agent_channel = active_agent_channel
+        self.input_channels = input_channels
         self.checkpoints = CheckpointIndex(thread.checkpoints)
         self.counter = 0
         self.occurrences: list[Occurrence] = []
@@ -146,6 +151,10 @@ class _Reader:
                     resumes.append(write)
                 elif write.channel == ERROR_CHANNEL:
                     self._error_from_write(write)
+                elif is_user_input(
+                    channel=write.channel, node=write.node, checkpoint_ns=write.checkpoint_ns, input_channels=self.input_channels
+                ):
+                    self._input_from_write(write)
         # Oldest first, so the first copy met of each message is its earliest; within a step, in the order
         # LangGraph applies the writes (task calls by number, sends by index).
         self._run_inputs()
@@ -166,7 +175,7 @@ class _Reader:
         messages: list[Occurrence] = []
         with self._salvaging("", self.thread.newest_checkpoint_id, channel=MESSAGES_CHANNEL):
             messages = self.messages.each_once()
-        found = [*self.occurrences, *messages]
+        found = [*without_outer_copies(self.occurrences), *messages]
         for occurrence in found:
             occurrence.ts_known = self.checkpoints.known(occurrence.checkpoint_ns, occurrence.checkpoint_id)
         return found
@@ -224,6 +233,16 @@ class _Reader:
                             stored=stored, ts=ts, checkpoint_ns=checkpoint_ns, checkpoint_id=checkpoint_id,
                             node=RUN_INPUT_NODE, position=(),  # before the calls of its run
                         )
+
+    def _input_from_write(self, write: WriteRecord) -> None:
+        """A run started with the user's message in another channel (an email assistant's ``email_input``)."""
+        stored = input_message(channel=write.channel, value=write.decoded.value, checkpoint_id=write.checkpoint_id)
+        if stored is not None:
+            ts, checkpoint_id = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
+            self._add(
+                kind="message", ts=ts, rank=RANK_MESSAGE, checkpoint_ns="", checkpoint_id=checkpoint_id, node=write.node,
+                stored=stored, details={"input_channel": write.channel},
+            )
 
     def _messages_from_write(self, write: WriteRecord, completed: tuple[datetime, str]) -> bool:
         """Place the messages of one write; False when some item was not a message."""

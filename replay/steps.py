@@ -51,6 +51,7 @@ class TimelineRules:
     interrupt_ttl: timedelta
     routing_tools: frozenset[str] = frozenset()
     tool_error_patterns: tuple[re.Pattern[str], ...] = ()
+    input_channels: frozenset[str] = frozenset()  # channels whose input is the user's message
 
     @classmethod
     def from_settings(cls) -> TimelineRules:
@@ -63,6 +64,7 @@ class TimelineRules:
             interrupt_ttl=options["INTERRUPT_TTL"],
             routing_tools=frozenset(options.get("ROUTING_TOOLS", ())),
             tool_error_patterns=tuple(re.compile(pattern, re.DOTALL) for pattern in options.get("TOOL_ERROR_PATTERNS", ())),
+            input_channels=frozenset(options.get("INPUT_CHANNELS", ())),
         )
 
     def handoff_target(self, tool_name: str) -> str | None:

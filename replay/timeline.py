@@ -12,7 +12,9 @@ from typing import Any
 from replay.agent_middleware import SUMMARY_COST_NOTE, is_agent_name, is_summary, structured_answer_calls
 from replay.checkpoints import ThreadCheckpoints
 from replay.approval_steps import ApprovalSteps, ToolCallInfo
+from replay.decisions import mark_decisions
 from replay.interrupt_values import jsonable
+from replay.message_revisions import arguments_that_ran
 from replay.occurrences import EPOCH, RANK_UNKNOWN, Occurrence, namespace_agent, read_occurrences
 # The step values live in replay.steps; callers have always imported them from here.
 from replay.steps import (  # noqa: F401
@@ -47,7 +49,9 @@ def build_timeline(
     an ``unknown`` step, and if the checkpoints cannot be read at all the timeline is that one step."""
     rules = rules or TimelineRules.from_settings()
     try:
-        found = read_occurrences(checkpoints, active_agent_channel=rules.active_agent_channel)
+        found = read_occurrences(
+            checkpoints, active_agent_channel=rules.active_agent_channel, input_channels=rules.input_channels
+        )
     except Exception as error:  # noqa: BLE001 - a replay must answer, whatever is stored
         logger.warning("thread %s: could not read its checkpoints (%s: %s)", checkpoints.thread_id, type(error).__name__, error)
         found = [_failure(checkpoints, error, what="read the checkpoints")]
@@ -70,7 +74,7 @@ def build_timeline(
             )
             builder.forget_steps_from(built)
             builder.add(_failure(checkpoints, error, what=f"replay this {occurrence.kind}", at=occurrence))
-    return builder.steps
+    return mark_decisions(builder.steps, tool_calls=builder.tool_calls, approval_calls=builder.approval_calls)
 
 
 def _failure(checkpoints: ThreadCheckpoints, error: Exception, *, what: str, at: Occurrence | None = None) -> Occurrence:
@@ -190,7 +194,7 @@ class _StepBuilder(ApprovalSteps):
                 details={"message_id": message.id, "cost_not_included": True, "note": SUMMARY_COST_NOTE},
             )
         elif message.type == "human":
-            self._emit(occurrence, StepType.USER_MESSAGE, content=message.text, details={"message_id": message.id})
+            self._emit(occurrence, StepType.USER_MESSAGE, content=message.text, details={"message_id": message.id, **occurrence.details})
         elif message.type == "ai":
             self._on_ai_message(occurrence, message)
         elif message.type == "tool":
@@ -260,6 +264,8 @@ class _StepBuilder(ApprovalSteps):
                 self.tool_calls.setdefault(call_id, []).append(info)
             extra = usage_once()
             details = {"message_id": message.id, **extra.pop("details_extra", {})}
+            args, edited = arguments_that_ran(occurrence, call_id=call_id, proposed=args)
+            details.update(edited)
             if routing:
                 if target is not None:
                     self._route(occurrence, target, agent, via="tool")

@@ -137,6 +137,9 @@ SMART_SUPPORT = {
     # Tools whose call only moves the conversation to another agent (LangGraph's customer-support
     # tutorial: ToFlightBookingAssistant, …, CompleteOrEscalate): shown as the handoff, never as tool calls.
     "ROUTING_TOOLS": _env_list("SMART_SUPPORT_ROUTING_TOOLS", []),
+    # Channels besides ``messages`` whose input is the user's message (an Agent Inbox email assistant's
+    # ``email_input``): what a run was started with there is shown as the customer's message.
+    "INPUT_CHANNELS": _env_list("SMART_SUPPORT_INPUT_CHANNELS", ["email_input"]),
     # Regular expressions: a tool message whose content matches one is an error whatever its status.
     # The default matches LangGraph's ToolNode template ("Error: {repr(e)}\n Please fix your mistakes.")
     # and the customer-support tutorial's fallback ("... please fix your mistakes.").

@@ -383,7 +383,7 @@ def test_an_occurrence_that_fails_to_replay_is_one_unknown_step(checkpointer, ch
 def test_a_thread_whose_checkpoints_cannot_be_read_at_all_is_one_unknown_step(checkpointer, checkpoint_source, caplog, monkeypatch):
     run_weather_turns(checkpointer, "reader-fails")
 
-    def broken(thread, *, active_agent_channel):
+    def broken(thread, **reading):
         raise RuntimeError("reader broke")
 
     monkeypatch.setattr("replay.timeline.read_occurrences", broken)
