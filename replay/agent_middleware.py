@@ -82,10 +82,21 @@ def decision_outcome(decision: Any) -> str:
     return {"approve": "approved", "edit": "approved", "reject": "rejected"}.get(kind, "resolved")
 
 
+HITL_DECISION_TYPES = {"approve", "edit", "reject", "respond"}
+
+
+def is_hitl_decision(value: Any) -> bool:
+    """One decision as the middleware's ``per_call`` mode is answered: ``{"type": "approve" | "edit" | …}``."""
+    return isinstance(value, dict) and str(value.get("type", "")).lower() in HITL_DECISION_TYPES
+
+
 def hitl_decisions(resume: Any) -> list[Any] | None:
-    """The human-in-the-loop middleware's decisions, one per action it asked about; None for another shape."""
+    """The human-in-the-loop middleware's decisions, one per action it asked about (``batched`` mode), or the
+    one decision about one call (``per_call`` mode); None for another shape."""
     if isinstance(resume, dict) and isinstance(resume.get("decisions"), list):
         return resume["decisions"]
+    if is_hitl_decision(resume):
+        return [resume]
     return None
 
 
@@ -95,6 +106,9 @@ def decided_calls(*, request: Any, resume: Any, calls: list[Any]) -> list[tuple[
     ``tool_name`` and ``args``); None when the request or resume is not the middleware's."""
     decisions = hitl_decisions(resume)
     requests = request.get("action_requests") if isinstance(request, dict) else None
+    if isinstance(request, dict) and request.get("type") == "tool_approval":  # per_call: one request, one call
+        requests = [request]
+        calls = sorted(calls, key=lambda call: getattr(call, "call_id", None) != request.get("tool_call_id"))
     if decisions is None or not isinstance(requests, list):
         return None
     unmatched = list(calls)

@@ -26,6 +26,8 @@ def read_resume_outcome(resume: Any) -> tuple[str, str | None, str | None]:
         outcome = "approved" if resume["approved"] else "rejected"
     decisions = resume.get("decisions")
     first = decisions[0] if isinstance(decisions, list) and decisions and isinstance(decisions[0], dict) else {}
+    if not first and str(resume.get("type", "")).lower() in {"approve", "edit", "reject", "respond"}:
+        first = resume  # one decision about one call: the middleware's per_call mode
     if first:
         kind = str(first.get("type", "")).lower()
         # an edit approves the call, with the reviewer's arguments

@@ -98,7 +98,7 @@ def _scripted(model_name: str, replies: Sequence[AIMessage]) -> ScriptedChatMode
     return ScriptedChatModel(agent_name="support", model_name=model_name, reply_for=reply_for)
 
 
-def build_middleware_agent(*, checkpointer, replies, fallback_replies=(), summaries=()):
+def build_middleware_agent(*, checkpointer, replies, fallback_replies=(), summaries=(), interrupt_mode="batched"):
     """The agent, its primary model answering ``replies`` in order, its fallback ``fallback_replies``, its
     summariser ``summaries``."""
     summariser = _scripted(SUMMARY_MODEL, [AIMessage(text) for text in summaries])
@@ -107,7 +107,10 @@ def build_middleware_agent(*, checkpointer, replies, fallback_replies=(), summar
         tools=_tools(),
         middleware=[
             SummarizationMiddleware(summariser, trigger=("messages", SUMMARY_TRIGGER), keep=("messages", SUMMARY_KEEP)),
-            HumanInTheLoopMiddleware(interrupt_on={"issue_refund": {"allowed_decisions": ["approve", "edit", "reject"]}}),
+            HumanInTheLoopMiddleware(
+                interrupt_on={"issue_refund": {"allowed_decisions": ["approve", "edit", "reject"]}},
+                interrupt_mode=interrupt_mode,
+            ),
             ToolRetryMiddleware(max_retries=2, tools=["check_carrier", "warehouse_stock"], initial_delay=0, jitter=False),
             ModelFallbackMiddleware(_scripted(FALLBACK_MODEL, fallback_replies)),
             ToolCallLimitMiddleware(tool_name="search_kb", run_limit=1),

@@ -166,3 +166,42 @@ def test_the_fallback_model_is_priced_by_its_own_name(checkpointer, checkpoint_s
     assert [step.model for step in calls] == [FALLBACK_MODEL, PRIMARY_MODEL]
     fallback = calls[0]
     assert fallback.cost_usd == (fallback.input_tokens * Decimal("1.00") + fallback.output_tokens * Decimal("4.00")) / 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("thread_id", "outcome", "result_status", "ran_args"),
+    [
+        ("mw-refund-approved", "approved", "success", {"order_id": "1001", "amount": 80}),
+        ("mw-refund-edited", "approved", "success", {"order_id": "1001", "amount": 50}),
+        ("mw-refund-rejected", "rejected", "rejected", None),
+    ],
+)
+def test_per_call_approvals_read_like_batched_ones(thread_id, outcome, result_status, ran_args, checkpointer, checkpoint_source):
+    """HumanInTheLoopMiddleware(interrupt_mode="per_call"): one interrupt per gated call, asking with a
+    ``tool_approval`` request and answered by one bare decision keyed by the interrupt's id."""
+    import time_machine
+    from langgraph.types import Command
+
+    from tests.apps.middleware_agent import build_middleware_agent
+
+    thread = THREADS_BY_ID[thread_id]
+    agent = build_middleware_agent(checkpointer=checkpointer, replies=thread.replies, interrupt_mode="per_call")
+    config = {"configurable": {"thread_id": f"{thread_id}-per-call"}}
+    with time_machine.travel(thread.started_at, tick=True):
+        for action, argument in thread.actions:
+            if action == "say":
+                agent.invoke({"messages": [("user", argument)]}, config)
+            else:
+                (pending,) = agent.get_state(config).interrupts
+                agent.invoke(Command(resume={pending.id: argument["decisions"][0]}), config)
+
+    steps = timeline_of(checkpoint_source, f"{thread_id}-per-call")
+
+    resolution = next(step for step in steps if step.type == StepType.INTERRUPT_RESOLUTION)
+    result = next(step for step in steps if step.type == StepType.TOOL_RESULT and step.tool_name == "issue_refund")
+    call = next(step for step in steps if step.type == StepType.TOOL_CALL and step.tool_name == "issue_refund")
+    assert (resolution.status, result.status) == (outcome, result_status)
+    if ran_args is not None:
+        assert call.tool_args == ran_args
+    if outcome == "rejected":
+        assert resolution.content == "over the refund limit"
