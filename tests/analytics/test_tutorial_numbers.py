@@ -6,9 +6,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
-from rest_framework.test import APIClient
 
 from replay.models import Conversation
 from tests.apps.tutorial_app import AGENT_NODES, ROUTING_TOOLS
@@ -34,15 +32,6 @@ def tutorial_backfill(settings, checkpointer):
     run_tutorial_threads(checkpointer)
     with time_machine.travel(NOW, tick=True):
         call_command("backfill_events", verbosity=0)
-
-
-@pytest.fixture
-def api(db) -> APIClient:
-    user = User.objects.create_user("manager")
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_analyticsevent", "view_conversation"]))
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def conversation_rows() -> dict:
