@@ -33,7 +33,12 @@ class DerivedEvent:
     model: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
     cost_usd: Decimal | None = None
+    cache_savings_usd: Decimal | None = None
+    latency_ms: int | None = None
     status: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
 
@@ -201,7 +206,10 @@ def _events(steps: list[ReplayStep], rules: TimelineRules) -> list[DerivedEvent]
             events.append(
                 DerivedEvent(
                     event_type=EventType.LLM_USAGE, dedup_key=f"{key}|{EventType.LLM_USAGE}", model=step.model or "",
-                    input_tokens=step.input_tokens or 0, output_tokens=step.output_tokens or 0, cost_usd=step.cost_usd,
+                    input_tokens=step.input_tokens or 0, output_tokens=step.output_tokens or 0,
+                    cache_read_tokens=step.cache_read_tokens or 0, cache_write_tokens=step.cache_write_tokens or 0,
+                    reasoning_tokens=step.reasoning_tokens or 0, cost_usd=step.cost_usd,
+                    cache_savings_usd=step.cache_savings_usd,
                     status="unpriced" if step.details.get("unpriced_model") else "priced", **common,
                 )
             )

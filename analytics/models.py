@@ -33,8 +33,18 @@ class AnalyticsEvent(models.Model):
     model = models.TextField(blank=True)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0, help_text="Input tokens read from the provider's cache.")
+    cache_write_tokens = models.PositiveIntegerField(default=0, help_text="Input tokens written to the provider's cache.")
+    reasoning_tokens = models.PositiveIntegerField(default=0, help_text="Output tokens spent on reasoning.")
     cost_usd = models.DecimalField(
         max_digits=16, decimal_places=8, null=True, blank=True, help_text="Empty when the model has no price."
+    )
+    cache_savings_usd = models.DecimalField(
+        max_digits=16, decimal_places=8, null=True, blank=True,
+        help_text="What the cached input saved against the plain input price; empty when the model has no price.",
+    )
+    latency_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="LLM call: since the step before it; tool result: since its call."
     )
     status = models.CharField(max_length=32, blank=True)
     payload = models.JSONField(default=dict, blank=True)

@@ -144,7 +144,9 @@ def _conversation_row(conversation: DerivedConversation, synced_at) -> tuple:
 def _event_row(event: DerivedEvent, source: str) -> tuple:
     return (
         event.event_type, event.occurred_at, _text(event.agent), _text(event.tool_name), _text(event.model),
-        event.input_tokens, event.output_tokens, event.cost_usd, _text(event.status), _json(event.payload), source,
+        event.input_tokens, event.output_tokens, event.cache_read_tokens, event.cache_write_tokens,
+        event.reasoning_tokens, event.cost_usd, event.cache_savings_usd, event.latency_ms, _text(event.status),
+        _json(event.payload), source,
         _text(event.dedup_key),
     )
 

@@ -21,7 +21,8 @@ CONVERSATION_COLUMNS = (
 )
 EVENT_COLUMNS = (
     "conversation_id", "event_type", "occurred_at", "agent", "tool_name", "model", "input_tokens", "output_tokens",
-    "cost_usd", "status", "payload", "source", "dedup_key",
+    "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "cache_savings_usd", "latency_ms",
+    "status", "payload", "source", "dedup_key",
 )
 _ARRAY_COLUMNS = {"agents_used", "unpriced_models"}
 

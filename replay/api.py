@@ -281,8 +281,15 @@ class ReplayStepSerializer(serializers.Serializer):
     model = serializers.CharField(allow_null=True, help_text="LLM that produced this step.")
     input_tokens = serializers.IntegerField(allow_null=True, help_text="On the first step of each LLM call only.")
     output_tokens = serializers.IntegerField(allow_null=True)
+    cache_read_tokens = serializers.IntegerField(allow_null=True, help_text="Of input_tokens, read from the provider's cache.")
+    cache_write_tokens = serializers.IntegerField(allow_null=True, help_text="Of input_tokens, written to the provider's cache.")
+    reasoning_tokens = serializers.IntegerField(allow_null=True, help_text="Of output_tokens, spent on reasoning.")
     cost_usd = serializers.DecimalField(
         max_digits=16, decimal_places=8, allow_null=True, help_text="null when the model has no price."
+    )
+    cache_savings_usd = serializers.DecimalField(
+        max_digits=16, decimal_places=8, allow_null=True,
+        help_text="What the cached input saved against the plain input price (negative when cache writes cost more).",
     )
     latency_ms = serializers.IntegerField(allow_null=True, help_text="Time since the previous step.")
     details = serializers.JSONField(help_text="interrupt_id, value, reviewer, reason, wait_ms, from_agent …")
@@ -294,6 +301,7 @@ class ReplayStepSerializer(serializers.Serializer):
         data["type"] = step.type.value
         data["timestamp"] = step.timestamp.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
         data["cost_usd"] = None if step.cost_usd is None else f"{step.cost_usd:.8f}"
+        data["cache_savings_usd"] = None if step.cache_savings_usd is None else f"{step.cache_savings_usd:.8f}"
         return data
 
 

@@ -99,7 +99,13 @@ class ReplayStep:
     model: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # parts of the call's tokens: cached input read and written (inside input_tokens), reasoning (inside output_tokens)
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
     cost_usd: Decimal | None = None
+    # what the cached input saved against the plain input price (negative when cache writes cost more)
+    cache_savings_usd: Decimal | None = None
     latency_ms: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -138,7 +144,11 @@ class TimelineTotals:
     steps: int
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
     cost_usd: Decimal
+    cache_savings_usd: Decimal
     unpriced_models: tuple[str, ...]
 
 
@@ -149,7 +159,11 @@ def total_of(steps: list[ReplayStep]) -> TimelineTotals:
         steps=len(steps),
         input_tokens=sum(step.input_tokens or 0 for step in steps),
         output_tokens=sum(step.output_tokens or 0 for step in steps),
+        cache_read_tokens=sum(step.cache_read_tokens or 0 for step in steps),
+        cache_write_tokens=sum(step.cache_write_tokens or 0 for step in steps),
+        reasoning_tokens=sum(step.reasoning_tokens or 0 for step in steps),
         cost_usd=sum((step.cost_usd for step in steps if step.cost_usd is not None), Decimal(0)),
+        cache_savings_usd=sum((step.cache_savings_usd for step in steps if step.cache_savings_usd is not None), Decimal(0)),
         unpriced_models=tuple(unpriced),
     )
 

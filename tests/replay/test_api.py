@@ -228,8 +228,8 @@ def test_replay_of_a_real_thread_pages_through_its_steps(api, run_reference_agen
     assert resolution["status"] == "approved" and resolution["details"]["wait_ms"] > 0
     assert set(handoff) == {
         "index", "type", "timestamp", "checkpoint_id", "checkpoint_ns", "agent", "content", "tool_name",
-        "tool_call_id", "tool_args", "status", "model", "input_tokens", "output_tokens", "cost_usd",
-        "latency_ms", "details",
+        "tool_call_id", "tool_args", "status", "model", "input_tokens", "output_tokens", "cache_read_tokens",
+        "cache_write_tokens", "reasoning_tokens", "cost_usd", "cache_savings_usd", "latency_ms", "details",
     }
 
 
