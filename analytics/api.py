@@ -13,6 +13,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from analytics.measures import MEASURES
 from analytics.models import AnalyticsEvent
 from analytics.queries import AnalyticsResult, get_analytics
 from smart_support.api import ApiInputChecks, AsciiDateField, ViewModelPermission, error_responses
@@ -119,6 +120,14 @@ RangeSerializer._declared_fields["from"] = RangeSerializer._declared_fields.pop(
 class TokensSerializer(serializers.Serializer):
     input = serializers.IntegerField(source="input_tokens")
     output = serializers.IntegerField(source="output_tokens")
+    cache_read = serializers.IntegerField(source="totals.measures.cache_read_tokens", help_text="Of input, read from the provider's cache.")
+    cache_write = serializers.IntegerField(source="totals.measures.cache_write_tokens", help_text="Of input, written to the provider's cache.")
+
+
+# Every measure of the registry, summed over the population: one field each, named and documented by it.
+MeasureTotalsSerializer = type(
+    "MeasureTotalsSerializer", (serializers.Serializer,), {measure.name: measure.serializer_field() for measure in MEASURES}
+)
 
 
 @extend_schema_serializer(many=False)  # the list action answers one object, not an array
@@ -134,6 +143,9 @@ class AnalyticsResultSerializer(serializers.Serializer):
     total_cost = serializers.DecimalField(max_digits=16, decimal_places=8)
     tokens = TokensSerializer(source="*")
     unpriced_models = serializers.ListField(child=serializers.CharField(), help_text="Models whose tokens have no price.")
+    totals = MeasureTotalsSerializer(
+        source="totals.measures", help_text="Every per-conversation measure summed over the population (flags: how many hold)."
+    )
     agent_usage = AgentUsageSerializer(many=True)
     interrupt_stats = InterruptStatsSerializer()
     series = DailyPointSerializer(many=True)

@@ -16,6 +16,7 @@ from django.urls import reverse
 from rest_framework.exceptions import ValidationError
 
 from analytics.api import parse_analytics_query
+from analytics.measures import MEASURES, Kind, Measure, measure
 from analytics.queries import AnalyticsResult, agent_names, get_analytics
 
 RANGE_CHOICES = (("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"), ("custom", "Custom"))
@@ -26,8 +27,9 @@ DEFINITIONS = {
     "resolution_rate": "Share with a successful tool result (handoff and escalation tools excluded) and no escalation.",
     "escalation_rate": "Share with at least one escalation to a human.",
     "cost_per_conversation": "Total LLM cost of these conversations ÷ their number.",
-    "total_cost": "Tokens × the model price in force at the time of each call.",
-    "tokens": "Input and output tokens of every LLM call.",
+    "total_cost": measure("cost_usd").definition,
+    "tokens": f"{measure('input_tokens').definition} {measure('output_tokens').definition}",
+    "cache_savings_usd": measure("cache_savings_usd").definition,
     "interrupts": "Human-approval requests by outcome; unanswered ones expire after the TTL.",
 }
 
@@ -134,11 +136,38 @@ def kpi_cards(result: AnalyticsResult, drill: DrillDown) -> list[Card]:
         Card("total_cost", "Total cost", money(result.total_cost), DEFINITIONS["total_cost"], drill.url()),
         Card("tokens", "Tokens", f"{count(result.input_tokens)} in · {count(result.output_tokens)} out",
              DEFINITIONS["tokens"], drill.url()),
+        Card("cache_savings_usd", "Caching saved", money(result.totals["cache_savings_usd"]),
+             f"{DEFINITIONS['cache_savings_usd']} {count(result.totals['cache_read_tokens'])} input tokens read from "
+             "the cache.", drill.url()),
         Card("interrupts", "Approval requests",
              f"{count(stats.total)} · {count(stats.approved)} approved · {count(stats.rejected)} rejected",
              DEFINITIONS["interrupts"], drill.url(approval="any")),
     ]
     return cards
+
+
+@dataclass(frozen=True)
+class MeasureRow:
+    name: str
+    label: str
+    value: str
+    definition: str
+
+
+def measure_rows(result: AnalyticsResult) -> list[MeasureRow]:
+    """Every measure of the registry summed over the range, formatted for its kind."""
+    return [
+        MeasureRow(item.name, item.label, _formatted(item, result.totals[item.name]), item.definition)
+        for item in MEASURES
+    ]
+
+
+def _formatted(item: Measure, value: int | Decimal) -> str:
+    if item.kind == Kind.USD:
+        return money(value)
+    if item.kind == Kind.FLAG:
+        return f"{count(value)} conversations"
+    return count(value)
 
 
 CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 180, 24
@@ -246,6 +275,7 @@ def dashboard_view(site):
             title="Analytics dashboard",
             result=result,
             cards=kpi_cards(result, drill),
+            measure_rows=measure_rows(result),
             charts=charts(result, drill) if result.conversations else [],
             errors=errors,
             range_choices=RANGE_CHOICES,

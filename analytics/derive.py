@@ -7,16 +7,18 @@ shows, so a conversation's numbers always equal its replay's.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from analytics.measures import ConversationSteps, Value, interrupt_outcome, is_resolving_result, measures_of
 from analytics.models import EventType
 from replay.checkpoints import ThreadCheckpoints
 from replay.decisions import is_decision
 from replay.models import ConversationStatus
-from replay.timeline import PriceLookup, ReplayStep, StepType, TimelineRules, build_timeline, total_of
+from replay.timeline import PriceLookup, ReplayStep, StepType, TimelineRules, build_timeline
 
 FIRST_MESSAGE_PREVIEW = 500
 # A conversation with no outcome yet counts as still going on for this long after its last step.
@@ -51,24 +53,12 @@ class DerivedConversation:
     last_activity_at: datetime
     status: str
     agents_used: tuple[str, ...]
-    message_count: int
-    step_count: int
-    tool_call_count: int
-    tool_error_count: int
-    interrupt_count: int
-    interrupts_approved: int
-    interrupts_rejected: int
-    interrupts_other: int
-    interrupts_pending: int
+    # every measure of the registry (analytics/measures.py), by name
+    measures: dict[str, Value]
     oldest_pending_interrupt_at: datetime | None
     newest_pending_interrupt_at: datetime | None
     handoffs: dict[str, int]
-    input_tokens: int
-    output_tokens: int
-    cost_usd: Decimal
     unpriced_models: tuple[str, ...]
-    escalated: bool
-    resolved: bool
     first_message: str
     # SummarizationMiddleware condensed part of it: the summarising calls' tokens are not in the totals
     summarised: bool
@@ -92,34 +82,20 @@ def derive_thread(
     return DerivedThread(conversation=_summary(thread, steps, now=now, rules=rules), events=events)
 
 
-def is_resolving_result(step: ReplayStep, rules: TimelineRules) -> bool:
-    """A successful tool result that counts toward resolution: not a routing or handoff tool, not an
-    escalation, and no reviewer rejected its call (such a result reads ``rejected``, not ``success``)."""
-    return (
-        step.type == StepType.TOOL_RESULT
-        and step.status == "success"
-        and step.tool_name not in rules.escalation_tools
-        and not rules.is_routing(step.tool_name or "")
-    )
-
-
 def _summary(thread: ThreadCheckpoints, steps: list[ReplayStep], *, now: datetime, rules: TimelineRules) -> DerivedConversation:
-    totals = total_of(steps)
-    kinds = Counter(step.type for step in steps)
-    interrupt_outcomes = _interrupt_outcomes(steps)
-    escalated = kinds[StepType.ESCALATION] > 0
-    resolved = not escalated and any(is_resolving_result(step, rules) for step in steps)
+    conversation = ConversationSteps(steps=tuple(steps), rules=rules)
+    measures = measures_of(conversation)
     started_at = thread.started_at or (steps[0].timestamp if steps else now)
     last_activity_at = max([thread.last_checkpoint_at or started_at, *(step.timestamp for step in steps)])
     pending_unexpired = any(step.type == StepType.INTERRUPT and step.status == "pending" for step in steps)
     pending_raised = [
         step.timestamp for step in steps if step.type == StepType.INTERRUPT and interrupt_outcome(steps, step) == "pending"
     ]
-    if escalated:
+    if conversation.escalated:
         status = ConversationStatus.ESCALATED
     elif pending_unexpired:
         status = ConversationStatus.AWAITING_APPROVAL
-    elif resolved:
+    elif conversation.resolved:
         status = ConversationStatus.RESOLVED
     elif now - last_activity_at < ACTIVE_WINDOW:
         status = ConversationStatus.ACTIVE
@@ -133,26 +109,13 @@ def _summary(thread: ThreadCheckpoints, steps: list[ReplayStep], *, now: datetim
         last_activity_at=last_activity_at,
         status=status.value,
         agents_used=_agents_used(steps),
-        message_count=kinds[StepType.USER_MESSAGE] + kinds[StepType.AGENT_MESSAGE],
-        step_count=len(steps),
-        tool_call_count=kinds[StepType.TOOL_CALL] + kinds[StepType.ESCALATION] - sum(map(is_decision, steps)),
-        tool_error_count=sum(1 for step in steps if step.type == StepType.TOOL_RESULT and step.status == "error"),
-        interrupt_count=kinds[StepType.INTERRUPT],
-        interrupts_approved=interrupt_outcomes["approved"],
-        interrupts_rejected=interrupt_outcomes["rejected"],
-        interrupts_other=interrupt_outcomes["resolved"],
-        interrupts_pending=interrupt_outcomes["pending"],
+        measures=measures,
         oldest_pending_interrupt_at=min(pending_raised, default=None),
         newest_pending_interrupt_at=max(pending_raised, default=None),
         handoffs=dict(Counter(step.agent for step in steps if step.type == StepType.HANDOFF and step.agent)),
-        input_tokens=totals.input_tokens,
-        output_tokens=totals.output_tokens,
-        cost_usd=totals.cost_usd,
-        unpriced_models=totals.unpriced_models,
-        escalated=escalated,
-        resolved=resolved,
+        unpriced_models=conversation.totals.unpriced_models,
         first_message=(first_user.content or "")[:FIRST_MESSAGE_PREVIEW] if first_user else "",
-        summarised=kinds[StepType.SUMMARY] > 0,
+        summarised=conversation.kinds[StepType.SUMMARY] > 0,
         last_checkpoint_id=thread.newest_checkpoint_id,
         write_count=len(thread.writes),
     )
@@ -166,18 +129,6 @@ def _agents_used(steps: list[ReplayStep]) -> tuple[str, ...]:
         if step.agent and step.type not in {StepType.USER_MESSAGE, StepType.UNKNOWN}:
             seen.setdefault(step.agent, None)
     return tuple(seen)
-
-
-def interrupt_outcome(steps: list[ReplayStep], interrupt: ReplayStep) -> str:
-    """approved | rejected | resolved (outcome not stored or neither) | pending (expired or not)."""
-    for step in steps:
-        if step.type == StepType.INTERRUPT_RESOLUTION and step.details.get("interrupt_id") == interrupt.details.get("interrupt_id"):
-            return step.status or "resolved"
-    return "pending"
-
-
-def _interrupt_outcomes(steps: list[ReplayStep]) -> Counter:
-    return Counter(interrupt_outcome(steps, step) for step in steps if step.type == StepType.INTERRUPT)
 
 
 def _events(steps: list[ReplayStep], rules: TimelineRules) -> list[DerivedEvent]:

@@ -3,6 +3,9 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from analytics.measures import MEASURES
+from replay.models import Conversation
+
 
 class EventType(models.TextChoices):
     CONVERSATION_STARTED = "conversation_started", "Conversation started"
@@ -139,16 +142,7 @@ class HourlyRollup(models.Model):
     hour = models.DateTimeField(help_text="Start of the hour or day, in UTC.")
     agent = models.TextField(blank=True)
     conversations = models.PositiveIntegerField(default=0)
-    resolved = models.PositiveIntegerField(default=0)
-    escalated = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    interrupts = models.PositiveIntegerField(default=0)
-    interrupts_approved = models.PositiveIntegerField(default=0)
-    interrupts_rejected = models.PositiveIntegerField(default=0)
-    interrupts_other = models.PositiveIntegerField(default=0)
-    interrupts_pending = models.PositiveIntegerField(default=0)
+    # and one column per measure of analytics/measures.py, its sum over these conversations (added below)
     handoffs = models.JSONField(default=dict, blank=True)
     unpriced_models = ArrayField(models.TextField(), default=list, blank=True)
 
@@ -158,6 +152,11 @@ class HourlyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 {self.agent or 'all agents'}"
+
+
+for _measure in MEASURES:
+    Conversation.add_to_class(_measure.name, _measure.conversation_field())
+    HourlyRollup.add_to_class(_measure.name, _measure.rollup_field())
 
 
 class FailedThread(models.Model):

@@ -8,18 +8,32 @@ whether one has expired depends on the moment of the query.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 
+from analytics.measures import MEASURE_NAMES, MEASURES, measure
 from analytics.models import AnalyticsEvent, EventType, HourlyRollup
 from replay.models import Conversation
+from replay.steps import approval_expiry_cutoff
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The population's size and every measure of the registry summed over it, by name."""
+
+    conversations: int
+    measures: Mapping[str, int | Decimal]
+
+    def __getitem__(self, name: str) -> int | Decimal:
+        return self.measures[name]
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,7 @@ class AnalyticsResult:
     input_tokens: int
     output_tokens: int
     unpriced_models: tuple[str, ...]
+    totals: Totals
     agent_usage: tuple[AgentUsage, ...]
     interrupt_stats: InterruptStats
     series: tuple[DailyPoint, ...]
@@ -108,17 +123,8 @@ def per_conversation(total: Decimal, whole: int) -> Decimal | None:
 
 # -- where the sums come from: hourly rollups, or the conversations themselves ---------------------
 
-TOTAL_KEYS = ("conversations", "resolved", "escalated", "cost", "input_tokens", "output_tokens", "interrupts",
-              "approved", "rejected", "other", "pending")
-
-_CONVERSATION_SUMS = """count(*), count(*) FILTER (WHERE resolved), count(*) FILTER (WHERE escalated),
-    coalesce(sum(cost_usd), 0), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
-    coalesce(sum(interrupt_count), 0), coalesce(sum(interrupts_approved), 0), coalesce(sum(interrupts_rejected), 0),
-    coalesce(sum(interrupts_other), 0), coalesce(sum(interrupts_pending), 0)"""
-_ROLLUP_SUMS = """coalesce(sum(conversations), 0), coalesce(sum(resolved), 0), coalesce(sum(escalated), 0),
-    coalesce(sum(cost_usd), 0), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
-    coalesce(sum(interrupts), 0), coalesce(sum(interrupts_approved), 0), coalesce(sum(interrupts_rejected), 0),
-    coalesce(sum(interrupts_other), 0), coalesce(sum(interrupts_pending), 0)"""
+_CONVERSATION_SUMS = ", ".join(("count(*) AS conversations", *(measure.sum_of_conversations_sql() for measure in MEASURES)))
+_ROLLUP_SUMS = ", ".join(("coalesce(sum(conversations), 0) AS conversations", *(measure.sum_of_rollups_sql() for measure in MEASURES)))
 _CONVERSATION_WHERE = """started_at >= %(lower)s AND started_at < %(upper)s
     AND (%(agent)s::text IS NULL OR agents_used @> ARRAY[%(agent)s::text])"""
 # Whole UTC days inside the range from day rows, the hours at its edges from hour rows.
@@ -144,9 +150,14 @@ class _Source:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
-    def totals(self, params: dict) -> dict:
-        row = self._run(f"SELECT {self.sums} FROM {self.table} WHERE {self.where}", params)[0]  # noqa: S608
-        return dict(zip(TOTAL_KEYS, row))
+    def totals(self, params: dict) -> Totals:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {self.sums} FROM {self.table} WHERE {self.where}", params)  # noqa: S608
+            row = cursor.fetchone()
+            sums = {column.name: value for column, value in zip(cursor.description, row)}
+        return Totals(conversations=int(sums.pop("conversations")), measures=MappingProxyType(
+            {name: measure(name).total(sums[name]) for name in MEASURE_NAMES}
+        ))
 
     def series(self, params: dict) -> dict[date, tuple[int, int, int, Decimal]]:
         sql = (
@@ -214,24 +225,24 @@ def _params(*, start: date, end: date, tz: ZoneInfo, agent: str | None) -> dict:
     }
 
 
-def headline_totals(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, source: _Source | None = None) -> dict:
+def headline_totals(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, source: _Source | None = None) -> Totals:
     source = source or source_for(start=start, end=end, tz=tz)
     return source.totals(_params(start=start, end=end, tz=tz, agent=agent))
 
 
 def resolution_rate(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> float | None:
     totals = headline_totals(start=start, end=end, tz=tz, agent=agent)
-    return rate(totals["resolved"], totals["conversations"])
+    return rate(totals["resolved"], totals.conversations)
 
 
 def escalation_rate(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> float | None:
     totals = headline_totals(start=start, end=end, tz=tz, agent=agent)
-    return rate(totals["escalated"], totals["conversations"])
+    return rate(totals["escalated"], totals.conversations)
 
 
 def cost_per_conversation(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> Decimal | None:
     totals = headline_totals(start=start, end=end, tz=tz, agent=agent)
-    return per_conversation(totals["cost"], totals["conversations"])
+    return per_conversation(totals["cost_usd"], totals.conversations)
 
 
 def agent_usage(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, source: _Source | None = None) -> tuple[AgentUsage, ...]:
@@ -253,26 +264,26 @@ def interrupt_stats(*, start: date, end: date, tz: ZoneInfo, agent: str | None =
     return _interrupt_stats(totals, start=start, end=end, tz=tz, agent=agent, now=now)
 
 
-def _interrupt_stats(totals: dict, *, start: date, end: date, tz: ZoneInfo, agent: str | None, now: datetime | None) -> InterruptStats:
+def _interrupt_stats(totals: Totals, *, start: date, end: date, tz: ZoneInfo, agent: str | None, now: datetime | None) -> InterruptStats:
     expired = 0
-    if totals["pending"]:
+    if totals["interrupts_pending"]:
         # Count the few approvals raised within the TTL (the partial index holds only pending ones);
         # every other pending approval has expired.
-        cutoff = (now or datetime.now(dt_timezone.utc)) - settings.SMART_SUPPORT["INTERRUPT_TTL"]
+        cutoff = approval_expiry_cutoff(now=now or datetime.now(dt_timezone.utc))
         recent = AnalyticsEvent.objects.filter(
             event_type=EventType.INTERRUPT_RAISED,
             status="pending",
             occurred_at__gte=cutoff,
             conversation__in=population(start=start, end=end, tz=tz, agent=agent),
         ).count()
-        expired = totals["pending"] - recent
+        expired = totals["interrupts_pending"] - recent
     return InterruptStats(
-        total=totals["interrupts"],
-        approved=totals["approved"],
-        rejected=totals["rejected"],
-        other=totals["other"],
+        total=totals["interrupt_count"],
+        approved=totals["interrupts_approved"],
+        rejected=totals["interrupts_rejected"],
+        other=totals["interrupts_other"],
         expired=expired,
-        pending=totals["pending"] - expired,
+        pending=totals["interrupts_pending"] - expired,
     )
 
 
@@ -294,10 +305,10 @@ def previous_period(*, start: date, end: date, tz: ZoneInfo, agent: str | None =
     length = end - start + timedelta(days=1)
     totals = headline_totals(start=start - length, end=end - length, tz=tz, agent=agent)
     return PeriodHeadline(
-        conversations=totals["conversations"],
-        resolution_rate=rate(totals["resolved"], totals["conversations"]),
-        escalation_rate=rate(totals["escalated"], totals["conversations"]),
-        cost_per_conversation=per_conversation(totals["cost"], totals["conversations"]),
+        conversations=totals.conversations,
+        resolution_rate=rate(totals["resolved"], totals.conversations),
+        escalation_rate=rate(totals["escalated"], totals.conversations),
+        cost_per_conversation=per_conversation(totals["cost_usd"], totals.conversations),
     )
 
 
@@ -314,16 +325,17 @@ def get_analytics(
         end=end,
         tz=str(tz),
         agent=agent,
-        conversations=totals["conversations"],
+        conversations=totals.conversations,
         resolved=totals["resolved"],
         escalated=totals["escalated"],
-        resolution_rate=rate(totals["resolved"], totals["conversations"]),
-        escalation_rate=rate(totals["escalated"], totals["conversations"]),
-        cost_per_conversation=per_conversation(totals["cost"], totals["conversations"]),
-        total_cost=totals["cost"],
+        resolution_rate=rate(totals["resolved"], totals.conversations),
+        escalation_rate=rate(totals["escalated"], totals.conversations),
+        cost_per_conversation=per_conversation(totals["cost_usd"], totals.conversations),
+        total_cost=totals["cost_usd"],
         input_tokens=totals["input_tokens"],
         output_tokens=totals["output_tokens"],
         unpriced_models=unpriced_models(**scope, source=source),
+        totals=totals,
         agent_usage=agent_usage(**scope, source=source),
         interrupt_stats=_interrupt_stats(totals, **scope, now=now),
         series=daily_series(**scope, source=source),

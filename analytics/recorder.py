@@ -136,6 +136,7 @@ def _conversation_row(conversation: DerivedConversation, synced_at) -> tuple:
         "handoffs": _json(conversation.handoffs),
         "unpriced_models": _json(list(conversation.unpriced_models)),
         "synced_at": synced_at,
+        **conversation.measures,
     }
     values["first_message"] = _text(conversation.first_message)
     return tuple(values[name] if name in values else getattr(conversation, name) for name in CONVERSATION_COLUMNS)

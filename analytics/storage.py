@@ -9,15 +9,13 @@ from datetime import datetime, timedelta, timezone
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
+from analytics.measures import MEASURE_NAMES, MEASURES
 from replay.models import Conversation
 
 CONVERSATION_COLUMNS = (
-    "thread_id", "metadata", "started_at", "last_activity_at", "status", "agents_used", "message_count",
-    "step_count", "tool_call_count", "tool_error_count", "interrupt_count", "interrupts_approved",
-    "interrupts_rejected", "interrupts_other", "interrupts_pending", "oldest_pending_interrupt_at",
-    "newest_pending_interrupt_at", "handoffs", "input_tokens", "output_tokens",
-    "cost_usd", "unpriced_models", "escalated", "resolved", "first_message", "last_checkpoint_id", "write_count",
-    "synced_at", "summarised",
+    "thread_id", "metadata", "started_at", "last_activity_at", "status", "agents_used", *MEASURE_NAMES,
+    "oldest_pending_interrupt_at", "newest_pending_interrupt_at", "handoffs", "unpriced_models", "first_message",
+    "last_checkpoint_id", "write_count", "synced_at", "summarised",
 )
 EVENT_COLUMNS = (
     "conversation_id", "event_type", "occurred_at", "agent", "tool_name", "model", "input_tokens", "output_tokens",
@@ -48,15 +46,13 @@ def _upsert_conversations_sql(*, table: str, staged: str, returning: str = " RET
     )
 
 
-STAGE_CONVERSATIONS_SQL = """
+STAGE_CONVERSATIONS_SQL = f"""
 CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
     thread_id text, metadata jsonb, started_at timestamptz, last_activity_at timestamptz, status varchar(32),
-    agents_used jsonb, message_count integer, step_count integer, tool_call_count integer, tool_error_count integer,
-    interrupt_count integer, interrupts_approved integer, interrupts_rejected integer, interrupts_other integer,
-    interrupts_pending integer, oldest_pending_interrupt_at timestamptz, newest_pending_interrupt_at timestamptz,
-    handoffs jsonb, input_tokens bigint, output_tokens bigint, cost_usd numeric,
-    unpriced_models jsonb, escalated boolean, resolved boolean, first_message text, last_checkpoint_id text,
-    write_count integer, synced_at timestamptz, summarised boolean
+    agents_used jsonb, {", ".join(f"{measure.name} {measure.sql_type}" for measure in MEASURES)},
+    oldest_pending_interrupt_at timestamptz, newest_pending_interrupt_at timestamptz, handoffs jsonb,
+    unpriced_models jsonb, first_message text, last_checkpoint_id text, write_count integer, synced_at timestamptz,
+    summarised boolean
 ) ON COMMIT DELETE ROWS
 """
 
@@ -201,7 +197,8 @@ ROLLUP_LOCK_NAMESPACE = 0x5AA7
 
 def _rollup_insert_sql(*, span: str, source_rows: str, sums: str) -> str:
     """Rollup rows of one span, summed from ``source_rows`` (rows with ``period``, ``agent``, the measures,
-    ``handoffs`` and ``unpriced_models``)."""
+    ``handoffs`` and ``unpriced_models``) by ``sums`` (SQL naming each sum for its column)."""
+    columns = ", ".join(("conversations", *MEASURE_NAMES))
     return f"""
 WITH source_rows AS ({source_rows}),
 totals AS (SELECT period, agent, {sums} FROM source_rows GROUP BY period, agent),
@@ -215,11 +212,8 @@ handoffs AS (
     SELECT period, agent, array_agg(DISTINCT model ORDER BY model) AS models
     FROM source_rows, unnest(source_rows.unpriced_models) AS model GROUP BY period, agent
 )
-INSERT INTO analytics_hourly_rollups (span, hour, agent, conversations, resolved, escalated, cost_usd, input_tokens,
-    output_tokens, interrupts, interrupts_approved, interrupts_rejected, interrupts_other, interrupts_pending,
-    handoffs, unpriced_models)
-SELECT '{span}', totals.period, totals.agent, conversations, resolved, escalated, cost_usd, input_tokens,
-       output_tokens, interrupts, approved, rejected, other, pending, coalesce(handoffs.handoffs, '{{}}'::jsonb),
+INSERT INTO analytics_hourly_rollups (span, hour, agent, {columns}, handoffs, unpriced_models)
+SELECT '{span}', totals.period, totals.agent, {columns}, coalesce(handoffs.handoffs, '{{}}'::jsonb),
        coalesce(unpriced.models, ARRAY[]::text[])
 FROM totals
 LEFT JOIN handoffs USING (period, agent)
@@ -236,10 +230,7 @@ _REFRESH_ROLLUPS_SQL = _rollup_insert_sql(
         CROSS JOIN LATERAL unnest(array_prepend(''::text, conversations.agents_used)) AS scope(agent)
         WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
           AND date_trunc('hour', conversations.started_at, 'UTC') = ANY(%(hours)s)""",
-    sums="""count(*) AS conversations, count(*) FILTER (WHERE resolved) AS resolved,
-        count(*) FILTER (WHERE escalated) AS escalated, sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens,
-        sum(output_tokens) AS output_tokens, sum(interrupt_count) AS interrupts, sum(interrupts_approved) AS approved,
-        sum(interrupts_rejected) AS rejected, sum(interrupts_other) AS other, sum(interrupts_pending) AS pending""",
+    sums=", ".join(("count(*) AS conversations", *(measure.sum_of_conversations_sql() for measure in MEASURES))),
 )
 
 # Days from their hours.
@@ -249,10 +240,7 @@ _REFRESH_DAY_ROLLUPS_SQL = _rollup_insert_sql(
         SELECT date_trunc('day', hour, 'UTC') AS period, *
         FROM analytics_hourly_rollups
         WHERE span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s AND date_trunc('day', hour, 'UTC') = ANY(%(days)s)""",
-    sums="""sum(conversations) AS conversations, sum(resolved) AS resolved, sum(escalated) AS escalated,
-        sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-        sum(interrupts) AS interrupts, sum(interrupts_approved) AS approved, sum(interrupts_rejected) AS rejected,
-        sum(interrupts_other) AS other, sum(interrupts_pending) AS pending""",
+    sums=", ".join(("sum(conversations) AS conversations", *(measure.sum_of_rollups_sql() for measure in MEASURES))),
 )
 
 _LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(%s || period::text)) FROM unnest(%s::timestamptz[]) AS period"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,7 +23,6 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 import psycopg
-from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.db import InterfaceError as DjangoInterfaceError
 from django.db import OperationalError as DjangoOperationalError
@@ -36,6 +36,7 @@ from analytics.storage import rebuild_rollups
 from replay.checkpoint_times import checkpoint_id_floor, uuid6_time
 from replay.checkpoints import PostgresCheckpointSource, ThreadCheckpoints, close_checkpoint_pool
 from replay.models import Conversation, ConversationStatus
+from replay.steps import approval_expiry_cutoff
 from replay.timeline import TimelineRules
 
 logger = logging.getLogger(__name__)
@@ -338,6 +339,9 @@ _worker_recorder: AnalyticsRecorder | None = None
 
 def _init_worker(recorder: AnalyticsRecorder) -> None:
     global _worker_source, _worker_recorder
+    # The pool stops its workers with SIGTERM: a handler inherited from the parent (the embedded
+    # database's clean exit) must not leave a worker running and the parent waiting for it forever.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _worker_source = PostgresCheckpointSource()
     _worker_recorder = recorder
 
@@ -369,9 +373,8 @@ def sync_recent(
         thread for thread, newest, writes in signatures
         if derived_signatures.get(thread) != (newest, writes) and failed.get(thread) != newest
     ]
-    ttl = settings.SMART_SUPPORT["INTERRUPT_TTL"]
     expiring = Conversation.objects.filter(
-        status=ConversationStatus.AWAITING_APPROVAL, last_activity_at__lt=now - ttl
+        status=ConversationStatus.AWAITING_APPROVAL, newest_pending_interrupt_at__lt=approval_expiry_cutoff(now=now)
     ).values_list("thread_id", flat=True)
     changed += [thread for thread in expiring if thread not in changed]
     for batch in _batches(((thread, "") for thread in changed), 200):

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from replay.models import Conversation
 from replay.services import known_agent_names
+from replay.steps import approval_expiry_cutoff
 from smart_support.time_zones import UnknownTimeZone, time_zone
 
 
@@ -128,7 +129,7 @@ class ApprovalFilter(admin.SimpleListFilter):
             return queryset.filter(interrupt_count__gt=0)
         if value in {"approved", "rejected", "other"}:
             return queryset.filter(**{f"interrupts_{value}__gt": 0})
-        cutoff = datetime.now(ZoneInfo("UTC")) - settings.SMART_SUPPORT["INTERRUPT_TTL"]
+        cutoff = approval_expiry_cutoff(now=datetime.now(ZoneInfo("UTC")))
         if value == "expired":
             return queryset.filter(oldest_pending_interrupt_at__lt=cutoff)
         return queryset.filter(newest_pending_interrupt_at__gte=cutoff)

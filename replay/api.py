@@ -60,9 +60,8 @@ class ConversationSerializer(serializers.ModelSerializer):
         model = Conversation
         fields = (
             "thread_id", "status", "started_at", "last_activity_at", "metadata", "agents_used",
-            "message_count", "step_count", "tool_call_count", "tool_error_count", "interrupt_count",
-            "has_interrupt", "input_tokens", "output_tokens", "cost_usd", "unpriced_models",
-            "escalated", "resolved", "summarised", "first_message", "last_checkpoint_id", "replay_url",
+            *Conversation.measure_names(), "has_interrupt", "unpriced_models", "summarised", "first_message",
+            "last_checkpoint_id", "replay_url",
         )
 
     def get_replay_url(self, conversation: Conversation) -> str:

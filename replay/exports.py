@@ -9,11 +9,11 @@ from django.db.models import QuerySet
 
 from replay.models import Conversation
 
-CSV_COLUMNS = (
-    "thread_id", "status", "started_at", "last_activity_at", "agents_used", "message_count", "step_count",
-    "tool_call_count", "tool_error_count", "interrupt_count", "input_tokens", "output_tokens", "cost_usd",
-    "unpriced_models", "escalated", "resolved", "first_message", "metadata",
-)
+def csv_columns() -> tuple[str, ...]:
+    return (
+        "thread_id", "status", "started_at", "last_activity_at", "agents_used", *Conversation.measure_names(),
+        "unpriced_models", "first_message", "metadata",
+    )
 
 
 class _Echo:
@@ -24,10 +24,11 @@ class _Echo:
 def conversation_csv_lines(conversations: QuerySet[Conversation] | Iterable[Conversation]) -> Iterator[str]:
     """Header then one line per conversation, streamed (``.iterator()`` keeps memory flat)."""
     writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
+    columns = csv_columns()
+    yield writer.writerow(columns)
     rows = conversations.iterator(chunk_size=2000) if isinstance(conversations, QuerySet) else conversations
     for conversation in rows:
-        yield writer.writerow([_cell(conversation, column) for column in CSV_COLUMNS])
+        yield writer.writerow([_cell(conversation, column) for column in columns])
 
 
 def _cell(conversation: Conversation, column: str) -> str:

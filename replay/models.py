@@ -30,15 +30,8 @@ class Conversation(models.Model):
     agents_used = ArrayField(
         models.TextField(), default=list, blank=True, help_text="Agents that acted, in order of first action."
     )
-    message_count = models.PositiveIntegerField(default=0, help_text="Customer and agent messages.")
-    step_count = models.PositiveIntegerField(default=0, help_text="Steps of the replay.")
-    tool_call_count = models.PositiveIntegerField(default=0, help_text="Tool calls, escalations included, handoffs not.")
-    tool_error_count = models.PositiveIntegerField(default=0, help_text="Tool results with status error.")
-    interrupt_count = models.PositiveIntegerField(default=0, help_text="Human-approval interrupts, each counted once.")
-    interrupts_approved = models.PositiveIntegerField(default=0, help_text="Interrupts resolved as approved.")
-    interrupts_rejected = models.PositiveIntegerField(default=0, help_text="Interrupts resolved as rejected.")
-    interrupts_other = models.PositiveIntegerField(default=0, help_text="Resolved with no approve/reject stored.")
-    interrupts_pending = models.PositiveIntegerField(default=0, help_text="Unresolved, expired or not.")
+    # The measures (step_count, resolved, cost_usd …) are columns too, declared once in analytics/measures.py
+    # and added to this model by analytics/models.py.
     # When the unresolved approvals were raised: whether one is still pending or has expired depends on
     # the clock, so filters compare these with now minus the TTL instead of storing the answer.
     oldest_pending_interrupt_at = models.DateTimeField(
@@ -48,17 +41,8 @@ class Conversation(models.Model):
         null=True, blank=True, help_text="When the newest unresolved approval was raised."
     )
     handoffs = models.JSONField(default=dict, blank=True, help_text="Handoffs received, by agent.")
-    input_tokens = models.BigIntegerField(default=0, help_text="Input tokens of every LLM call.")
-    output_tokens = models.BigIntegerField(default=0, help_text="Output tokens of every LLM call.")
-    cost_usd = models.DecimalField(
-        max_digits=16, decimal_places=8, default=0, help_text="LLM cost at the prices in force at each call (priced models)."
-    )
     unpriced_models = ArrayField(
         models.TextField(), default=list, blank=True, help_text="Models whose tokens had no price."
-    )
-    escalated = models.BooleanField(default=False, help_text="At least one escalation to a human.")
-    resolved = models.BooleanField(
-        default=False, help_text="A successful tool result (not a handoff or escalation) and no escalation."
     )
     first_message = models.TextField(blank=True, help_text="Preview of the first user message.")
     summarised = models.BooleanField(
@@ -93,6 +77,11 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.thread_id
+
+    @classmethod
+    def measure_names(cls) -> tuple[str, ...]:
+        """The measure columns, in the order the analytics registry declares them."""
+        return tuple(field.name for field in cls._meta.fields if getattr(field, "is_measure", False))
 
     @property
     def has_interrupt(self) -> bool:

@@ -168,8 +168,14 @@ def total_of(steps: list[ReplayStep]) -> TimelineTotals:
     )
 
 
+def approval_expiry_cutoff(*, now: datetime, ttl: timedelta | None = None) -> datetime:
+    """The approval-expiry rule: an unanswered approval raised before the returned moment has expired;
+    one raised at it or after is still pending. ``ttl`` defaults to SMART_SUPPORT["INTERRUPT_TTL"]."""
+    return now - (ttl if ttl is not None else settings.SMART_SUPPORT["INTERRUPT_TTL"])
+
+
 def unresolved_interrupt_status(*, raised_at: datetime, now: datetime, ttl: timedelta) -> str:
-    return "expired" if now - raised_at > ttl else "pending"
+    return "expired" if raised_at < approval_expiry_cutoff(now=now, ttl=ttl) else "pending"
 
 
 def refresh_interrupt_statuses(steps: list[ReplayStep], *, now: datetime, rules: TimelineRules | None = None) -> list[ReplayStep]:

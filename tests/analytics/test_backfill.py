@@ -172,7 +172,11 @@ def test_live_sync_picks_up_new_turns_resumes_and_expiries(checkpoint_db):
         watermark, idle = sync_recent(source=source, recorder=recorder, watermark=watermark)
         assert idle.threads == 0  # nothing changed: nothing re-derived
 
-        Conversation.objects.update(status="awaiting_approval", last_activity_at=STARTED_AT - timedelta(days=3))
+        # as it would stand had nobody answered the approval raised three days ago
+        Conversation.objects.update(
+            status="awaiting_approval", newest_pending_interrupt_at=STARTED_AT - timedelta(days=3),
+            oldest_pending_interrupt_at=STARTED_AT - timedelta(days=3),
+        )
         _, expiring = sync_recent(source=source, recorder=recorder, watermark=watermark)
         assert expiring.threads == 1
     checkpointer.conn.close()

@@ -32,14 +32,14 @@ def test_summary_matches_the_replay(run_reference_agent, checkpoint_source):
     totals = total_of(steps)
 
     conversation = derived.conversation
-    assert (conversation.input_tokens, conversation.output_tokens, conversation.cost_usd) == (
+    assert (conversation.measures["input_tokens"], conversation.measures["output_tokens"], conversation.measures["cost_usd"]) == (
         totals.input_tokens, totals.output_tokens, totals.cost_usd,
     )
-    assert conversation.step_count == len(steps)
-    assert conversation.status == "resolved" and conversation.resolved and not conversation.escalated
+    assert conversation.measures["step_count"] == len(steps)
+    assert conversation.status == "resolved" and conversation.measures["resolved"] and not conversation.measures["escalated"]
     assert conversation.agents_used == ("supervisor", "orders", "billing")
     assert conversation.handoffs == {"orders": 1, "billing": 1}
-    assert conversation.message_count == 4  # per turn: the customer's message and the specialist's answer
+    assert conversation.measures["message_count"] == 4  # per turn: the customer's message and the specialist's answer
     assert conversation.first_message == plan.turns[0].user_text
     assert conversation.metadata == plan.metadata
     assert conversation.started_at >= STARTED_AT
@@ -54,9 +54,9 @@ def test_escalated_after_a_successful_tool_is_not_resolved(run_reference_agent, 
 
     conversation = derive(checkpoint_source, plan).conversation
 
-    assert conversation.escalated and not conversation.resolved
+    assert conversation.measures["escalated"] and not conversation.measures["resolved"]
     assert conversation.status == "escalated"
-    assert conversation.tool_call_count == 2 and conversation.tool_error_count == 0
+    assert conversation.measures["tool_call_count"] == 2 and conversation.measures["tool_error_count"] == 0
 
 
 def test_unpriced_models_are_reported_not_costed_at_zero(run_reference_agent, checkpoint_source):
@@ -68,10 +68,10 @@ def test_unpriced_models_are_reported_not_costed_at_zero(run_reference_agent, ch
     assert derived.conversation.unpriced_models == ("claude-haiku-4-5",)
     unpriced = [event for event in derived.events if event.model == "claude-haiku-4-5"]
     assert unpriced and all(event.cost_usd is None and event.status == "unpriced" for event in unpriced)
-    assert derived.conversation.cost_usd == sum(
+    assert derived.conversation.measures["cost_usd"] == sum(
         event.cost_usd for event in derived.events if event.event_type == EventType.LLM_USAGE and event.cost_usd
     )
-    assert derived.conversation.tool_error_count == 1
+    assert derived.conversation.measures["tool_error_count"] == 1
     assert derived.conversation.status == "unresolved"
 
 
@@ -82,8 +82,8 @@ def test_pending_approval_then_expired(run_reference_agent, checkpoint_source):
     waiting = derive(checkpoint_source, plan, now=STARTED_AT + timedelta(hours=1)).conversation
     abandoned = derive(checkpoint_source, plan, now=STARTED_AT + timedelta(days=2)).conversation
 
-    assert (waiting.status, waiting.interrupts_pending) == ("awaiting_approval", 1)
-    assert (abandoned.status, abandoned.interrupts_pending) == ("unresolved", 1)
+    assert (waiting.status, waiting.measures["interrupts_pending"]) == ("awaiting_approval", 1)
+    assert (abandoned.status, abandoned.measures["interrupts_pending"]) == ("unresolved", 1)
 
 
 def test_event_keys_are_unique_and_stable(run_reference_agent, checkpoint_source):
@@ -99,4 +99,4 @@ def test_event_keys_are_unique_and_stable(run_reference_agent, checkpoint_source
     resolved = [event for event in first.events if event.event_type == EventType.INTERRUPT_RESOLVED]
     assert [event.status for event in raised] == ["approved"]
     assert resolved[0].payload["reviewer"] == plan.turns[0].decisions[0]["reviewer"]
-    assert first.conversation.interrupts_approved == 1
+    assert first.conversation.measures["interrupts_approved"] == 1
