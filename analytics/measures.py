@@ -178,6 +178,8 @@ MEASURES: tuple[Measure, ...] = (
             Kind.TOKENS, _total("cache_read_tokens")),
     Measure("cache_write_tokens", "Cached input written", "Input tokens the provider wrote to its prompt cache.",
             Kind.TOKENS, _total("cache_write_tokens")),
+    Measure("reasoning_tokens", "Reasoning tokens", "Output tokens the model spent on reasoning.",
+            Kind.TOKENS, _total("reasoning_tokens")),
     Measure("cost_usd", "Cost (USD)", "LLM cost at the prices in force at each call (priced models).",
             Kind.USD, _total("cost_usd")),
     Measure("cache_savings_usd", "Caching saved (USD)",

@@ -30,7 +30,7 @@ def test_whole_response_for_a_small_range(api):
                         interrupt_count=1, interrupts_approved=1)
     ConversationFactory(started_at=datetime(2026, 11, 20, 9, tzinfo=timezone.utc), resolved=False, escalated=True,
                         cost_usd=Decimal("0.04"), input_tokens=3000, output_tokens=300, handoffs={"orders": 1, "billing": 2},
-                        cache_read_tokens=2048, cache_write_tokens=512,
+                        cache_read_tokens=2048, cache_write_tokens=512, reasoning_tokens=120,
                         cache_savings_usd=Decimal("0.00368640"), message_count=5, step_count=9, tool_call_count=2,
                         tool_error_count=1)
     ConversationFactory(started_at=datetime(2026, 11, 17, 9, tzinfo=timezone.utc), resolved=True,
@@ -54,7 +54,7 @@ def test_whole_response_for_a_small_range(api):
             "resolved": 1, "escalated": 1, "message_count": 9, "step_count": 16, "tool_call_count": 4,
             "tool_error_count": 1, "interrupt_count": 1, "interrupts_approved": 1, "interrupts_rejected": 0,
             "interrupts_other": 0, "interrupts_pending": 0, "input_tokens": 4000, "output_tokens": 400,
-            "cache_read_tokens": 2048, "cache_write_tokens": 512, "cost_usd": "0.06000000",
+            "cache_read_tokens": 2048, "cache_write_tokens": 512, "reasoning_tokens": 120, "cost_usd": "0.06000000",
             "cache_savings_usd": "0.00368640",
         },
         "agent_usage": [
