@@ -122,6 +122,7 @@ class TokensSerializer(serializers.Serializer):
     output = serializers.IntegerField(source="output_tokens")
     cache_read = serializers.IntegerField(source="totals.measures.cache_read_tokens", help_text="Of input, read from the provider's cache.")
     cache_write = serializers.IntegerField(source="totals.measures.cache_write_tokens", help_text="Of input, written to the provider's cache.")
+    reasoning = serializers.IntegerField(source="totals.measures.reasoning_tokens", help_text="Of output, spent on reasoning.")
 
 
 # Every measure of the registry, summed over the population: one field each, named and documented by it.

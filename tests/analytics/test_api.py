@@ -48,7 +48,7 @@ def test_whole_response_for_a_small_range(api):
         "escalation_rate": 0.5,
         "cost_per_conversation": "0.03000000",
         "total_cost": "0.06000000",
-        "tokens": {"input": 4000, "output": 400, "cache_read": 2048, "cache_write": 512},
+        "tokens": {"input": 4000, "output": 400, "cache_read": 2048, "cache_write": 512, "reasoning": 120},
         "unpriced_models": [],
         "totals": {
             "resolved": 1, "escalated": 1, "message_count": 9, "step_count": 16, "tool_call_count": 4,

@@ -72,5 +72,6 @@ def test_analytics_numbers(inbox_backfill, api):
     assert body["tokens"] == {
         "input": sum(row.input_tokens for row in rows), "output": sum(row.output_tokens for row in rows),
         "cache_read": sum(row.cache_read_tokens for row in rows), "cache_write": sum(row.cache_write_tokens for row in rows),
+        "reasoning": sum(row.reasoning_tokens for row in rows),
     }
     assert body["tokens"]["input"] > 0 and body["unpriced_models"] == []

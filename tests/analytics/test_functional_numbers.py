@@ -86,6 +86,6 @@ def test_analytics_numbers(usage, api):
         for day in (9, 10)
     }
     assert [Decimal(day["cost"]) for day in body["series"]] == [costs[9], costs[10]]
-    assert body["tokens"] == {"input": total_in, "output": total_out, "cache_read": 0, "cache_write": 0}
+    assert body["tokens"] == {"input": total_in, "output": total_out, "cache_read": 0, "cache_write": 0, "reasoning": 0}
     assert Decimal(str(body["total_cost"])) == cost_of(total_in, total_out)
     assert body["unpriced_models"] == []
