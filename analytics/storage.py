@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
+from analytics.usage_rollups import delete_usage_rollups, refresh_usage_rollups
 from replay.models import Conversation
 
 CONVERSATION_COLUMNS = (
@@ -177,6 +178,7 @@ def swap_in_rebuild(*, remove_unstaged: bool) -> int:
         hours += [hour for (hour,) in cursor.fetchall()]
         if remove_unstaged:
             cursor.execute("DELETE FROM analytics_hourly_rollups")
+            delete_usage_rollups(cursor=cursor)
         _refresh_rollups(cursor=cursor, hours=hours)
         cursor.execute(f"DROP TABLE {staged_events}, {staged_conversations}")
     return swapped
@@ -284,6 +286,7 @@ def _refresh_rollups(*, cursor, hours: Iterable[datetime]) -> None:
     cursor.execute(_REFRESH_ROLLUPS_SQL, {"hours": ordered, "lower": ordered[0], "upper": ordered[-1] + timedelta(hours=1)})
     cursor.execute("DELETE FROM analytics_hourly_rollups WHERE span = 'day' AND hour = ANY(%s)", (days,))
     cursor.execute(_REFRESH_DAY_ROLLUPS_SQL, {"days": days, "lower": days[0], "upper": days[-1] + timedelta(days=1)})
+    refresh_usage_rollups(cursor=cursor, hours=ordered, days=days)
 
 
 def hours_of(*, cursor, conversation_filter_sql: str, params) -> list[datetime]:
@@ -299,6 +302,7 @@ def rebuild_rollups() -> None:
     the recorder)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM analytics_hourly_rollups")
+        delete_usage_rollups(cursor=cursor)
         _refresh_rollups(cursor=cursor, hours=hours_of(cursor=cursor, conversation_filter_sql="true", params=()))
 
 
