@@ -29,13 +29,14 @@ REFUND_MS = 4_500
 
 class _Clock:
     shift: Callable[[timedelta], None] = staticmethod(lambda delta: None)
+    scale: float = 1.0  # a slower conversation takes every duration times this
 
 
 CLOCK = _Clock()
 
 
 def _takes(ms: int) -> None:
-    CLOCK.shift(timedelta(milliseconds=ms))
+    CLOCK.shift(timedelta(milliseconds=round(ms * CLOCK.scale)))
 
 
 @tool
@@ -80,14 +81,14 @@ class State(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
 
 
-def build_timed_app(*, checkpointer):
+def build_timed_app(*, checkpointer, billing_model: str = "gpt-4o"):
     triage = _scripted("triage", "gpt-4o-mini", [
         (TRIAGE_LOOKUP_MS, AIMessage("", name="triage", id="tr-1", tool_calls=[
             call("get_order", {"order_id": "A7"}, "tr-order"), call("get_invoice", {"order_id": "A7"}, "tr-invoice"),
         ])),
         (TRIAGE_HANDOFF_MS, AIMessage("", name="triage", id="tr-2", tool_calls=[call("transfer_to_billing", {}, "tr-handoff")])),
     ])
-    billing = _scripted("billing", "gpt-4o", [
+    billing = _scripted("billing", billing_model, [
         (BILLING_REFUND_MS, AIMessage("", name="billing", id="bi-1", tool_calls=[call("refund", {"order_id": "A7"}, "bi-refund")])),
         (BILLING_ANSWER_MS, AIMessage("Your 40 EUR are on their way back.", name="billing", id="bi-2")),
     ])
@@ -110,18 +111,21 @@ def build_timed_app(*, checkpointer):
     return builder.compile(checkpointer=checkpointer)
 
 
-def run_timed_conversation(*, checkpointer, thread_id: str, started_at: datetime) -> None:
-    """Write one conversation of the timed app, its clock stopped at ``started_at`` but for the durations."""
+def run_timed_conversation(
+    *, checkpointer, thread_id: str, started_at: datetime, scale: float = 1.0, billing_model: str = "gpt-4o"
+) -> None:
+    """Write one conversation of the timed app, its clock stopped at ``started_at`` but for the durations
+    (each times ``scale``)."""
     from langgraph.checkpoint.base import id as checkpoint_id_module
 
     checkpoint_id_module._last_v6_timestamp = None  # uuid6 ids refuse to go back in time within a process
-    graph = build_timed_app(checkpointer=checkpointer)
+    graph = build_timed_app(checkpointer=checkpointer, billing_model=billing_model)
     with time_machine.travel(started_at, tick=False) as traveller:
-        CLOCK.shift = traveller.shift
+        CLOCK.shift, CLOCK.scale = traveller.shift, scale
         try:
             graph.invoke(
                 {"messages": [HumanMessage("Please refund order A7", id=f"user-{thread_id}")]},
                 {"configurable": {"thread_id": thread_id}},
             )
         finally:
-            CLOCK.shift = lambda delta: None
+            CLOCK.shift, CLOCK.scale = (lambda delta: None), 1.0
