@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 
 from analytics import queries
-from analytics.usage_rollups import LATENCY_BOUNDS_SQL, bucket_latency
+from analytics.usage_rollups import LATENCY_BOUNDS_SQL, next_month, bucket_latency
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,11 @@ _SUMS = """coalesce(sum({calls}), 0), coalesce(sum({of}input_tokens), 0), coales
     coalesce(sum({of}reasoning_tokens), 0), coalesce(sum({of}cost_usd), 0), coalesce(sum({of}cache_savings_usd), 0),
     coalesce(sum({unpriced}), 0)"""
 
-# The population's rollup rows: whole UTC days from day rows, the hours at the edges from hour rows.
+# The population's rollup rows: whole UTC months from month rows, the other whole UTC days from day
+# rows, the hours at the edges from hour rows.
 _ROLLUP_WHERE = """scope = coalesce(%(agent)s::text, '') AND (
-    (span = 'day' AND hour >= %(day_lower)s AND hour < %(day_upper)s)
+    (span = 'month' AND hour >= %(month_lower)s AND hour < %(month_upper)s)
+    OR (span = 'day' AND ((hour >= %(day_lower)s AND hour < %(month_lower)s) OR (hour >= %(month_upper)s AND hour < %(day_upper)s)))
     OR (span = 'hour' AND ((hour >= %(lower)s AND hour < %(day_lower)s) OR (hour >= %(day_upper)s AND hour < %(upper)s))))"""
 _ROLLUP_USAGE_SQL = f"""
 SELECT grouping(model) = 0, coalesce(model, agent), {_SUMS.format(calls="calls", unpriced="unpriced_calls", of="")}
@@ -157,6 +159,19 @@ def _latency(rows: list[tuple]) -> tuple[LatencyBreakdown, ...]:
     )
 
 
+def _with_months(params: dict) -> dict:
+    """The range's whole UTC months ``[month_lower, month_upper)`` inside its whole UTC days (empty, at
+    ``day_upper``, when there are none)."""
+    day_lower, day_upper = params["day_lower"], params["day_upper"]
+    month_lower = day_lower.replace(day=1)
+    if month_lower < day_lower:
+        month_lower = next_month(month_lower)
+    month_upper = day_upper.replace(day=1)
+    if month_lower >= month_upper:
+        month_lower = month_upper = day_upper
+    return {**params, "month_lower": month_lower, "month_upper": month_upper}
+
+
 def get_breakdowns(
     *, start: date, end: date, tz: ZoneInfo, agent: str | None = None, from_rollups: bool | None = None
 ) -> Breakdowns:
@@ -166,7 +181,7 @@ def get_breakdowns(
     whose day boundaries fall on whole UTC hours."""
     if from_rollups is None:
         from_rollups = queries.source_for(start=start, end=end, tz=tz) is queries.ROLLUPS
-    params = queries._params(start=start, end=end, tz=tz, agent=agent)
+    params = _with_months(queries._params(start=start, end=end, tz=tz, agent=agent))
     usage_sql, histogram_sql = (
         (_ROLLUP_USAGE_SQL, _ROLLUP_HISTOGRAM_SQL) if from_rollups else (_EVENT_USAGE_SQL, _EVENT_HISTOGRAM_SQL)
     )

@@ -183,14 +183,19 @@ class FailedThread(models.Model):
 
 
 class UsageRollup(models.Model):
-    """LLM usage and latencies of the conversations that started in one UTC hour (or day), per agent and
+    """LLM usage and latencies of the conversations that started in one UTC hour (or day, or month), per agent and
     model of the calls, once over all conversations (``scope`` = "") and once per agent that took part
     in them. Kept with the hourly rollups (same hours, same locks); breakdowns read these instead of
     every event. Latencies are histograms: ``*_latency_buckets`` numbers the buckets of
     ``analytics.usage_rollups.LATENCY_BOUNDS`` that hold calls, ``*_latency_counts`` how many."""
 
-    span = models.CharField(max_length=4, choices=HourlyRollup.Span.choices)
-    hour = models.DateTimeField(help_text="Start of the hour or day the conversations started in, in UTC.")
+    class Span(models.TextChoices):
+        HOUR = "hour", "Hour"
+        DAY = "day", "Day"
+        MONTH = "month", "Month"
+
+    span = models.CharField(max_length=5, choices=Span.choices)
+    hour = models.DateTimeField(help_text="Start of the hour, day or month the conversations started in, in UTC.")
     scope = models.TextField(blank=True, help_text="An agent the conversations had, or empty for all of them.")
     agent = models.TextField(blank=True, help_text="The agent that made the calls.")
     model = models.TextField(blank=True, help_text="The model of the LLM calls (empty for tool results).")

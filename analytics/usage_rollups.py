@@ -1,5 +1,5 @@
 """Upkeep of the usage rollups (``analytics_usage_rollups``): LLM calls, tokens, cost and latency
-histograms per (hour or day the conversations started in, agent they had, agent and model of the calls).
+histograms per (hour, day or month the conversations started in, agent they had, agent and model of the calls).
 
 They are recomputed for exactly the hours and days the hourly rollups recompute, inside the same
 transaction and under the same advisory locks (``analytics.storage._refresh_rollups`` calls
@@ -9,7 +9,7 @@ transaction and under the same advisory locks (``analytics.storage._refresh_roll
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 # Latency histogram bucket bounds in ms: bucket i (PostgreSQL's ``width_bucket``, 1-based) holds
 # [LATENCY_BOUNDS[i-1], LATENCY_BOUNDS[i]). One bucket per ms up to 100 ms, then each at most 1/50 of
@@ -107,35 +107,56 @@ _REFRESH_HOURS_SQL = _insert_sql(
         FROM source WHERE bucket IS NOT NULL""",
 )
 
-# Days from their hours.
-_REFRESH_DAYS_SQL = _insert_sql(
-    span="day",
-    source="""
-        SELECT date_trunc('day', hour, 'UTC') AS period, *
+
+def _merge_sql(*, span: str, of_span: str) -> str:
+    """Rows of ``span`` (day, month) summed from the rows of the shorter ``of_span`` in them."""
+    return _insert_sql(
+        span=span,
+        source=f"""
+        SELECT date_trunc('{span}', hour, 'UTC') AS period, *
         FROM analytics_usage_rollups
-        WHERE span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s AND date_trunc('day', hour, 'UTC') = ANY(%(days)s)""",
-    sums="""sum(calls) AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-        sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens,
-        sum(reasoning_tokens) AS reasoning_tokens, sum(cost_usd) AS cost_usd,
-        sum(cache_savings_usd) AS cache_savings_usd, sum(unpriced_calls) AS unpriced_calls""",
-    histogram="""
-        SELECT period, scope, agent, model, 'llm' AS kind, bucket, n
-        FROM source, unnest(llm_latency_buckets, llm_latency_counts) AS latency(bucket, n)
-        UNION ALL
-        SELECT period, scope, agent, model, 'tool', bucket, n
-        FROM source, unnest(tool_latency_buckets, tool_latency_counts) AS latency(bucket, n)""",
-)
+        WHERE span = '{of_span}' AND hour >= %(lower)s AND hour < %(upper)s
+          AND date_trunc('{span}', hour, 'UTC') = ANY(%(periods)s)""",
+        sums="""sum(calls) AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+            sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens,
+            sum(reasoning_tokens) AS reasoning_tokens, sum(cost_usd) AS cost_usd,
+            sum(cache_savings_usd) AS cache_savings_usd, sum(unpriced_calls) AS unpriced_calls""",
+        histogram="""
+            SELECT period, scope, agent, model, 'llm' AS kind, bucket, n
+            FROM source, unnest(llm_latency_buckets, llm_latency_counts) AS latency(bucket, n)
+            UNION ALL
+            SELECT period, scope, agent, model, 'tool', bucket, n
+            FROM source, unnest(tool_latency_buckets, tool_latency_counts) AS latency(bucket, n)""",
+    )
+
+
+# A year of day rows holds ~100k histogram entries to merge; its whole months are read from month rows.
+_REFRESH_DAYS_SQL = _merge_sql(span="day", of_span="hour")
+_REFRESH_MONTHS_SQL = _merge_sql(span="month", of_span="day")
+# Months are not among the hourly rollups' periods: a refresh locks the months it recomputes, after
+# the hours and days (each list in order, so concurrent refreshes cannot deadlock).
+_MONTH_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext('usage-month' || month::text)) FROM unnest(%s::timestamptz[]) AS month"
+MONTH_LOCK_NAMESPACE = 0x5AA7
 
 
 def refresh_usage_rollups(*, cursor, hours: Sequence[datetime], days: Sequence[datetime]) -> None:
     """Recompute the usage rollups of these UTC hours (sorted) from the events, then these days from
-    their hours, in the caller's transaction; the caller holds the periods' locks."""
+    their hours and their months from the days, in the caller's transaction; the caller holds the
+    hours' and days' locks."""
     if not hours:
         return
     cursor.execute("DELETE FROM analytics_usage_rollups WHERE span = 'hour' AND hour = ANY(%s)", (list(hours),))
     cursor.execute(_REFRESH_HOURS_SQL, {"hours": list(hours), "lower": hours[0], "upper": hours[-1] + timedelta(hours=1)})
     cursor.execute("DELETE FROM analytics_usage_rollups WHERE span = 'day' AND hour = ANY(%s)", (list(days),))
-    cursor.execute(_REFRESH_DAYS_SQL, {"days": list(days), "lower": days[0], "upper": days[-1] + timedelta(days=1)})
+    cursor.execute(_REFRESH_DAYS_SQL, {"periods": list(days), "lower": days[0], "upper": days[-1] + timedelta(days=1)})
+    months = sorted({day.astimezone(timezone.utc).replace(day=1) for day in days})
+    cursor.execute(_MONTH_LOCK_SQL, (MONTH_LOCK_NAMESPACE, months))
+    cursor.execute("DELETE FROM analytics_usage_rollups WHERE span = 'month' AND hour = ANY(%s)", (months,))
+    cursor.execute(_REFRESH_MONTHS_SQL, {"periods": months, "lower": months[0], "upper": next_month(months[-1])})
+
+
+def next_month(month: datetime) -> datetime:
+    return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
 
 
 def delete_usage_rollups(*, cursor) -> None:

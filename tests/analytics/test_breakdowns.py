@@ -130,7 +130,15 @@ def assert_equals_the_events(*, start: date, end: date, tz: ZoneInfo, agent: str
 
 
 @pytest.mark.parametrize("tz", [UTC, KOLKATA, NEW_YORK], ids=["utc", "kolkata", "new_york"])
-@pytest.mark.parametrize(("start", "end"), [(date(2026, 11, 1), date(2026, 11, 1)), (date(2026, 10, 31), date(2026, 11, 2))])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (date(2026, 11, 1), date(2026, 11, 1)),
+        (date(2026, 10, 31), date(2026, 11, 2)),
+        (date(2026, 10, 1), date(2026, 11, 30)),  # whole UTC months, read from month rows
+    ],
+    ids=["dst_day", "three_days", "two_months"],
+)
 def test_breakdowns_equal_the_events_of_the_population(conversations, tz, start, end):
     assert_equals_the_events(start=start, end=end, tz=tz)
 
