@@ -33,6 +33,11 @@ class AnalyticsEventAdmin(admin.ModelAdmin):
     raw_id_fields = ("conversation",)
     show_full_result_count = False
     date_hierarchy = "occurred_at"
+    # the dashboard's "by model" rows lead here: one model's LLM calls in the conversations started in a range
+    drill_down_lookups = frozenset({"model", "conversation__started_at__gte", "conversation__started_at__lt"})
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        return lookup in self.drill_down_lookups or super().lookup_allowed(lookup, value, request)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -131,6 +131,45 @@ MeasureTotalsSerializer = type(
 )
 
 
+class UsageSumsSerializer(serializers.Serializer):
+    calls = serializers.IntegerField(help_text="LLM calls.")
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField(help_text="Input tokens read from the provider's cache (inside input_tokens).")
+    cache_write_tokens = serializers.IntegerField(help_text="Input tokens written to the provider's cache (inside input_tokens).")
+    reasoning_tokens = serializers.IntegerField(help_text="Output tokens spent on reasoning (inside output_tokens).")
+    cost_usd = serializers.DecimalField(max_digits=18, decimal_places=8, help_text="Cost of the priced calls.")
+    cache_savings_usd = serializers.DecimalField(
+        max_digits=18, decimal_places=8, help_text="What cached input saved against the plain input price (priced calls)."
+    )
+    unpriced_calls = serializers.IntegerField(help_text="Calls of a model with no price: counted in tokens, not in cost.")
+
+
+class ModelUsageSerializer(UsageSumsSerializer):
+    model = serializers.CharField(source="name", help_text="As the provider reported it; empty when it named none.")
+
+
+class AgentCostSerializer(UsageSumsSerializer):
+    agent = serializers.CharField(source="name", help_text="The agent that made the calls; empty when none is known.")
+
+
+class AgentLatencySerializer(serializers.Serializer):
+    agent = serializers.CharField(help_text="The agent that made the LLM calls and called the tools.")
+    llm_p50_ms = serializers.IntegerField(allow_null=True, help_text="Median LLM call, ms (null with no measured call).")
+    llm_p95_ms = serializers.IntegerField(allow_null=True, help_text="95th percentile LLM call, ms.")
+    llm_calls = serializers.IntegerField(help_text="LLM calls whose latency is known.")
+    tool_p50_ms = serializers.IntegerField(allow_null=True, help_text="Median tool call, ms (null with no measured call).")
+    tool_p95_ms = serializers.IntegerField(allow_null=True, help_text="95th percentile tool call, ms.")
+    tool_calls = serializers.IntegerField(help_text="Tool results whose latency is known.")
+
+
+LATENCY_HELP = (
+    "LLM and tool latency percentiles per agent, at checkpoint granularity: an LLM call takes from the step "
+    "before it to its reply, a tool from its call (or the approval that let it run) to its result. "
+    "Nearest-rank percentiles read from a histogram: within 1 % of the exact value, exact up to 100 ms."
+)
+
+
 @extend_schema_serializer(many=False)  # the list action answers one object, not an array
 class AnalyticsResultSerializer(serializers.Serializer):
     range = RangeSerializer(source="*")
@@ -151,6 +190,9 @@ class AnalyticsResultSerializer(serializers.Serializer):
     interrupt_stats = InterruptStatsSerializer()
     series = DailyPointSerializer(many=True)
     previous_period = PeriodHeadlineSerializer()
+    by_model = ModelUsageSerializer(many=True, help_text="The population's LLM calls by model, costliest first.")
+    by_agent = AgentCostSerializer(many=True, help_text="The population's LLM calls by the agent that made them, costliest first.")
+    latency = AgentLatencySerializer(many=True, help_text=LATENCY_HELP)
 
 
 class AnalyticsViewSet(ApiInputChecks, viewsets.GenericViewSet):

@@ -7,12 +7,12 @@ shows, so a conversation's numbers always equal its replay's.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from analytics.latencies import llm_call_latencies, tool_result_latencies
 from analytics.measures import ConversationSteps, Value, interrupt_outcome, is_resolving_result, measures_of
 from analytics.models import EventType
 from replay.checkpoints import ThreadCheckpoints
@@ -145,6 +145,7 @@ def _events(steps: list[ReplayStep], rules: TimelineRules) -> list[DerivedEvent]
     resolutions = {
         step.details.get("interrupt_id"): step for step in steps if step.type == StepType.INTERRUPT_RESOLUTION
     }
+    llm_latencies, tool_latencies = llm_call_latencies(steps), tool_result_latencies(steps)
     seen: Counter = Counter()
     for step in steps:
         key = _step_identity(step)
@@ -160,14 +161,24 @@ def _events(steps: list[ReplayStep], rules: TimelineRules) -> list[DerivedEvent]
                     input_tokens=step.input_tokens or 0, output_tokens=step.output_tokens or 0,
                     cache_read_tokens=step.cache_read_tokens or 0, cache_write_tokens=step.cache_write_tokens or 0,
                     reasoning_tokens=step.reasoning_tokens or 0, cost_usd=step.cost_usd,
-                    cache_savings_usd=step.cache_savings_usd,
-                    status="unpriced" if step.details.get("unpriced_model") else "priced", **common,
+                    cache_savings_usd=step.cache_savings_usd, latency_ms=llm_latencies[step.index],
+                    status="unpriced" if step.details.get("unpriced_model") else "priced",
+                    occurred_at=step.timestamp, agent=_caller(step),
                 )
             )
         event = _event_for_step(step, key, common, resolutions, rules)
+        if event is not None and event.event_type == EventType.TOOL_RESULT:
+            event = replace(event, latency_ms=tool_latencies[step.index])
         if event is not None:
             events.append(event)
     return events
+
+
+def _caller(step: ReplayStep) -> str:
+    """The agent that made a step's LLM call: a handoff step names the agent handed to, not the caller."""
+    if step.type == StepType.HANDOFF:
+        return step.details.get("from_agent") or ""
+    return step.agent or ""
 
 
 def _event_for_step(

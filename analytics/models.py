@@ -179,3 +179,44 @@ class FailedThread(models.Model):
 
     def __str__(self) -> str:
         return self.thread_id
+
+
+class UsageRollup(models.Model):
+    """LLM usage and latencies of the conversations that started in one UTC hour (or day, or month), per agent and
+    model of the calls, once over all conversations (``scope`` = "") and once per agent that took part
+    in them. Kept with the hourly rollups (same hours, same locks); breakdowns read these instead of
+    every event. Latencies are histograms: ``*_latency_buckets`` numbers the buckets of
+    ``analytics.usage_rollups.LATENCY_BOUNDS`` that hold calls, ``*_latency_counts`` how many."""
+
+    class Span(models.TextChoices):
+        HOUR = "hour", "Hour"
+        DAY = "day", "Day"
+        MONTH = "month", "Month"
+
+    span = models.CharField(max_length=5, choices=Span.choices)
+    hour = models.DateTimeField(help_text="Start of the hour, day or month the conversations started in, in UTC.")
+    scope = models.TextField(blank=True, help_text="An agent the conversations had, or empty for all of them.")
+    agent = models.TextField(blank=True, help_text="The agent that made the calls.")
+    model = models.TextField(blank=True, help_text="The model of the LLM calls (empty for tool results).")
+    calls = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)
+    cache_savings_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)
+    unpriced_calls = models.PositiveIntegerField(default=0)
+    llm_latency_buckets = ArrayField(models.IntegerField(), default=list, blank=True)
+    llm_latency_counts = ArrayField(models.IntegerField(), default=list, blank=True)
+    tool_latency_buckets = ArrayField(models.IntegerField(), default=list, blank=True)
+    tool_latency_counts = ArrayField(models.IntegerField(), default=list, blank=True)
+
+    class Meta:
+        db_table = "analytics_usage_rollups"
+        constraints = [
+            models.UniqueConstraint(fields=["span", "scope", "hour", "agent", "model"], name="usage_rollup_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.agent or 'no agent'} {self.model or 'tools'}"

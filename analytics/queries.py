@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -34,6 +35,9 @@ class Totals:
 
     def __getitem__(self, name: str) -> int | Decimal:
         return self.measures[name]
+
+if TYPE_CHECKING:
+    from analytics.breakdowns import LatencyBreakdown, UsageBreakdown
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class AnalyticsResult:
     interrupt_stats: InterruptStats
     series: tuple[DailyPoint, ...]
     previous_period: PeriodHeadline
+    by_model: tuple[UsageBreakdown, ...] = ()
+    by_agent: tuple[UsageBreakdown, ...] = ()
+    latency: tuple[LatencyBreakdown, ...] = ()
 
 
 def agent_names() -> list[str]:
@@ -320,6 +327,9 @@ def get_analytics(
     source = source or source_for(start=start, end=end, tz=tz)
     scope = {"start": start, "end": end, "tz": tz, "agent": agent}
     totals = headline_totals(**scope, source=source)
+    from analytics.breakdowns import get_breakdowns  # it reads the ranges and sources defined here
+
+    breakdowns = get_breakdowns(**scope, from_rollups=source is ROLLUPS)
     return AnalyticsResult(
         start=start,
         end=end,
@@ -340,4 +350,7 @@ def get_analytics(
         interrupt_stats=_interrupt_stats(totals, **scope, now=now),
         series=daily_series(**scope, source=source),
         previous_period=previous_period(**scope),
+        by_model=breakdowns.by_model,
+        by_agent=breakdowns.by_agent,
+        latency=breakdowns.latency,
     )

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from analytics.measures import MEASURE_NAMES, MEASURES
+from analytics.usage_rollups import delete_usage_rollups, refresh_usage_rollups
 from replay.models import Conversation
 
 CONVERSATION_COLUMNS = (
@@ -173,6 +174,7 @@ def swap_in_rebuild(*, remove_unstaged: bool) -> int:
         hours += [hour for (hour,) in cursor.fetchall()]
         if remove_unstaged:
             cursor.execute("DELETE FROM analytics_hourly_rollups")
+            delete_usage_rollups(cursor=cursor)
         _refresh_rollups(cursor=cursor, hours=hours)
         cursor.execute(f"DROP TABLE {staged_events}, {staged_conversations}")
     return swapped
@@ -272,6 +274,7 @@ def _refresh_rollups(*, cursor, hours: Iterable[datetime]) -> None:
     cursor.execute(_REFRESH_ROLLUPS_SQL, {"hours": ordered, "lower": ordered[0], "upper": ordered[-1] + timedelta(hours=1)})
     cursor.execute("DELETE FROM analytics_hourly_rollups WHERE span = 'day' AND hour = ANY(%s)", (days,))
     cursor.execute(_REFRESH_DAY_ROLLUPS_SQL, {"days": days, "lower": days[0], "upper": days[-1] + timedelta(days=1)})
+    refresh_usage_rollups(cursor=cursor, hours=ordered, days=days)
 
 
 def hours_of(*, cursor, conversation_filter_sql: str, params) -> list[datetime]:
@@ -287,6 +290,7 @@ def rebuild_rollups() -> None:
     the recorder)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM analytics_hourly_rollups")
+        delete_usage_rollups(cursor=cursor)
         _refresh_rollups(cursor=cursor, hours=hours_of(cursor=cursor, conversation_filter_sql="true", params=()))
 
 

@@ -43,7 +43,7 @@ def main() -> None:
     connection.ensure_connection()
     connection.connection.autocommit = True
     with connection.cursor() as cursor:
-        for table in ("conversations", "analytics_events", "analytics_hourly_rollups"):
+        for table in ("conversations", "analytics_events", "analytics_hourly_rollups", "analytics_usage_rollups"):
             cursor.execute(f"VACUUM ANALYZE {table}")
     user, _ = User.objects.get_or_create(username="bench", defaults={"is_superuser": True, "is_staff": True})
     client = APIClient()

@@ -1,0 +1,189 @@
+"""Cost and tokens by model and by agent, and LLM and tool latency percentiles by agent, over a range's
+population (definitions in README.md, "What the numbers mean").
+
+Read from the usage rollups when the hourly rollups serve the range (``queries.source_for``), else
+from the population's events; both paths bucket latencies the same way, so a range reads the same
+numbers whichever path serves it. Percentiles are nearest-rank (PostgreSQL's ``percentile_disc``)
+read from a histogram whose buckets are at most 1 % wide around their middle
+(``usage_rollups.LATENCY_BOUNDS``): within 1 % of the exact value, exact up to 100 ms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+
+from analytics import queries
+from analytics.usage_rollups import LATENCY_BOUNDS_SQL, next_month, bucket_latency
+
+
+@dataclass(frozen=True)
+class UsageBreakdown:
+    """The LLM calls of one model, or of one agent, and what they used and cost."""
+
+    name: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_usd: Decimal
+    cache_savings_usd: Decimal
+    unpriced_calls: int
+
+
+@dataclass(frozen=True)
+class LatencyBreakdown:
+    """How long one agent's LLM calls and tools took: nearest-rank p50 / p95 in ms over ``*_calls``
+    measured calls (None when it has none)."""
+
+    agent: str
+    llm_p50_ms: int | None
+    llm_p95_ms: int | None
+    llm_calls: int
+    tool_p50_ms: int | None
+    tool_p95_ms: int | None
+    tool_calls: int
+
+
+@dataclass(frozen=True)
+class Breakdowns:
+    by_model: tuple[UsageBreakdown, ...]
+    by_agent: tuple[UsageBreakdown, ...]
+    latency: tuple[LatencyBreakdown, ...]
+
+
+_SUMS = """coalesce(sum({calls}), 0), coalesce(sum({of}input_tokens), 0), coalesce(sum({of}output_tokens), 0),
+    coalesce(sum({of}cache_read_tokens), 0), coalesce(sum({of}cache_write_tokens), 0),
+    coalesce(sum({of}reasoning_tokens), 0), coalesce(sum({of}cost_usd), 0), coalesce(sum({of}cache_savings_usd), 0),
+    coalesce(sum({unpriced}), 0)"""
+
+# The population's rollup rows: whole UTC months from month rows, the other whole UTC days from day
+# rows, the hours at the edges from hour rows.
+_ROLLUP_WHERE = """scope = coalesce(%(agent)s::text, '') AND (
+    (span = 'month' AND hour >= %(month_lower)s AND hour < %(month_upper)s)
+    OR (span = 'day' AND ((hour >= %(day_lower)s AND hour < %(month_lower)s) OR (hour >= %(month_upper)s AND hour < %(day_upper)s)))
+    OR (span = 'hour' AND ((hour >= %(lower)s AND hour < %(day_lower)s) OR (hour >= %(day_upper)s AND hour < %(upper)s))))"""
+_ROLLUP_USAGE_SQL = f"""
+SELECT grouping(model) = 0, coalesce(model, agent), {_SUMS.format(calls="calls", unpriced="unpriced_calls", of="")}
+FROM analytics_usage_rollups WHERE {_ROLLUP_WHERE} AND calls > 0
+GROUP BY GROUPING SETS ((model), (agent))
+"""
+_ROLLUP_HISTOGRAM_SQL = f"""
+SELECT agent, 'llm', bucket, sum(n)
+FROM analytics_usage_rollups, unnest(llm_latency_buckets, llm_latency_counts) AS latency(bucket, n)
+WHERE {_ROLLUP_WHERE} AND cardinality(llm_latency_buckets) > 0 GROUP BY agent, bucket
+UNION ALL
+SELECT agent, 'tool', bucket, sum(n)
+FROM analytics_usage_rollups, unnest(tool_latency_buckets, tool_latency_counts) AS latency(bucket, n)
+WHERE {_ROLLUP_WHERE} AND cardinality(tool_latency_buckets) > 0 GROUP BY agent, bucket
+"""
+
+_POPULATION_EVENTS = """analytics_events AS event JOIN conversations ON conversations.id = event.conversation_id
+WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
+  AND (%(agent)s::text IS NULL OR conversations.agents_used @> ARRAY[%(agent)s::text])"""
+_EVENT_USAGE_SQL = f"""
+SELECT grouping(event.model) = 0, coalesce(event.model, event.agent),
+       {_SUMS.format(calls="1", unpriced="(event.status = 'unpriced')::int", of="event.")}
+FROM {_POPULATION_EVENTS} AND event.event_type = 'llm_usage'
+GROUP BY GROUPING SETS ((event.model), (event.agent))
+"""
+_EVENT_HISTOGRAM_SQL = f"""
+SELECT event.agent, CASE WHEN event.event_type = 'llm_usage' THEN 'llm' ELSE 'tool' END AS kind,
+       width_bucket(event.latency_ms::bigint, {LATENCY_BOUNDS_SQL}) AS bucket, count(*)
+FROM {_POPULATION_EVENTS} AND event.event_type IN ('llm_usage', 'tool_result') AND event.latency_ms IS NOT NULL
+GROUP BY event.agent, kind, bucket
+"""
+
+
+def _rows(sql: str, params: dict) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def nearest_rank(histogram: dict[int, int], fraction: float) -> int | None:
+    """Given ``bucket → calls``, return the latency of the bucket holding the ``ceil(fraction·n)``-th
+    smallest call (None for no calls)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank, seen = max(1, math.ceil(fraction * total)), 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return bucket_latency(bucket)
+    raise AssertionError("unreachable: the ranks add up to the total")
+
+
+def _usage(rows: list[tuple]) -> tuple[tuple[UsageBreakdown, ...], tuple[UsageBreakdown, ...]]:
+    by_model, by_agent = [], []
+    for is_model, name, *sums in rows:
+        calls, input_tokens, output_tokens, cache_read, cache_write, reasoning, cost, savings, unpriced = sums
+        breakdown = UsageBreakdown(
+            name=name, calls=int(calls), input_tokens=int(input_tokens), output_tokens=int(output_tokens),
+            cache_read_tokens=int(cache_read), cache_write_tokens=int(cache_write), reasoning_tokens=int(reasoning),
+            cost_usd=Decimal(cost), cache_savings_usd=Decimal(savings), unpriced_calls=int(unpriced),
+        )
+        (by_model if is_model else by_agent).append(breakdown)
+
+    def costliest_first(breakdown: UsageBreakdown) -> tuple:
+        return (-breakdown.cost_usd, -breakdown.calls, breakdown.name)
+
+    return tuple(sorted(by_model, key=costliest_first)), tuple(sorted(by_agent, key=costliest_first))
+
+
+def _latency(rows: list[tuple]) -> tuple[LatencyBreakdown, ...]:
+    histograms: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+    for agent, kind, bucket, calls in rows:
+        histograms[agent, kind][bucket] = int(calls)
+    agents = sorted({agent for agent, _ in histograms})
+    return tuple(
+        LatencyBreakdown(
+            agent=agent,
+            llm_p50_ms=nearest_rank(histograms[agent, "llm"], 0.5),
+            llm_p95_ms=nearest_rank(histograms[agent, "llm"], 0.95),
+            llm_calls=sum(histograms[agent, "llm"].values()),
+            tool_p50_ms=nearest_rank(histograms[agent, "tool"], 0.5),
+            tool_p95_ms=nearest_rank(histograms[agent, "tool"], 0.95),
+            tool_calls=sum(histograms[agent, "tool"].values()),
+        )
+        for agent in agents
+    )
+
+
+def _with_months(params: dict) -> dict:
+    """The range's whole UTC months ``[month_lower, month_upper)`` inside its whole UTC days (empty, at
+    ``day_upper``, when there are none)."""
+    day_lower, day_upper = params["day_lower"], params["day_upper"]
+    month_lower = day_lower.replace(day=1)
+    if month_lower < day_lower:
+        month_lower = next_month(month_lower)
+    month_upper = day_upper.replace(day=1)
+    if month_lower >= month_upper:
+        month_lower = month_upper = day_upper
+    return {**params, "month_lower": month_lower, "month_upper": month_upper}
+
+
+def get_breakdowns(
+    *, start: date, end: date, tz: ZoneInfo, agent: str | None = None, from_rollups: bool | None = None
+) -> Breakdowns:
+    """Given a date range (inclusive, in ``tz``) and optionally an agent the conversations had, return
+    the population's cost and tokens by model and by agent and its latency percentiles by agent.
+    ``from_rollups`` forces a path (tests compare the two); by default the rollups serve every range
+    whose day boundaries fall on whole UTC hours."""
+    if from_rollups is None:
+        from_rollups = queries.source_for(start=start, end=end, tz=tz) is queries.ROLLUPS
+    params = _with_months(queries._params(start=start, end=end, tz=tz, agent=agent))
+    usage_sql, histogram_sql = (
+        (_ROLLUP_USAGE_SQL, _ROLLUP_HISTOGRAM_SQL) if from_rollups else (_EVENT_USAGE_SQL, _EVENT_HISTOGRAM_SQL)
+    )
+    by_model, by_agent = _usage(_rows(usage_sql, params))
+    return Breakdowns(by_model=by_model, by_agent=by_agent, latency=_latency(_rows(histogram_sql, params)))
