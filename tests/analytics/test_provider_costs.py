@@ -147,3 +147,21 @@ def test_reprice_after_adding_a_cache_read_price_lowers_the_cost_and_shows_the_s
     assert Conversation.objects.get(thread_id="openai-cached").cost_usd == after == Decimal("0.004785")
     out = capsys.readouterr().out
     assert f"{'gpt-4o-2024-08-06':<28} {1:>8} {before:>14.6f} {after:>14.6f} {after - before:>+14.6f} 0" in out
+
+
+def test_the_reprice_action_on_a_price_reprices_the_dated_names_it_matches(checkpointer, admin_client):
+    run_openai_cached_prompt(checkpointer)
+    call_command("backfill_events", verbosity=0)
+    price = ModelPrice.objects.create(
+        model="gpt-4o", match_pattern=r"(?:openai/)?gpt-4o(?:-\d{4}-\d{2}-\d{2})?", input_usd_per_million=Decimal("5"),
+        cache_read_usd_per_million=Decimal("2.50"), output_usd_per_million=Decimal("20"), effective_from=AT - timedelta(days=1),
+    )
+
+    response = admin_client.post(
+        "/admin/analytics/modelprice/", {"action": "reprice_selected_models", "_selected_action": [price.pk]}, follow=True
+    )
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "Repriced gpt-4o-2024-08-06: 1 calls, $0.004785 → $0.009570 (+0.004785)"
+    ]
+    assert Conversation.objects.get(thread_id="openai-cached").cost_usd == Decimal("0.00957000")
