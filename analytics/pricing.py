@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from analytics.models import AnalyticsEvent, EventType, ModelPrice
 from analytics.storage import refresh_rollups_of
 from replay.models import Conversation
 from replay.steps import ModelPricing, PriceLookup, TokenUsage
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ def load_price_lookup() -> PriceLookup:
             model=model,
             starts=tuple(price.effective_from for price in prices),
             prices=tuple(_pricing_of(price) for price in prices),
-            patterns=tuple(re.compile(price.match_pattern) if price.match_pattern else None for price in prices),
+            patterns=tuple(_pattern_of(price) for price in prices),
         )
         for model, prices in rows.items()
     ]
@@ -88,6 +91,17 @@ def _pricing_of(price: ModelPrice) -> ModelPricing:
         cache_read_usd_per_million=price.cache_read_usd_per_million,
         cache_write_usd_per_million=price.cache_write_usd_per_million,
     )
+
+
+def _pattern_of(price: ModelPrice) -> re.Pattern[str] | None:
+    if not price.match_pattern:
+        return None
+    try:
+        return re.compile(price.match_pattern)
+    except re.error as error:
+        # admin refuses such a pattern, but a row written another way must not stop every replay
+        logger.warning("model price %s: pattern %r ignored (%s)", price, price.match_pattern, error)
+        return None
 
 
 def _specificity(model: str, reported: str) -> tuple[bool, bool, int, str]:
@@ -163,9 +177,8 @@ _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_wr
 def _reported_names_priced_by(models: list[str], events: QuerySet[AnalyticsEvent]) -> list[str]:
     """The model names stored calls reported that a price of ``models`` applies to, by name or pattern."""
     patterns = [
-        re.compile(pattern)
-        for pattern in ModelPrice.objects.filter(model__in=models).exclude(match_pattern="")
-        .values_list("match_pattern", flat=True).distinct()
+        pattern for price in ModelPrice.objects.filter(model__in=models).exclude(match_pattern="")
+        if (pattern := _pattern_of(price)) is not None
     ]
     reported = events.order_by().values_list("model", flat=True).distinct()
     return [name for name in reported if name in models or any(pattern.fullmatch(name) for pattern in patterns)]

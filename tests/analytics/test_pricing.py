@@ -125,3 +125,12 @@ def test_a_dated_name_is_priced_at_the_price_in_force_at_the_call(db):
     assert lookup("o3-2025-04-16", datetime(2025, 4, 15, tzinfo=timezone.utc)) is None
     assert lookup("o3-2025-04-16", datetime(2025, 5, 1, tzinfo=timezone.utc)).output_usd_per_million == Decimal("40.00")
     assert lookup("o3-2025-04-16", datetime(2025, 7, 1, tzinfo=timezone.utc)).output_usd_per_million == Decimal("8.00")
+
+
+def test_an_invalid_pattern_written_outside_admin_prices_its_exact_name_only(db, caplog):
+    ModelPriceFactory(model="acme-chat", match_pattern="acme-chat(", input_usd_per_million=Decimal("1"))
+    lookup = load_price_lookup()
+
+    assert lookup("acme-chat", CALL_AT).input_usd_per_million == Decimal("1")
+    assert lookup("acme-chat-v2", CALL_AT) is None
+    assert "pattern 'acme-chat(' ignored" in caplog.text
