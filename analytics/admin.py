@@ -8,13 +8,28 @@ from analytics.pricing import reprice
 
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):
-    list_display = ("model", "input_usd_per_million", "output_usd_per_million", "effective_from")
+    list_display = (
+        "model", "matches", "input_usd_per_million", "cache_read_usd_per_million", "cache_write_usd_per_million",
+        "output_usd_per_million", "effective_from",
+    )
     list_filter = ("model",)
-    search_fields = ("model",)
+    search_fields = ("model", "match_pattern")
     ordering = ("model", "-effective_from")
     actions = ("reprice_selected_models",)
+    empty_value_display = "input price"  # the only empty columns are cache prices, which then cost as input
+    fields = (
+        "model", "match_pattern", "effective_from", "input_usd_per_million", "cache_read_usd_per_million",
+        "cache_write_usd_per_million", "output_usd_per_million",
+    )
 
-    @admin.action(description="Recompute stored costs of the selected models at the current prices", permissions=["change"])
+    @admin.display(description="Also matches", ordering="match_pattern")
+    def matches(self, price: ModelPrice) -> str:
+        return price.match_pattern or "(exact name only)"
+
+    @admin.action(
+        description="Recompute stored costs of the selected models (and the names they match) at the current prices",
+        permissions=["change"],
+    )
     def reprice_selected_models(self, request, queryset):
         models = sorted(set(queryset.values_list("model", flat=True)))
         lines = reprice(models=models)

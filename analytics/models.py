@@ -1,4 +1,7 @@
+import re
+
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -75,14 +78,36 @@ class AnalyticsEvent(models.Model):
 
 
 class ModelPrice(models.Model):
-    """The price of one model's tokens from ``effective_from`` until the next price of that model."""
+    """The price of one model's tokens from ``effective_from`` until the next price of that model.
+
+    A call is priced by the model name its provider reported: a price whose ``model`` is that exact
+    name wins; else, among the prices whose ``match_pattern`` matches the whole name, the one whose
+    ``model`` is the longest part of that name (alphabetical on a tie; a catch-all whose name is not
+    part of it comes last). Only the prices in force at the call's time take part."""
 
     model = models.CharField(max_length=255, help_text="As reported in response_metadata['model_name'].")
+    match_pattern = models.CharField(
+        max_length=500, blank=True, default="", verbose_name="also matches",
+        help_text=(
+            "Empty (the default): only the exact model name above. Otherwise a regular expression the whole "
+            r"reported name must match, e.g. (?:openai/)?gpt-4o(?:-\d{4}-\d{2}-\d{2})? for gpt-4o-2024-08-06 "
+            "and openai/gpt-4o. An exact name always beats a pattern."
+        ),
+    )
     input_usd_per_million = models.DecimalField(
         max_digits=12, decimal_places=6, validators=[MinValueValidator(0)], help_text="USD per million input tokens."
     )
     output_usd_per_million = models.DecimalField(
-        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)], help_text="USD per million output tokens."
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)],
+        help_text="USD per million output tokens (reasoning tokens included).",
+    )
+    cache_read_usd_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="USD per million input tokens read from the provider's cache. Empty: the input price.",
+    )
+    cache_write_usd_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="USD per million input tokens written to the provider's cache. Empty: the input price.",
     )
     effective_from = models.DateTimeField(help_text="Calls from this moment on are costed at this price.")
 
@@ -100,10 +125,26 @@ class ModelPrice(models.Model):
                 name="model_price_non_negative",
                 violation_error_message="Prices cannot be negative.",
             ),
+            models.CheckConstraint(
+                condition=(Q(cache_read_usd_per_million__isnull=True) | Q(cache_read_usd_per_million__gte=0))
+                & (Q(cache_write_usd_per_million__isnull=True) | Q(cache_write_usd_per_million__gte=0)),
+                name="model_price_cache_non_negative",
+                violation_error_message="Cache prices cannot be negative.",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.model} from {self.effective_from:%Y-%m-%d}"
+
+    def clean(self) -> None:
+        super().clean()
+        try:
+            re.compile(self.match_pattern)
+        except re.error as error:
+            raise ValidationError(
+                {"match_pattern": f"Not a regular expression: {error.msg} at position {error.pos}. "
+                                  "Leave it empty to match the exact model name only."}
+            ) from error
 
 
 class SyncState(models.Model):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import bisect
+import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,34 +12,103 @@ from decimal import Decimal
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from analytics.models import AnalyticsEvent, EventType, ModelPrice
 from analytics.storage import refresh_rollups_of
 from replay.models import Conversation
-from replay.timeline import ModelPricing, PriceLookup
+from replay.steps import ModelPricing, PriceLookup, TokenUsage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _PriceHistory:
+    """One model name's prices, oldest first, each with the pattern it was entered with."""
+
+    model: str
+    starts: tuple[datetime, ...]
+    prices: tuple[ModelPricing, ...]
+    patterns: tuple[re.Pattern[str] | None, ...]
+
+    def matches(self, reported: str) -> tuple[bool, ...]:
+        """For each price in turn: does it apply to calls reported as ``reported``?"""
+        if reported == self.model:
+            return (True,) * len(self.prices)
+        return tuple(pattern is not None and pattern.fullmatch(reported) is not None for pattern in self.patterns)
+
+    def in_force(self, at: datetime) -> int | None:
+        position = bisect.bisect_right(self.starts, at) - 1
+        return position if position >= 0 else None
 
 
 def load_price_lookup() -> PriceLookup:
-    """Read every ``ModelPrice`` once and return ``lookup(model, at)`` → the price in force then, or None."""
-    history: dict[str, list[tuple[datetime, ModelPricing]]] = defaultdict(list)
+    """Read every ``ModelPrice`` once and return ``lookup(reported model name, at)`` → the price in force
+    then, or None. Which price applies is ``ModelPrice``'s rule: the exact name, else the most specific
+    matching pattern, among the prices in force at ``at``."""
+    rows: dict[str, list[ModelPrice]] = defaultdict(list)
     for price in ModelPrice.objects.order_by("model", "effective_from"):
-        history[price.model].append(
-            (price.effective_from, ModelPricing(price.input_usd_per_million, price.output_usd_per_million))
+        rows[price.model].append(price)
+    histories = [
+        _PriceHistory(
+            model=model,
+            starts=tuple(price.effective_from for price in prices),
+            prices=tuple(_pricing_of(price) for price in prices),
+            patterns=tuple(_pattern_of(price) for price in prices),
         )
-    starts = {model: [start for start, _ in prices] for model, prices in history.items()}
+        for model, prices in rows.items()
+    ]
+    # a reported name's candidates, most specific first, each with which of its prices match the name
+    candidates_of: dict[str, list[tuple[_PriceHistory, tuple[bool, ...]]]] = {}
+
+    def candidates(reported: str) -> list[tuple[_PriceHistory, tuple[bool, ...]]]:
+        found = candidates_of.get(reported)
+        if found is None:
+            found = sorted(
+                ((history, matches) for history in histories if any(matches := history.matches(reported))),
+                key=lambda candidate: _specificity(candidate[0].model, reported),
+            )
+            candidates_of[reported] = found
+        return found
 
     def lookup(model: str, at: datetime) -> ModelPricing | None:
-        prices = history.get(model)
-        if not prices:
-            return None
-        position = bisect.bisect_right(starts[model], at) - 1
-        return prices[position][1] if position >= 0 else None
+        for history, matches in candidates(model):
+            position = history.in_force(at)
+            if position is not None and matches[position]:
+                return history.prices[position]
+        return None
 
     # what the prices were: a timeline built with the same version costs every call the same
-    lookup.version = hash(tuple((model, tuple(prices)) for model, prices in sorted(history.items())))
+    lookup.version = hash(tuple(histories))
     return lookup
+
+
+def _pricing_of(price: ModelPrice) -> ModelPricing:
+    return ModelPricing(
+        input_usd_per_million=price.input_usd_per_million,
+        output_usd_per_million=price.output_usd_per_million,
+        cache_read_usd_per_million=price.cache_read_usd_per_million,
+        cache_write_usd_per_million=price.cache_write_usd_per_million,
+    )
+
+
+def _pattern_of(price: ModelPrice) -> re.Pattern[str] | None:
+    if not price.match_pattern:
+        return None
+    try:
+        return re.compile(price.match_pattern)
+    except re.error as error:
+        # admin refuses such a pattern, but a row written another way must not stop every replay
+        logger.warning("model price %s: pattern %r ignored (%s)", price, price.match_pattern, error)
+        return None
+
+
+def _specificity(model: str, reported: str) -> tuple[bool, bool, int, str]:
+    """Sort key, most specific first: the exact name; then a price whose model name is part of the
+    reported name, the longest first (``gpt-4o-mini`` before ``gpt-4o`` for ``gpt-4o-mini-2024-07-18``);
+    then any other (a catch-all pattern); alphabetical on a tie."""
+    return (model != reported, model not in reported, -len(model), model)
 
 
 @dataclass(frozen=True)
@@ -62,32 +133,37 @@ class RepriceLine:
 def reprice(
     *, since: datetime | None = None, models: list[str] | None = None, dry_run: bool = False, batch_size: int = 5000
 ) -> list[RepriceLine]:
-    """Recompute the stored cost of every LLM call (since ``since``, of ``models``) at the prices now in
-    the table, and the totals of the conversations concerned; return the before/after cost per model."""
+    """Recompute the stored cost and cache savings of every LLM call (since ``since``; of the calls the
+    prices named ``models`` apply to, by name or pattern) at the prices now in the table, and the
+    totals of the conversations concerned; return the before/after cost per reported model name."""
     lookup = load_price_lookup()
     events = AnalyticsEvent.objects.filter(event_type=EventType.LLM_USAGE)
     if since is not None:
         events = events.filter(occurred_at__gte=since)
     if models is not None:
-        events = events.filter(model__in=models)
+        events = events.filter(model__in=_reported_names_priced_by(models, events))
     lines: dict[str, dict] = defaultdict(lambda: {"calls": 0, "before": Decimal(0), "after": Decimal(0), "unpriced": 0})
     changed: list[AnalyticsEvent] = []
     conversations: set[int] = set()
-    for event in events.only("id", "conversation_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost_usd", "status").iterator(chunk_size=batch_size):
+    fields = ("id", "conversation_id", "model", "occurred_at", *_USAGE_FIELDS, "cost_usd", "cache_savings_usd", "status")
+    for event in events.only(*fields).iterator(chunk_size=batch_size):
         pricing = lookup(event.model, event.occurred_at) if event.model else None
-        cost = pricing.cost(input_tokens=event.input_tokens, output_tokens=event.output_tokens) if pricing else None
+        usage = TokenUsage(**{name: getattr(event, name) for name in _USAGE_FIELDS})
+        cost = pricing.cost_of(usage=usage) if pricing else None
         line = lines[event.model]
         line["calls"] += 1
         line["before"] += event.cost_usd or 0
-        line["after"] += cost or 0
+        line["after"] += cost.cost_usd if cost else 0
         line["unpriced"] += cost is None
-        if cost != event.cost_usd:
-            event.cost_usd, event.status = cost, ("priced" if cost is not None else "unpriced")
+        after = (cost.cost_usd, cost.cache_savings_usd) if cost else (None, None)
+        if after != (event.cost_usd, event.cache_savings_usd):
+            event.cost_usd, event.cache_savings_usd = after
+            event.status = "priced" if cost is not None else "unpriced"
             changed.append(event)
             conversations.add(event.conversation_id)
     if not dry_run and changed:
         with transaction.atomic():
-            AnalyticsEvent.objects.bulk_update(changed, ["cost_usd", "status"], batch_size=batch_size)
+            AnalyticsEvent.objects.bulk_update(changed, ["cost_usd", "cache_savings_usd", "status"], batch_size=batch_size)
             _refresh_conversation_costs(conversations)
     return [
         RepriceLine(model, values["calls"], values["before"], values["after"], values["unpriced"])
@@ -95,18 +171,36 @@ def reprice(
     ]
 
 
+_USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+
+
+def _reported_names_priced_by(models: list[str], events: QuerySet[AnalyticsEvent]) -> list[str]:
+    """The model names stored calls reported that a price of ``models`` applies to, by name or pattern."""
+    patterns = [
+        pattern for price in ModelPrice.objects.filter(model__in=models).exclude(match_pattern="")
+        if (pattern := _pattern_of(price)) is not None
+    ]
+    reported = events.order_by().values_list("model", flat=True).distinct()
+    return [name for name in reported if name in models or any(pattern.fullmatch(name) for pattern in patterns)]
+
+
 def _refresh_conversation_costs(conversation_ids: set[int]) -> None:
+    """The conversations' money measures and unpriced models, summed again from their repriced calls."""
     totals = (
         AnalyticsEvent.objects.filter(conversation_id__in=conversation_ids, event_type=EventType.LLM_USAGE)
         .values("conversation_id")
         .annotate(
             cost=Coalesce(Sum("cost_usd"), Decimal(0)),
+            savings=Coalesce(Sum("cache_savings_usd"), Decimal(0)),
             unpriced=ArrayAgg("model", filter=Q(status="unpriced"), distinct=True, default=[]),
         )
     )
     updates = [
-        Conversation(id=row["conversation_id"], cost_usd=row["cost"], unpriced_models=sorted(row["unpriced"]))
+        Conversation(
+            id=row["conversation_id"], cost_usd=row["cost"], cache_savings_usd=row["savings"],
+            unpriced_models=sorted(row["unpriced"]),
+        )
         for row in totals
     ]
-    Conversation.objects.bulk_update(updates, ["cost_usd", "unpriced_models"], batch_size=2000)
+    Conversation.objects.bulk_update(updates, ["cost_usd", "cache_savings_usd", "unpriced_models"], batch_size=2000)
     refresh_rollups_of(conversation_ids)

@@ -27,13 +27,52 @@ class StepType(StrEnum):
 
 
 @dataclass(frozen=True)
+class TokenUsage:
+    """One LLM call's tokens as LangChain counts them: the cached input read and written is part of
+    ``input_tokens``, the reasoning part of ``output_tokens``."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class CallCost:
+    cost_usd: Decimal
+    # what the cached input saved against the plain input price (negative when cache writes cost more)
+    cache_savings_usd: Decimal
+
+
+@dataclass(frozen=True)
 class ModelPricing:
+    """One model's prices in USD per million tokens; a cache price left empty is the input price."""
+
     input_usd_per_million: Decimal
     output_usd_per_million: Decimal
+    cache_read_usd_per_million: Decimal | None = None
+    cache_write_usd_per_million: Decimal | None = None
 
-    def cost(self, *, input_tokens: int, output_tokens: int) -> Decimal:
-        total = input_tokens * self.input_usd_per_million + output_tokens * self.output_usd_per_million
-        return (total / Decimal(1_000_000)).quantize(Decimal("0.00000001"))
+    def cost_of(self, *, usage: TokenUsage) -> CallCost:
+        """Given one call's tokens, return what it cost and what its cached input saved, to 8 decimals."""
+        input_price = self.input_usd_per_million
+        read_price = input_price if self.cache_read_usd_per_million is None else self.cache_read_usd_per_million
+        write_price = input_price if self.cache_write_usd_per_million is None else self.cache_write_usd_per_million
+        # a provider that counted its cached input outside input_tokens is not charged for negative tokens
+        uncached = max(0, usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens)
+        total = (
+            uncached * input_price
+            + usage.cache_read_tokens * read_price
+            + usage.cache_write_tokens * write_price
+            + usage.output_tokens * self.output_usd_per_million
+        )
+        savings = usage.cache_read_tokens * (input_price - read_price) + usage.cache_write_tokens * (input_price - write_price)
+        return CallCost(cost_usd=_usd_of_millions(total), cache_savings_usd=_usd_of_millions(savings))
+
+
+def _usd_of_millions(amount: Decimal) -> Decimal:
+    return (amount / Decimal(1_000_000)).quantize(Decimal("0.00000001"))
 
 
 # (model name, when the call happened) -> the price in force then, or None when the model has no price.

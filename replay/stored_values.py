@@ -13,6 +13,8 @@ import ormsgpack
 from langchain_core.messages import BaseMessage, convert_to_messages
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
+from replay.steps import TokenUsage
+
 _serializer = JsonPlusSerializer(allowed_msgpack_modules=None)
 _EXT_PYDANTIC_V2 = 5  # how LangGraph's msgpack stores pydantic models such as LangChain messages
 # What LangGraph's serializer writes, less "pickle"; anything else in a row is not ours to interpret.
@@ -45,6 +47,16 @@ def as_count(value: Any) -> int:
     if isinstance(value, (int, float)) and value == value and abs(value) != float("inf"):
         return max(0, int(value))
     return 0
+
+
+# langchain-openai prefixes the cache and reasoning counts of the priority and flex service tiers.
+_CACHE_READ_KEYS = ("cache_read", "priority_cache_read", "flex_cache_read")
+_CACHE_WRITE_SPLIT_KEYS = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+_REASONING_KEYS = ("reasoning", "priority_reasoning", "flex_reasoning")
+
+
+def _token_details(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 class StoredMessage(NamedTuple):
@@ -97,12 +109,23 @@ class StoredMessage(NamedTuple):
         return [StoredToolCall.of(call) for call in calls if isinstance(call, dict)] if isinstance(calls, list) else []
 
     @property
-    def usage_metadata(self) -> dict[str, int]:
-        """Token counts (``input_tokens``, ``output_tokens``), empty when the message stored none."""
+    def token_usage(self) -> TokenUsage | None:
+        """The call's tokens from LangChain's ``usage_metadata``; None when the message stored none."""
         usage = self.fields.get("usage_metadata")
         if not isinstance(usage, dict) or not usage:
-            return {}
-        return {"input_tokens": as_count(usage.get("input_tokens")), "output_tokens": as_count(usage.get("output_tokens"))}
+            return None
+        inputs = _token_details(usage.get("input_token_details"))
+        outputs = _token_details(usage.get("output_token_details"))
+        return TokenUsage(
+            input_tokens=as_count(usage.get("input_tokens")),
+            output_tokens=as_count(usage.get("output_tokens")),
+            cache_read_tokens=sum(as_count(inputs.get(key)) for key in _CACHE_READ_KEYS),
+            # langchain-anthropic splits writes by cache lifetime and then zeroes the generic count
+            cache_write_tokens=max(
+                as_count(inputs.get("cache_creation")), sum(as_count(inputs.get(key)) for key in _CACHE_WRITE_SPLIT_KEYS)
+            ),
+            reasoning_tokens=sum(as_count(outputs.get(key)) for key in _REASONING_KEYS),
+        )
 
     @property
     def model_name(self) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,6 +25,7 @@ from replay.steps import (  # noqa: F401
     StepType,
     TimelineRules,
     TimelineTotals,
+    TokenUsage,
     paginate_steps,
     refresh_interrupt_statuses,
     timestamp_known,
@@ -206,15 +207,16 @@ class _StepBuilder(ApprovalSteps):
             )
 
     def _usage(self, occurrence: Occurrence, message: StoredMessage) -> dict[str, Any]:
-        usage = message.usage_metadata
-        model = message.model_name
-        if not usage and not model:
+        usage, model = message.token_usage, message.model_name
+        if usage is None and not model:
             return {}
-        input_tokens = usage.get("input_tokens", 0)
-        output_tokens = usage.get("output_tokens", 0)
+        usage = usage or TokenUsage()
         pricing = self.price_lookup(model, occurrence.ts) if (self.price_lookup and model) else None
-        cost = pricing.cost(input_tokens=input_tokens, output_tokens=output_tokens) if pricing else None
-        return {"model": model, "input_tokens": input_tokens, "output_tokens": output_tokens, "cost_usd": cost}
+        cost = pricing.cost_of(usage=usage) if pricing else None
+        return {
+            "model": model, **asdict(usage),
+            "cost_usd": cost.cost_usd if cost else None, "cache_savings_usd": cost.cache_savings_usd if cost else None,
+        }
 
     def _on_ai_message(self, occurrence: Occurrence, message: StoredMessage) -> None:
         agent = self._agent_of(occurrence, message)

@@ -145,3 +145,50 @@ def test_inspection_page_is_for_staff_only(client, django_user_model, checkpoint
     client.force_login(django_user_model.objects.create_user(username="customer", password="pw"))
     response = client.get("/admin/replay/inspection/")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+def test_a_price_with_an_invalid_pattern_is_refused(manager_client):
+    from analytics.models import ModelPrice
+
+    form = {
+        "model": "acme-chat", "match_pattern": "acme-chat(-v\\d+", "input_usd_per_million": "1",
+        "output_usd_per_million": "4", "effective_from_0": "2026-01-01", "effective_from_1": "00:00:00",
+    }
+    response = manager_client.post("/admin/analytics/modelprice/add/", form)
+
+    assert "Not a regular expression: missing ), unterminated subpattern at position 9." in response.content.decode()
+    assert not ModelPrice.objects.filter(model="acme-chat").exists()
+    manager_client.post("/admin/analytics/modelprice/add/", {**form, "match_pattern": "acme-chat(-v\\d+)?"})
+    assert ModelPrice.objects.get(model="acme-chat").match_pattern == "acme-chat(-v\\d+)?"
+
+
+def test_price_list_says_which_prices_match_only_their_exact_name(manager_client):
+    page = manager_client.get("/admin/analytics/modelprice/", {"q": "gpt-4o-2024-05-13"}).content.decode()
+    assert "(exact name only)" in page
+    page = manager_client.get("/admin/analytics/modelprice/", {"model": "gpt-4o-mini"}).content.decode()
+    assert "(?:openai/)?gpt-4o-mini(?:-\\d{4}-\\d{2}-\\d{2})?" in page
+
+
+def test_replay_page_shows_cached_and_reasoning_tokens_of_a_call(manager_client, checkpointer):
+    from datetime import datetime, timezone
+
+    from tests.apps.provider_app import anthropic_result, openai_result, run_recorded_conversation
+
+    started_at = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
+    run_recorded_conversation(
+        checkpointer=checkpointer, thread_id="cached", question="Where is ORD-10423?", started_at=started_at,
+        results=[anthropic_result("anthropic_claude-sonnet-4-5_cache_write.json"),
+                 anthropic_result("anthropic_claude-sonnet-4-5_cache_read.json")],
+    )
+    run_recorded_conversation(
+        checkpointer=checkpointer, thread_id="reasoning", question="Refund ORD-10423?", started_at=started_at,
+        results=[openai_result("openai_o4-mini_reasoning.json")],
+    )
+
+    cached = manager_client.get("/admin/replay/conversation/replay/cached/").content.decode()
+    assert "3599 in (3187 cache write) / 87 out · $0.01449" in cached
+    assert "3750 in (3187 cache read) / 64 out · $0.00361 (cache savings $0.00860)" in cached
+    assert "Cached input<strong>3187 read / 3187 written</strong>" in cached
+    reasoning = manager_client.get("/admin/replay/conversation/replay/reasoning/").content.decode()
+    assert "1187 in / 1466 out (1216 reasoning) · $0.00776" in reasoning
+    assert "Reasoning tokens<strong>1216</strong>" in reasoning

@@ -224,7 +224,11 @@ def test_every_field_read_as_text_survives_a_wrong_type(checkpointer, checkpoint
                 {"name": ["get_weather"], "id": None, "args": None},
                 "not a call",
             ]
-            fields["usage_metadata"] = {"input_tokens": "120", "output_tokens": {"many": True}}
+            fields["usage_metadata"] = {
+                "input_tokens": "120", "output_tokens": {"many": True},
+                "input_token_details": {"cache_read": "lots", "cache_creation": -5, "ephemeral_5m_input_tokens": [3]},
+                "output_token_details": "reasoning",
+            }
             fields["response_metadata"] = {"model_name": ["gpt-4o", "mini"]}
         if kind == "ai" and not fields.get("tool_calls"):
             fields["name"] = None
@@ -252,6 +256,7 @@ def test_every_field_read_as_text_survives_a_wrong_type(checkpointer, checkpoint
     assert steps[0].content == "weather in, Paris?" and steps[0].details["message_id"] == "1234"
     assert steps[1].tool_args == {"value": "Paris"} and steps[2].tool_args == {}
     assert (steps[1].model, steps[1].input_tokens, steps[1].output_tokens) == ("gpt-4o, mini", 120, 0)
+    assert (steps[1].cache_read_tokens, steps[1].cache_write_tokens, steps[1].reasoning_tokens) == (0, 0, 0)
     assert steps[3].status == "error"
     assert steps[4].model == "4" and steps[4].input_tokens == 0
     assert prices == ["gpt-4o, mini", "4"]
