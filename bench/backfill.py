@@ -58,8 +58,10 @@ def timed_backfill(*args: str) -> tuple[float, float, str]:
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "manage.py", "backfill_events", "--rebuild", "--verbosity", "0", *args],
-        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=True,
+        cwd=PROJECT_DIR, env=env, capture_output=True, text=True,
     )
+    if result.returncode:
+        sys.exit(f"backfill_events failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
     seconds = time.monotonic() - started
     peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     return seconds, peak, result.stdout.strip().splitlines()[-1]
