@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from axes.helpers import get_client_username, get_cool_off
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 
@@ -23,10 +23,9 @@ def lockout_message(*, username: str) -> str:
 
 
 def lockout_response(request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None) -> HttpResponse:
-    """django-axes' AXES_LOCKOUT_CALLABLE: JSON for the API, a page for the admin; 429 with Retry-After."""
+    """django-axes' AXES_LOCKOUT_CALLABLE, for the admin's login: a page, 429 with Retry-After. (The API's
+    login answers its own JSON 429: django-axes flags DRF's request, which its middleware never sees.)"""
     username = get_client_username(request, credentials) or ""
     headers = {"Retry-After": str(lockout_seconds())}
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": lockout_message(username=username)}, status=429, headers=headers)
     context = dict(admin.site.each_context(request), title="Login refused", message=lockout_message(username=username))
     return TemplateResponse(request, "access/lockout.html", context, status=429, headers=headers).render()
