@@ -1,6 +1,6 @@
 from functools import cached_property
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
 from django.core.exceptions import PermissionDenied
@@ -10,7 +10,7 @@ from django.urls import re_path, reverse
 from django.utils.html import format_html
 
 from replay.admin_filters import AgentFilter, ApprovalFilter, RoutedToFilter, StartedFilter, metadata_filter
-from replay.exports import conversation_csv_lines
+from replay.exports import CsvExportTooLarge, check_csv_export_size, conversation_csv_lines
 from replay.inspection import DEFAULT_THREADS, inspect_checkpoints
 from replay.models import Conversation
 from replay.queries import search_conversations
@@ -91,6 +91,16 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected conversations as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
+        try:
+            check_csv_export_size(conversations=queryset)
+        except CsvExportTooLarge as error:
+            self.message_user(
+                request,
+                f"Not exported: a CSV export holds at most {error.limit:,} conversations and more are selected. "
+                "Narrow the list with the filters or a search, then select again.",
+                messages.ERROR,
+            )
+            return None
         response = StreamingHttpResponse(conversation_csv_lines(queryset.order_by("-last_activity_at", "-id")), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="conversations.csv"'
         return response

@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from replay.cursors import parse_cursor, position_fits
-from replay.exports import conversation_csv_lines
+from replay.exports import CsvExportTooLarge, check_csv_export_size, conversation_csv_lines
 from replay.models import Conversation, ConversationStatus
 from replay.queries import search_conversations
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay
@@ -248,6 +248,14 @@ class ConversationViewSet(ApiInputChecks, viewsets.GenericViewSet):
         if request.accepted_renderer.format == "csv":
             # every conversation the filters select, streamed, not one page
             self.paginator.check_parameters(request)
+            try:
+                check_csv_export_size(conversations=conversations)
+            except CsvExportTooLarge as error:
+                raise ValidationError({"format": [
+                    f"a CSV export holds at most {error.limit:,} conversations and these filters match more; "
+                    "narrow them (started_after, started_before, status, agent, search, metadata.<key>) "
+                    "or page through the JSON list"
+                ]}) from None
             response = StreamingHttpResponse(conversation_csv_lines(conversations), content_type="text/csv")
             response["Content-Disposition"] = 'attachment; filename="conversations.csv"'
             return response

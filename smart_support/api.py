@@ -107,6 +107,7 @@ def error_responses(*, not_found: str | None = None) -> dict[tuple[int, str], Op
         400: OpenApiResponse(PARAMETER_ERRORS_SCHEMA, description="A parameter is wrong."),
         401: OpenApiResponse(ErrorSerializer, description="No credentials, or credentials that are not valid."),
         403: OpenApiResponse(ErrorSerializer, description="Authenticated, without the view permission."),
+        429: OpenApiResponse(ErrorSerializer, description="Too many requests; retry after Retry-After seconds."),
         503: OpenApiResponse(ErrorSerializer, description="The database is unavailable; retry after Retry-After seconds."),
     }
     if not_found:

@@ -58,7 +58,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "replay",
@@ -101,7 +100,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "access.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -160,6 +159,43 @@ SMART_SUPPORT = {
     "ANALYTICS_RECORDER": os.environ.get(
         "SMART_SUPPORT_ANALYTICS_RECORDER", "analytics.recorder.PostgresAnalyticsRecorder"
     ),
+}
+
+# -- Logins, API tokens, request rates and API docs (the access app) ---------------------------------
+INSTALLED_APPS += ["axes", "knox", "drf_spectacular_sidecar", "access"]
+# Last, as django-axes asks: it turns a login refused during a lockout into the lockout answer.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+# django-axes first: it refuses a locked-out username + address before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+AXES_FAILURE_LIMIT = int(os.environ.get("SMART_SUPPORT_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("SMART_SUPPORT_LOGIN_COOLOFF_MINUTES", "15")))
+# One username from one address: a guesser locks only itself out, never the real user elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "access.lockout.lockout_response"
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=float(os.environ.get("SMART_SUPPORT_API_TOKEN_DAYS", "30"))),
+    "AUTH_HEADER_PREFIX": "Token",
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["access.throttles.AnonymousRateThrottle", "access.throttles.UserRateThrottle"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    # "off" turns a rate off (the benchmarks do).
+    "anon": os.environ.get("SMART_SUPPORT_THROTTLE_ANON", "60/minute"),
+    "user": os.environ.get("SMART_SUPPORT_THROTTLE_USER", "1200/minute"),
+}
+SPECTACULAR_SETTINGS |= {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
+SMART_SUPPORT |= {
+    # /api/schema/ and /api/docs/ for anyone, not only signed-in users.
+    "PUBLIC_API_DOCS": _env_bool("SMART_SUPPORT_PUBLIC_API_DOCS", False),
+    # A CSV export of more conversations than this is refused (narrow it with filters).
+    "CSV_MAX_ROWS": int(os.environ.get("SMART_SUPPORT_CSV_MAX_ROWS", "100000")),
 }
 
 LOGGING = {

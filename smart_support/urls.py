@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from access.api import ApiLoginView
 from analytics.api import AnalyticsViewSet
 from replay.api import ConversationViewSet, ReplayViewSet
+from smart_support.api_docs import ApiDocsView, ApiSchemaView
 
 router = DefaultRouter(trailing_slash=False)
 router.include_root_view = False
@@ -15,7 +16,8 @@ router.register("analytics", AnalyticsViewSet, basename="analytics")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/schema/", ApiSchemaView.as_view(), name="schema"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
+    path("api/auth/login", ApiLoginView.as_view(), name="api-login"),
     path("api/", include(router.urls)),
 ]

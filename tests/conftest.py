@@ -70,3 +70,12 @@ def checkpoint_source(checkpoint_db):
 
     with PostgresCheckpointSource(conninfo=checkpoint_db) as source:
         yield source
+
+
+@pytest.fixture(autouse=True)
+def request_rates_unlimited(settings):
+    """The suite sends hundreds of requests a minute as one user: DRF's rate limits are off unless a test
+    sets them (tests/access/test_throttling.py)."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "off", "user": "off"},
+    }

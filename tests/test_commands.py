@@ -1,5 +1,6 @@
 """simulate_conversations and demo, as staff run them."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client
 
 from replay.checkpoints import count_checkpoint_rows
 
@@ -44,11 +46,17 @@ def test_demo_prepares_everything_once(checkpoint_db, capsys):
     first = capsys.readouterr().out
     assert "DONE demo: checkpoint tables hold 6 threads" in first
     assert get_user_model().objects.get(username="admin").is_superuser
+    (password,) = re.findall(r"user 'admin', password '([^']+)'", first)
+    (token,) = re.findall(r"API token: ([0-9a-f]{64})", first)
+    assert Client().post("/admin/login/", {"username": "admin", "password": password}).status_code == 302
+    assert Client().get("/api/conversations", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
 
     call_command("demo", conversations=6, days=2, no_serve=True)
     second = capsys.readouterr().out
     assert "not simulating again" in second
     assert count_checkpoint_rows()["threads"] == 6
+    assert password not in second and token not in second
+    assert "with the password printed on the first run" in second
 
 
 def test_unreachable_database_is_named_without_a_traceback():

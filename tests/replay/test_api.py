@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from access.tokens import issue_api_token
 from replay.models import ConversationStatus
 from smart_support.agent.scenarios import plan_conversation
 from tests.factories import ConversationFactory
@@ -21,7 +21,7 @@ def api(db) -> APIClient:
     user = User.objects.create_user("analyst", password="pw")
     user.user_permissions.add(Permission.objects.get(codename="view_conversation"))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_api_token(user=user).key}")
     return client
 
 

@@ -1,12 +1,13 @@
+import secrets
+
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
-from rest_framework.authtoken.models import Token
 
+from access.tokens import issue_api_token
 from replay.checkpoints import count_checkpoint_rows, setup_checkpoint_tables
 
 DEMO_USERNAME = "admin"
-DEMO_PASSWORD = "smart-support"
 
 
 class Command(BaseCommand):
@@ -22,35 +23,44 @@ class Command(BaseCommand):
         self.stdout.write("START demo: migrations")
         call_command("migrate", interactive=False, verbosity=0)
         setup_checkpoint_tables()
-        self._ensure_admin_user()
+        credentials = self._create_admin_user()
         if count_checkpoint_rows()["threads"] == 0:
             self.stdout.write(f"START demo: simulating {conversations} conversations over {days} days")
             call_command("simulate_conversations", count=conversations, days=days, seed=1)
         else:
             self.stdout.write("demo: checkpoints already present, not simulating again")
         call_command("backfill_events", verbosity=options["verbosity"])
-        self._print_summary(addrport)
+        self._print_summary(addrport, credentials)
         if not no_serve:
             call_command("runserver", addrport, use_reloader=False)
 
-    def _ensure_admin_user(self) -> None:
+    def _create_admin_user(self) -> tuple[str, str] | None:
+        """On the first run, the admin user with a generated password and an API token: (password, token),
+        printed once and stored only as hashes."""
         User = get_user_model()
-        if not User.objects.filter(username=DEMO_USERNAME).exists():
-            User.objects.create_superuser(DEMO_USERNAME, "admin@example.com", DEMO_PASSWORD)
+        if User.objects.filter(username=DEMO_USERNAME).exists():
+            return None
+        password = secrets.token_urlsafe(12)
+        user = User.objects.create_superuser(DEMO_USERNAME, "admin@example.com", password)
+        return password, issue_api_token(user=user).key
 
-    def _print_summary(self, addrport: str) -> None:
+    def _print_summary(self, addrport: str, credentials: tuple[str, str] | None) -> None:
         counts = count_checkpoint_rows()
-        token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=DEMO_USERNAME))
         self.stdout.write(
             "DONE demo: checkpoint tables hold "
             f"{counts['threads']} threads, {counts['checkpoints']} checkpoints, "
             f"{counts['checkpoint_blobs']} blobs, {counts['checkpoint_writes']} writes"
         )
+        self.stdout.write(f"Dashboard: http://{addrport}/admin/analytics/dashboard/   API docs: http://{addrport}/api/docs/")
+        if credentials is None:
+            self.stdout.write(
+                f"Admin: http://{addrport}/admin/  user {DEMO_USERNAME!r}, with the password printed on the first run "
+                f"(forgotten? manage.py changepassword {DEMO_USERNAME}; a new API token: manage.py create_api_token {DEMO_USERNAME})"
+            )
+            return
+        password, token = credentials
         self.stdout.write(
-            f"Admin: http://{addrport}/admin/  user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r} "
-            "(set on the first run; change it in admin)"
-        )
-        self.stdout.write(
-            f"Dashboard: http://{addrport}/admin/analytics/dashboard/   API: http://{addrport}/api/docs/ "
-            f"(token: curl -H 'Authorization: Token {token.key}' http://{addrport}/api/analytics?range=30d)"
+            f"Admin: http://{addrport}/admin/  user {DEMO_USERNAME!r}, password {password!r}\n"
+            f"API token: {token}  (curl -H 'Authorization: Token {token}' 'http://{addrport}/api/analytics?range=30d')\n"
+            "The password and the token are shown this once (only their hashes are stored): note them now."
         )
