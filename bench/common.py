@@ -15,6 +15,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 def setup_django() -> None:
     sys.path.insert(0, str(PROJECT_DIR))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smart_support.settings")
+    # The benchmarks run on the embedded database with the development settings, as before DEBUG
+    # defaulted to off; bench/load.py starts its production server with DEBUG off itself.
+    os.environ.setdefault("DEBUG", "true")
     import django
 
     django.setup()
