@@ -62,7 +62,7 @@ def checkpoint_conninfo() -> str:
     if database.get("EMBEDDED_PGDATA"):  # the embedded server's address is known once it runs
         from smart_support.embedded_db.base import start_server
 
-        start_server(database)
+        start_server(settings_dict=database)
     params: dict[str, Any] = {
         "dbname": database["NAME"],
         "user": database.get("USER") or None,

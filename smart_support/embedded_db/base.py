@@ -28,7 +28,7 @@ def no_database_message(*, pgdata: Path) -> str:
     )
 
 
-def start_server(settings_dict: dict[str, Any]) -> None:
+def start_server(*, settings_dict: dict[str, Any]) -> None:
     """Given an embedded database's settings, start (or join) its server and fill in its address."""
     if settings_dict.get("HOST"):
         return  # started already (or pointed elsewhere on purpose, as a test of a server going down does)
@@ -42,5 +42,5 @@ def start_server(settings_dict: dict[str, Any]) -> None:
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self) -> dict[str, Any]:
-        start_server(self.settings_dict)
+        start_server(settings_dict=self.settings_dict)
         return super().get_connection_params()
