@@ -18,6 +18,9 @@ def setup_django() -> None:
     # A benchmark is one user asking as fast as it can: the request-rate limits would measure themselves.
     os.environ.setdefault("SMART_SUPPORT_THROTTLE_USER", "off")
     os.environ.setdefault("SMART_SUPPORT_THROTTLE_ANON", "off")
+    # The benchmarks run on the embedded database with the development settings, as before DEBUG
+    # defaulted to off; bench/load.py starts its production server with DEBUG off itself.
+    os.environ.setdefault("DEBUG", "true")
     import django
 
     django.setup()

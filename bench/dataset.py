@@ -25,6 +25,10 @@ def ensure_database() -> None:
     from psycopg.conninfo import make_conninfo
 
     database = settings.DATABASES["default"]
+    if database.get("EMBEDDED_PGDATA"):  # its address is known once it runs
+        from smart_support.embedded_db.base import start_server
+
+        start_server(settings_dict=database)
     params = {"dbname": "postgres", "user": database.get("USER") or None, "host": database.get("HOST") or None,
               "port": database.get("PORT") or None, "password": database.get("PASSWORD") or None}
     with psycopg.connect(make_conninfo(**{k: v for k, v in params.items() if v}), autocommit=True) as connection:

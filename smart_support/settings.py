@@ -1,6 +1,10 @@
 """Django settings, read from the environment (12-factor).
 
-With no ``DATABASE_URL`` an embedded PostgreSQL is started under ``var/`` (see embedded_postgres).
+Safe by default: DEBUG is off unless the environment turns it on (``manage.py demo`` and the test suite
+do), and a process outside debug refuses to start with the development key, without ALLOWED_HOSTS or
+without a database (``smart_support/checks.py``). With no ``DATABASE_URL`` an embedded PostgreSQL under
+``var/`` is used — in debug, or when ``SMART_SUPPORT_EMBEDDED_DB`` asks for it — started by the first
+connection (``smart_support/embedded_db``): importing these settings starts nothing.
 """
 
 from __future__ import annotations
@@ -29,9 +33,25 @@ def _env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-DEBUG = _env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-set-SECRET_KEY-in-production")
-ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+# --- Safe to run for real customers: debug, key, hosts, HTTPS ---------------------------------------
+DEBUG = _env_bool("DEBUG", False)
+# Public, so only for debug: smart_support/checks.py refuses it in any other process. The prefix also
+# makes Django's own `check --deploy` call it insecure.
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-set-SECRET_KEY-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", False)
+# "HTTP_X_FORWARDED_PROTO,https" behind a proxy that terminates TLS and sets that header (never otherwise:
+# a client could then claim HTTPS itself).
+_proxy_ssl_header = _env_list("SECURE_PROXY_SSL_HEADER", [])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
+# --- end: safe to run for real customers ------------------------------------------------------------
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_TZ = True
 USE_I18N = True
@@ -39,17 +59,26 @@ LANGUAGE_CODE = "en-us"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
 EMBEDDED_POSTGRES = not DATABASE_URL
+# Outside debug an empty embedded database must not stand in for a forgotten DATABASE_URL.
+EMBEDDED_POSTGRES_ALLOWED = DEBUG or _env_bool("SMART_SUPPORT_EMBEDDED_DB", False)
 if EMBEDDED_POSTGRES:
-    from smart_support.embedded_postgres import start_embedded_postgres
-
-    DATABASE_URL = start_embedded_postgres(pgdata=VAR_DIR / "pgdata")
-DATABASES = {"default": django_database(DATABASE_URL, pool=_env_bool("DATABASE_POOL", True))}
+    DATABASES = {
+        "default": {
+            **django_database("postgresql://postgres@/postgres", pool=_env_bool("DATABASE_POOL", True)),
+            "ENGINE": "smart_support.embedded_db",
+            "EMBEDDED_PGDATA": str(VAR_DIR / "pgdata"),
+            "EMBEDDED_ALLOWED": EMBEDDED_POSTGRES_ALLOWED,
+        }
+    }
+else:
+    DATABASES = {"default": django_database(DATABASE_URL, pool=_env_bool("DATABASE_POOL", True))}
 if os.environ.get("DATABASE_NAME"):  # another database on the same server (the benchmarks use their own)
     DATABASES["default"]["NAME"] = os.environ["DATABASE_NAME"]
 # Empty means "the same database as Django", following Django's own settings (and so its test database).
 CHECKPOINT_DATABASE_URL = os.environ.get("CHECKPOINT_DATABASE_URL", "").strip()
 
 INSTALLED_APPS = [
+    "smart_support",
     "smart_support.admin_site.SupportAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -65,7 +94,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Probes come by IP and plain HTTP from inside the network: answered before host validation and
+    # the HTTPS redirect, and without a login.
+    "smart_support.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -94,8 +127,21 @@ TEMPLATES = [
     },
 ]
 
+# --- Static files: served by the web process itself (whitenoise) after `manage.py collectstatic` ---
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names, so browsers may cache them forever; in debug straight from the apps, no collectstatic.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+# --- end: static files ------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

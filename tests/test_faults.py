@@ -132,7 +132,7 @@ def test_a_server_with_debug_off_prints_failed_requests_with_their_traceback():
         "print(Client().get('/api/conversations', HTTP_AUTHORIZATION='Token x').status_code)"
     )
     env = {
-        **os.environ, "DEBUG": "false", "DJANGO_SETTINGS_MODULE": "smart_support.settings",
+        **os.environ, "DEBUG": "false", "DJANGO_SETTINGS_MODULE": "smart_support.settings", "ALLOWED_HOSTS": "testserver",
         "DATABASE_URL": f"postgresql://support@127.0.0.1:{_port_nobody_listens_on()}/backoffice",
     }
     finished = subprocess.run(
