@@ -2,48 +2,21 @@
 conversation with no outcome yet, metadata that changed between turns, approvals answered by id."""
 
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, TypedDict
 
 import time_machine
 from django.core.management import call_command
-from langchain_core.messages import AIMessage
 from langgraph.checkpoint.base import id as checkpoint_id_module
-from langgraph.graph import START, StateGraph
-from langgraph.graph.message import add_messages
 from langgraph.types import Command
 
 from replay.models import Conversation
 from tests.apps.parallel_approvals_app import build_parallel_approvals_app
+from tests.apps.small_talk_app import small_talk as run_small_talk
 
 STARTED_AT = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
 
 
-class _Chat(TypedDict):
-    messages: Annotated[list, add_messages]
-
-
-def build_small_talk_app(*, checkpointer):
-    """An assistant that only answers: no tool, so no outcome (neither resolved nor escalated)."""
-
-    def reply(state: _Chat) -> dict:
-        usage = {"input_tokens": 40, "output_tokens": 12, "total_tokens": 52}
-        return {"messages": [AIMessage("Let me look into that.", usage_metadata=usage, response_metadata={"model_name": "gpt-4o-mini"})]}
-
-    builder = StateGraph(_Chat)
-    builder.add_node("reply", reply)
-    builder.add_edge(START, "reply")
-    return builder.compile(checkpointer=checkpointer)
-
-
 def small_talk(checkpointer, thread_id: str, turns: list[dict]) -> None:
-    """One turn per metadata dict, ten minutes apart, the first at STARTED_AT."""
-    graph = build_small_talk_app(checkpointer=checkpointer)
-    checkpoint_id_module._last_v6_timestamp = None
-    with time_machine.travel(STARTED_AT, tick=False) as traveller:
-        for number, metadata in enumerate(turns):
-            if number:
-                traveller.shift(timedelta(minutes=10))
-            graph.invoke({"messages": [("user", f"question {number}")]}, {"configurable": {"thread_id": thread_id}, "metadata": metadata})
+    run_small_talk(checkpointer, thread_id, turns, started_at=STARTED_AT)
 
 
 def derive_at(moment: datetime, *options: str) -> None:
