@@ -1,22 +1,14 @@
 """Live sync: what ``backfill_events --follow`` picks up between full comparisons, and how it stops."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from analytics.recorder import PostgresAnalyticsRecorder
 from analytics.sync import FollowSettings, follow, sync_recent
 from replay.checkpoints import PostgresCheckpointSource
 from replay.models import Conversation
 from smart_support.agent.scenarios import plan_conversation
-from tests.test_commands import PROJECT_DIR
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
 
@@ -81,35 +73,3 @@ def test_follow_syncs_a_new_conversation_without_waiting_for_the_full_comparison
         )
 
     assert passes == [1] and derived_thread_ids() == {new}
-
-
-def _wait_for(predicate, *, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {seconds} s: {what}")
-
-
-@pytest.mark.django_db(transaction=True)
-def test_follow_command_syncs_new_conversations_and_stops_cleanly_on_ctrl_c(run_reference_agent):
-    before = run(run_reference_agent, index=3, started_at=datetime.now(timezone.utc))
-    env = {**os.environ, "DATABASE_NAME": connection.settings_dict["NAME"], "PYTHONUNBUFFERED": "1"}
-    follower = subprocess.Popen(
-        [sys.executable, "manage.py", "backfill_events", "--follow", "--interval=0.2"],
-        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        _wait_for(lambda: before in derived_thread_ids(), seconds=60, what="the conversation written before the start")
-        after = run(run_reference_agent, index=4, started_at=datetime.now(timezone.utc))
-        _wait_for(lambda: after in derived_thread_ids(), seconds=60, what="a conversation written while following")
-        assert follower.poll() is None, "the follower stopped on its own"
-    finally:
-        follower.send_signal(signal.SIGINT)
-        out, err = follower.communicate(timeout=60)
-
-    assert follower.returncode == 0, err
-    assert "SYNC 1 threads" in out
-    assert out.rstrip().endswith("STOP backfill_events --follow")
-    assert "Traceback" not in err
