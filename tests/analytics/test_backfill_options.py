@@ -1,7 +1,6 @@
 """backfill_events options staff combine: ``--thread`` with ``--rebuild``, and checkpoints kept in a
 database of their own (``CHECKPOINT_DATABASE_URL``, the deployment the README recommends)."""
 
-import re
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -107,24 +106,3 @@ def test_checkpoint_counts_come_from_the_separate_database(checkpoint_database):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM checkpoints")
         assert cursor.fetchone() == (0,)
-
-
-# -- the closing summary --------------------------------------------------------------------------------------
-
-def test_the_closing_line_counts_threads_events_and_unpriced_tokens(checkpointer, capsys):
-    from analytics.models import ModelPrice
-    from tests.apps.small_talk_app import small_talk
-
-    ModelPrice.objects.filter(model="gpt-4o-mini").delete()  # the small-talk app's model: 52 tokens a turn, unpriced
-    small_talk(checkpointer, "one-turn", [{}], started_at=STARTED_AT)
-    small_talk(checkpointer, "two-turns", [{}, {}], started_at=STARTED_AT)
-
-    call_command("backfill_events", batch_size=1)  # one batch per thread: the line adds the batches up
-
-    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("DONE"))
-    # events: each conversation's start and one LLM call per turn
-    assert re.fullmatch(
-        r"DONE backfill_events: 2 threads, 5 events in [\d.]+ s \(\d+ threads/s\); unpriced tokens 156 "
-        r"\(models: gpt-4o-mini\); warnings 0 unreadable steps; failed threads 0",
-        line,
-    ), line
