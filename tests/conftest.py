@@ -25,9 +25,13 @@ def backfill_in_process(settings):
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """After pytest-django creates the test database, create LangGraph's tables in it."""
+    """After pytest-django creates the test database, create LangGraph's tables in it, empty: a test
+    database kept by ``--reuse-db`` (the mutation runs) may hold rows of a run killed midway."""
     with django_db_blocker.unblock():
         setup_checkpoint_tables()
+        with psycopg.connect(checkpoint_conninfo(), autocommit=True) as connection:
+            for table in CHECKPOINT_TABLES:
+                connection.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
 
 
 @pytest.fixture

@@ -1,0 +1,166 @@
+"""Mutation score of the core modules: mutmut 3 puts one-line faults into one module and runs only that
+module's own tests against each; a fault no test notices is a "survivor".
+
+    SMART_SUPPORT_VAR_DIR=... .venv/bin/python bench/mutation.py replay/timeline.py analytics/sync.py
+    .venv/bin/python bench/mutation.py --list            # the modules and the tests each is scored by
+    .venv/bin/python bench/mutation.py analytics/sync.py --mutants 'analytics.sync.x_sync_recent*'   # some functions
+
+The tool lives in a virtualenv of its own under ``var/mutation/venv`` (made on first use from
+requirements.txt plus mutmut), so the project's environment does not depend on it. Each module is
+scored in a fresh copy of the work tree under ``var/mutation/<module>`` with its own ``setup.cfg``;
+the tests use their own database on the embedded server (``DATABASE_NAME=smart_support_mutation``), so a
+mutation run does not share a test database with an ordinary test run. One mutant at a time: this is a
+2-core machine. Prints killed/total per module and every survivor; ``mutmut show <name>`` in the
+module's copy shows its diff.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+MUTMUT = "mutmut==3.8.1"
+
+# Each module is scored by the tests that are about it, so a run fits in an hour.
+MODULE_TESTS: dict[str, list[str]] = {
+    # every test that reads a thread's steps off build_timeline (old releases' formats left out: they
+    # need a virtualenv per release)
+    "replay/timeline.py": [
+        "tests/replay/test_timeline.py", "tests/replay/test_resume_values.py", "tests/replay/test_tutorial_timeline.py",
+        "tests/replay/test_middleware_timeline.py", "tests/replay/test_functional_timeline.py",
+        "tests/replay/test_email_assistant_timeline.py", "tests/replay/test_breakpoints.py",
+        "tests/replay/test_static_breakpoints.py", "tests/replay/test_corrupt_checkpoints.py",
+        "tests/replay/test_agent_middleware.py", "tests/replay/test_timeline_steps.py",
+    ],
+    "analytics/sync.py": [
+        "tests/analytics/test_backfill.py", "tests/analytics/test_sync_faults.py", "tests/analytics/test_live_sync.py",
+        "tests/analytics/test_backfill_options.py",
+    ],
+    "analytics/derive.py": ["tests/analytics/test_derive.py", "tests/analytics/test_conversation_rows.py"],
+    "analytics/queries.py": ["tests/analytics/test_queries.py", "tests/analytics/test_query_edges.py"],
+    "analytics/measures.py": ["tests/analytics/test_derive.py", "tests/analytics/test_conversation_rows.py"],
+}
+
+
+# Tests that run manage.py in a subprocess: it runs outside mutmut's instrumentation and has hung a run;
+# what they check is scored by the in-process tests of the same module.
+OUT_OF_PROCESS_TESTS = [
+    "tests/analytics/test_sync_faults.py::test_sigkill_at_any_point_of_a_rebuild_never_lowers_the_dashboard",
+    "tests/analytics/test_backfill.py::test_bad_date_exits_2_with_one_line",
+]
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("SMART_SUPPORT_VAR_DIR", PROJECT_DIR / "var"))
+
+
+def tool_python() -> Path:
+    """mutmut's own virtualenv: the project's requirements plus mutmut, made once."""
+    venv = var_dir() / "mutation" / "venv"
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / "mutmut").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-r", str(PROJECT_DIR / "requirements.txt"), MUTMUT], check=True
+        )
+    return python
+
+
+def prepare_copy(module: str, tests: list[str]) -> Path:
+    """A fresh copy of the work tree (tracked and new files) with a setup.cfg naming the module and its tests."""
+    copy = var_dir() / "mutation" / module.replace("/", "_").removesuffix(".py")
+    shutil.rmtree(copy, ignore_errors=True)
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=PROJECT_DIR, check=True, capture_output=True, text=True
+    ).stdout.split()
+    for name in files:
+        if (PROJECT_DIR / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT_DIR / name, copy / name)
+    top_level = sorted({name.split("/")[0] for name in files if "/" in name} - {"tests", ".ci"})
+    also_copy = sorted({name for name in files if "/" not in name} | {"templates", "bench"})
+    (copy / "setup.cfg").write_text(
+        "[mutmut]\n"
+        f"source_paths =\n" + "".join(f"    {path}\n" for path in top_level if path not in {"templates", "bench"})
+        + f"only_mutate =\n    {module}\n"
+        + "also_copy =\n" + "".join(f"    {path}\n" for path in also_copy)
+        # forkserver without warmup: forking a process that has run or collected the tests (threads of
+        # psycopg's pool and of the embedded server's helpers) hangs now and then on a lock a thread held;
+        # --reuse-db: each mutant is a pytest session of its own, and migrating a test database per mutant
+        # would cost more than most mutants' tests
+        + "process_isolation = forkserver\nforkserver_warmup = none\n"
+        + "pytest_add_cli_args =\n    --no-cov\n    --reuse-db\n"
+        + "".join(f"    --deselect\n    {test}\n" for test in OUT_OF_PROCESS_TESTS)
+        + "pytest_add_cli_args_test_selection =\n" + "".join(f"    {test}\n" for test in tests)
+    )
+    return copy
+
+
+def score(module: str, tests: list[str], *, python: Path, mutants: list[str]) -> dict:
+    copy = prepare_copy(module, [test for test in tests if (PROJECT_DIR / test).exists()])
+    env = {**os.environ, "DATABASE_NAME": "smart_support_mutation", "PYTHONUNBUFFERED": "1"}
+    # every mutant reuses one test database: start from a new one, not from rows a killed run left
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         "from django.db import connection; connection.cursor().execute("
+         "'DROP DATABASE IF EXISTS test_smart_support_mutation WITH (FORCE)')"],
+        cwd=PROJECT_DIR, env={**env, "DATABASE_NAME": "postgres"}, check=True,
+    )
+    started = time.monotonic()
+    log = copy / "mutmut-run.log"
+    with log.open("w") as out:
+        subprocess.run([str(python), "-m", "mutmut", "run", "--max-children", "1", *mutants], cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT)
+    results = subprocess.run(
+        [str(python), "-m", "mutmut", "results", "--all", "true"], cwd=copy, env=env, capture_output=True, text=True
+    ).stdout
+    statuses: dict[str, str] = {}
+    for line in results.splitlines():
+        match = re.match(r"\s*([\w.]+__mutmut_\d+): (.+)$", line)
+        if match:
+            statuses[match.group(1)] = match.group(2).strip()
+    return {"module": module, "copy": copy, "statuses": statuses, "minutes": (time.monotonic() - started) / 60}
+
+
+def report(result: dict) -> None:
+    statuses = result["statuses"]
+    killed = sum(1 for status in statuses.values() if status in {"killed", "timeout"})
+    total = sum(1 for status in statuses.values() if status not in {"skipped", "not checked"})
+    percent = 100 * killed / total if total else 0.0
+    print(f"{result['module']}: {killed}/{total} killed ({percent:.1f} %) in {result['minutes']:.0f} min")
+    for name, status in sorted(statuses.items()):
+        if status not in {"killed", "timeout"}:
+            print(f"    {status}: {name}")
+    print(f"    (diffs: cd {result['copy']} && {tool_python()} -m mutmut show <name>)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help="e.g. replay/timeline.py; default: every module listed")
+    parser.add_argument("--list", action="store_true", help="print each module and the tests that score it")
+    parser.add_argument(
+        "--mutants", nargs="+", default=[], metavar="PATTERN",
+        help="only the mutants whose names match (fnmatch), e.g. 'analytics.sync.x_follow*'; the others stay unchecked",
+    )
+    options = parser.parse_args()
+    if options.list:
+        for module, tests in MODULE_TESTS.items():
+            print(module, " ".join(tests))
+        return
+    modules = options.modules or [module for module in MODULE_TESTS if (PROJECT_DIR / module).exists()]
+    unknown = [module for module in modules if module not in MODULE_TESTS]
+    if unknown:
+        parser.error(f"no tests listed for {', '.join(unknown)}; known: {', '.join(MODULE_TESTS)}")
+    python = tool_python()
+    for module in modules:
+        report(score(module, MODULE_TESTS[module], python=python, mutants=options.mutants))
+
+
+if __name__ == "__main__":
+    main()
