@@ -407,19 +407,23 @@ def follow(
     on_recovered: Callable[[], None] = lambda: None,
     keep_lock: Callable[[], None] = lambda: None,
     should_stop: Callable[[], bool] = lambda: False,
+    recovering: bool = False,
 ) -> None:
     """Keep the analytics in step with the checkpoints until ``should_stop``: a live-sync pass every
     ``interval`` and a full comparison every ``reconcile_every``. A database fault (a restart, a
     network cut) is reported once through ``on_fault`` and retried with growing delays; the lock is
-    taken again (``keep_lock``) before syncing resumes."""
-    watermark = SyncState.objects.filter(name=BACKFILL_STATE).values_list("watermark", flat=True).first() or ""
-    next_reconcile = time.monotonic() + follow_settings.reconcile_every
-    delay = 0.0
+    taken again (``keep_lock``) before syncing resumes. ``recovering``: the catch-up pass before it
+    was cut by such a fault, so start as after one, with a full comparison first."""
+    delay = follow_settings.first_retry_delay if recovering else 0.0
+    watermark: str | None = None  # read in the loop, where a fault is retried like any other
+    next_reconcile = time.monotonic() + (0 if recovering else follow_settings.reconcile_every)
     while not should_stop():
         started = time.monotonic()
         try:
             if delay:
                 keep_lock()
+            if watermark is None:
+                watermark = SyncState.objects.filter(name=BACKFILL_STATE).values_list("watermark", flat=True).first() or ""
             watermark, summary = sync_recent(source=source, recorder=recorder, watermark=watermark)
             if started >= next_reconcile:
                 summary.merge(backfill(source=source, recorder=recorder))

@@ -75,9 +75,12 @@ def test_follow_goes_on_across_a_postgresql_restart(tmp_path):
         after = _write_conversation(url, 1)
         _wait_for(lambda: _synced(url, after), seconds=60, what="a conversation written after the restart synced")
         assert follower.poll() is None, "the follower stopped"
-    finally:
+    except AssertionError as failure:
         follower.terminate()
         out, err = follower.communicate(timeout=30)
+        raise AssertionError(f"{failure}\n--- follower stdout:\n{out[-3000:]}\n--- follower stderr:\n{err[-3000:]}") from None
+    follower.terminate()
+    out, err = follower.communicate(timeout=30)
     assert "RETRY backfill_events --follow: database unreachable" in err
     assert "RECOVERED backfill_events --follow" in out
     assert "Traceback" not in err

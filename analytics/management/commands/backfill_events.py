@@ -12,7 +12,7 @@ from tqdm import tqdm
 tqdm.monitor_interval = 0
 
 from analytics.recorder import get_recorder
-from analytics.sync import FollowSettings, SyncSummary, backfill, follow
+from analytics.sync import DATABASE_FAULTS, FollowSettings, SyncSummary, backfill, follow
 from analytics.sync_lock import SyncLock, SyncLocked
 from replay.checkpoints import PostgresCheckpointSource
 
@@ -68,9 +68,16 @@ class Command(BaseCommand):
         try:
             with SyncLock() as lock, PostgresCheckpointSource() as source:
                 self.stdout.write(f"START backfill_events{' (dry run)' if options['dry_run'] else ''}")
-                summary = self._backfill(source, recorder, options, until)
-                self._print_summary("DONE backfill_events", summary)
-                if options["follow"]:
+                if not options["follow"]:
+                    self._print_summary("DONE backfill_events", self._backfill(source, recorder, options, until))
+                    return
+                # a sync worker outlives database restarts, even one that cuts its first catch-up short
+                try:
+                    self._print_summary("DONE backfill_events", self._backfill(source, recorder, options, until))
+                except DATABASE_FAULTS as error:
+                    self._report_fault(error, during="the catch-up pass")
+                    self._follow(source, recorder, options, lock, recovering=True)
+                else:
                     self._follow(source, recorder, options, lock)
         except SyncLocked as error:
             raise CommandError(str(error)) from None
@@ -123,7 +130,11 @@ class Command(BaseCommand):
 
         return self._run_backfill(source, recorder, options, until, on_start, on_progress)
 
-    def _follow(self, source, recorder, options, lock: SyncLock) -> None:
+    def _report_fault(self, error: BaseException, *, during: str) -> None:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        self.stderr.write(f"RETRY backfill_events --follow: database unreachable ({reason}) during {during}")
+
+    def _follow(self, source, recorder, options, lock: SyncLock, *, recovering: bool = False) -> None:
         self.stdout.write("FOLLOW backfill_events: syncing new checkpoints (Ctrl-C to stop)")
 
         def on_sync(summary: SyncSummary, seconds: float) -> None:
@@ -131,8 +142,7 @@ class Command(BaseCommand):
             self.stdout.write(f"SYNC {summary.threads} threads, {summary.events} events{failed} ({seconds * 1000:.0f} ms)")
 
         def on_fault(error: BaseException, delay: float) -> None:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            self.stderr.write(f"RETRY backfill_events --follow: database unreachable ({reason}); retrying in {delay:.1f} s")
+            self._report_fault(error, during=f"a live pass; retrying in {delay:.1f} s")
 
         try:
             follow(
@@ -143,6 +153,7 @@ class Command(BaseCommand):
                 on_fault=on_fault,
                 on_recovered=lambda: self.stdout.write("RECOVERED backfill_events --follow: database reachable again"),
                 keep_lock=lock.ensure_held,
+                recovering=recovering,
             )
         except KeyboardInterrupt:
             self.stdout.write("STOP backfill_events --follow")
