@@ -21,7 +21,8 @@ def search_conversations(queryset: QuerySet[Conversation], text: str, *, redacti
         return queryset
     if redaction.masks and holds_personal_data(text):
         return queryset.none()
-    matches = Q(thread_id__startswith=text)
+    # the whole text as one query too: an e-mail address is a single word to PostgreSQL's parser
+    matches = Q(thread_id__startswith=text) | Q(first_message_search=SearchQuery(text, config="simple"))
     words = re.findall(r"\w+", text.lower())
     if words:
         query = SearchQuery(" & ".join(f"{word}:*" for word in words), search_type="raw", config="simple")
