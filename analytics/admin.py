@@ -1,9 +1,13 @@
+import copy
+
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
 from analytics.models import AnalyticsEvent, FailedThread, ModelPrice
 from analytics.pricing import reprice
+from replay.redaction import redact_value, redaction_for
+from replay.tenants import tenant_scope
 
 
 @admin.register(ModelPrice)
@@ -54,8 +58,21 @@ class AnalyticsEventAdmin(admin.ModelAdmin):
     def lookup_allowed(self, lookup, value, request=None) -> bool:
         return lookup in self.drill_down_lookups or super().lookup_allowed(lookup, value, request)
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(tenant_scope(user=request.user).q(prefix="conversation__"))
+
+    def get_object(self, request, object_id, from_field=None):
+        event = super().get_object(request, object_id, from_field)
+        if event is not None and redaction_for(user=request.user).masks:
+            event = copy.copy(event)  # shown, never saved (no change permission)
+            event.payload = redact_value(event.payload)
+        return event
+
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # derived rows
 
 
 @admin.register(FailedThread)
@@ -82,6 +99,13 @@ class FailedThreadAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # recorded by the backfill, never typed in
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # a thread that could not be derived has no known tenant: only readers of every tenant see it
+        return super().has_view_permission(request, obj) and tenant_scope(user=request.user).all_tenants
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from analytics.measures import MEASURES
 from analytics.models import AnalyticsEvent
 from analytics.queries import AnalyticsResult, get_analytics
+from replay.tenants import tenant_scope
 from smart_support.api import ApiInputChecks, AsciiDateField, ViewModelPermission, error_responses
 from smart_support.time_zones import UnknownTimeZone, time_zone
 
@@ -208,7 +209,7 @@ class AnalyticsViewSet(ApiInputChecks, viewsets.GenericViewSet):
     def list(self, request: Request) -> Response:
         query = AnalyticsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        result: AnalyticsResult = get_analytics(**query.validated_data)
+        result: AnalyticsResult = get_analytics(**query.validated_data, tenants=tenant_scope(user=request.user))
         return Response(AnalyticsResultSerializer(result).data)
 
 

@@ -21,6 +21,7 @@ from django.db import connection
 
 from analytics import queries
 from analytics.usage_rollups import LATENCY_BOUNDS_SQL, next_month, bucket_latency
+from replay.tenants import EVERY_TENANT, TenantScope
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ _SUMS = """coalesce(sum({calls}), 0), coalesce(sum({of}input_tokens), 0), coales
 
 # The population's rollup rows: whole UTC months from month rows, the other whole UTC days from day
 # rows, the hours at the edges from hour rows.
-_ROLLUP_WHERE = """scope = coalesce(%(agent)s::text, '') AND (
+_ROLLUP_WHERE = f"""scope = coalesce(%(agent)s::text, '') AND {queries.TENANT_WHERE} AND (
     (span = 'month' AND hour >= %(month_lower)s AND hour < %(month_upper)s)
     OR (span = 'day' AND ((hour >= %(day_lower)s AND hour < %(month_lower)s) OR (hour >= %(month_upper)s AND hour < %(day_upper)s)))
     OR (span = 'hour' AND ((hour >= %(lower)s AND hour < %(day_lower)s) OR (hour >= %(day_upper)s AND hour < %(upper)s))))"""
@@ -86,8 +87,9 @@ FROM analytics_usage_rollups, unnest(tool_latency_buckets, tool_latency_counts) 
 WHERE {_ROLLUP_WHERE} AND cardinality(tool_latency_buckets) > 0 GROUP BY agent, bucket
 """
 
-_POPULATION_EVENTS = """analytics_events AS event JOIN conversations ON conversations.id = event.conversation_id
+_POPULATION_EVENTS = f"""analytics_events AS event JOIN conversations ON conversations.id = event.conversation_id
 WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
+  AND {queries.TENANT_WHERE.replace("tenant =", "conversations.tenant =")}
   AND (%(agent)s::text IS NULL OR conversations.agents_used @> ARRAY[%(agent)s::text])"""
 _EVENT_USAGE_SQL = f"""
 SELECT grouping(event.model) = 0, coalesce(event.model, event.agent),
@@ -173,7 +175,8 @@ def _with_months(params: dict) -> dict:
 
 
 def get_breakdowns(
-    *, start: date, end: date, tz: ZoneInfo, agent: str | None = None, from_rollups: bool | None = None
+    *, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT,
+    from_rollups: bool | None = None,
 ) -> Breakdowns:
     """Given a date range (inclusive, in ``tz``) and optionally an agent the conversations had, return
     the population's cost and tokens by model and by agent and its latency percentiles by agent.
@@ -181,7 +184,7 @@ def get_breakdowns(
     whose day boundaries fall on whole UTC hours."""
     if from_rollups is None:
         from_rollups = queries.source_for(start=start, end=end, tz=tz) is queries.ROLLUPS
-    params = _with_months(queries._params(start=start, end=end, tz=tz, agent=agent))
+    params = _with_months(queries._params(start=start, end=end, tz=tz, agent=agent, tenants=tenants))
     usage_sql, histogram_sql = (
         (_ROLLUP_USAGE_SQL, _ROLLUP_HISTOGRAM_SQL) if from_rollups else (_EVENT_USAGE_SQL, _EVENT_HISTOGRAM_SQL)
     )

@@ -20,6 +20,7 @@ from analytics.breakdowns import UsageBreakdown
 from analytics.measures import MEASURES, Kind, Measure, measure
 from analytics.models import EventType
 from analytics.queries import AnalyticsResult, agent_names, day_bounds, get_analytics
+from replay.tenants import tenant_scope
 from smart_support.time_zones import time_zone
 
 RANGE_CHOICES = (("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"), ("custom", "Custom"))
@@ -270,7 +271,8 @@ def dashboard_view(site):
         except ValidationError as error:
             errors = {key: [str(message) for message in messages] for key, messages in error.detail.items()}
             query = parse_analytics_query({"range": "30d"})
-        result = get_analytics(**query)
+        tenants = tenant_scope(user=request.user)
+        result = get_analytics(**query, tenants=tenants)
         drill = DrillDown(result)
         selected_range = request.GET.get("range") or ("custom" if request.GET.get("from") else "30d")
         context = dict(
@@ -285,7 +287,7 @@ def dashboard_view(site):
             range_choices=RANGE_CHOICES,
             selected_range=selected_range,
             zones=COMMON_ZONES,
-            agents=agent_names(),
+            agents=agent_names(tenants=tenants),
             price_add_url=reverse("admin:analytics_modelprice_add"),
             conversations_url=drill.url(),
         )

@@ -16,6 +16,7 @@ from analytics.latencies import llm_call_latencies, tool_result_latencies
 from analytics.measures import ConversationSteps, Value, interrupt_outcome, is_resolving_result, measures_of
 from analytics.models import EventType
 from replay.checkpoints import ThreadCheckpoints
+from replay.tenants import tenant_of
 from replay.decisions import is_decision
 from replay.models import ConversationStatus
 from replay.timeline import PriceLookup, ReplayStep, StepType, TimelineRules, build_timeline
@@ -49,6 +50,7 @@ class DerivedEvent:
 class DerivedConversation:
     thread_id: str
     metadata: dict[str, Any]
+    tenant: str
     started_at: datetime
     last_activity_at: datetime
     status: str
@@ -105,6 +107,7 @@ def _summary(thread: ThreadCheckpoints, steps: list[ReplayStep], *, now: datetim
     return DerivedConversation(
         thread_id=thread.thread_id,
         metadata=thread.metadata,
+        tenant=tenant_of(metadata=thread.metadata),
         started_at=started_at,
         last_activity_at=last_activity_at,
         status=status.value,

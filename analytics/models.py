@@ -168,7 +168,7 @@ class SyncState(models.Model):
 
 
 class HourlyRollup(models.Model):
-    """The conversations that started in one UTC hour (or, for ``span`` = day, one UTC day), summed —
+    """The conversations of one tenant that started in one UTC hour (or, for ``span`` = day, one UTC day), summed —
     once over all of them (``agent`` = "") and once per agent that took part. Maintained by the
     recorder, recomputed from ``conversations`` for every hour a write touches, and the day rows from
     their hours; the analytics read these instead of 100k conversation rows. Hours make day boundaries
@@ -181,6 +181,7 @@ class HourlyRollup(models.Model):
 
     span = models.CharField(max_length=4, choices=Span.choices, default=Span.HOUR)
     hour = models.DateTimeField(help_text="Start of the hour or day, in UTC.")
+    tenant = models.TextField(blank=True, default="", help_text="The conversations' tenant.")
     agent = models.TextField(blank=True)
     conversations = models.PositiveIntegerField(default=0)
     # and one column per measure of analytics/measures.py, its sum over these conversations (added below)
@@ -189,7 +190,7 @@ class HourlyRollup(models.Model):
 
     class Meta:
         db_table = "analytics_hourly_rollups"
-        constraints = [models.UniqueConstraint(fields=["span", "agent", "hour"], name="rollup_unique_span_agent_hour")]
+        constraints = [models.UniqueConstraint(fields=["span", "agent", "hour", "tenant"], name="rollup_unique_span_agent_hour_tenant")]
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 {self.agent or 'all agents'}"
@@ -236,6 +237,7 @@ class UsageRollup(models.Model):
 
     span = models.CharField(max_length=5, choices=Span.choices)
     hour = models.DateTimeField(help_text="Start of the hour, day or month the conversations started in, in UTC.")
+    tenant = models.TextField(blank=True, default="", help_text="The conversations' tenant.")
     scope = models.TextField(blank=True, help_text="An agent the conversations had, or empty for all of them.")
     agent = models.TextField(blank=True, help_text="The agent that made the calls.")
     model = models.TextField(blank=True, help_text="The model of the LLM calls (empty for tool results).")
@@ -256,7 +258,7 @@ class UsageRollup(models.Model):
     class Meta:
         db_table = "analytics_usage_rollups"
         constraints = [
-            models.UniqueConstraint(fields=["span", "scope", "hour", "agent", "model"], name="usage_rollup_unique_key")
+            models.UniqueConstraint(fields=["span", "scope", "hour", "agent", "model", "tenant"], name="usage_rollup_unique_key_tenant")
         ]
 
     def __str__(self) -> str:

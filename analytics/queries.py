@@ -24,6 +24,7 @@ from analytics.measures import MEASURE_NAMES, MEASURES, measure
 from analytics.models import AnalyticsEvent, EventType, HourlyRollup
 from replay.models import Conversation
 from replay.steps import approval_expiry_cutoff
+from replay.tenants import EVERY_TENANT, TenantScope
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,11 @@ class AnalyticsResult:
     latency: tuple[LatencyBreakdown, ...] = ()
 
 
-def agent_names() -> list[str]:
-    """Every agent that took part in a conversation: the day rollups hold a handful of rows per day,
-    where the conversations would need a scan."""
-    return sorted(
-        set(HourlyRollup.objects.filter(span="day").exclude(agent="").values_list("agent", flat=True).distinct())
-    )
+def agent_names(*, tenants: TenantScope = EVERY_TENANT) -> list[str]:
+    """Every agent that took part in a conversation (of these tenants): the day rollups hold a handful of
+    rows per day, where the conversations would need a scan."""
+    rows = HourlyRollup.objects.filter(tenants.q(), span="day").exclude(agent="")
+    return sorted(set(rows.values_list("agent", flat=True).distinct()))
 
 
 def day_bounds(*, start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -113,10 +113,12 @@ def day_bounds(*, start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datet
     return datetime.combine(start, time.min, tzinfo=tz), datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
 
 
-def population(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> QuerySet[Conversation]:
-    """The conversations a metric over this range counts: started in it (and joined by ``agent``)."""
+def population(
+    *, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT
+) -> QuerySet[Conversation]:
+    """The conversations a metric over this range counts: started in it, of these tenants (and joined by ``agent``)."""
     lower, upper = day_bounds(start=start, end=end, tz=tz)
-    conversations = Conversation.objects.filter(started_at__gte=lower, started_at__lt=upper)
+    conversations = Conversation.objects.filter(tenants.q(), started_at__gte=lower, started_at__lt=upper)
     return conversations.filter(agents_used__contains=[agent]) if agent else conversations
 
 
@@ -132,13 +134,17 @@ def per_conversation(total: Decimal, whole: int) -> Decimal | None:
 
 _CONVERSATION_SUMS = ", ".join(("count(*) AS conversations", *(measure.sum_of_conversations_sql() for measure in MEASURES)))
 _ROLLUP_SUMS = ", ".join(("coalesce(sum(conversations), 0) AS conversations", *(measure.sum_of_rollups_sql() for measure in MEASURES)))
-_CONVERSATION_WHERE = """started_at >= %(lower)s AND started_at < %(upper)s
+# NULL tenants: every tenant; an empty array: none.
+TENANT_WHERE = "(%(tenants)s::text[] IS NULL OR tenant = ANY(%(tenants)s::text[]))"
+_CONVERSATION_WHERE = f"""started_at >= %(lower)s AND started_at < %(upper)s AND {TENANT_WHERE}
     AND (%(agent)s::text IS NULL OR agents_used @> ARRAY[%(agent)s::text])"""
 # Whole UTC days inside the range from day rows, the hours at its edges from hour rows.
-_ROLLUP_WHERE = """agent = coalesce(%(agent)s::text, '') AND (
+_ROLLUP_WHERE = f"""agent = coalesce(%(agent)s::text, '') AND {TENANT_WHERE} AND (
     (span = 'day' AND hour >= %(day_lower)s AND hour < %(day_upper)s)
     OR (span = 'hour' AND ((hour >= %(lower)s AND hour < %(day_lower)s) OR (hour >= %(day_upper)s AND hour < %(upper)s))))"""
-_ROLLUP_HOURS_WHERE = "agent = coalesce(%(agent)s::text, '') AND span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s"
+_ROLLUP_HOURS_WHERE = (
+    f"agent = coalesce(%(agent)s::text, '') AND {TENANT_WHERE} AND span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s"
+)
 
 
 @dataclass(frozen=True)
@@ -215,7 +221,7 @@ def source_for(*, start: date, end: date, tz: ZoneInfo) -> _Source:
     return ROLLUPS
 
 
-def _params(*, start: date, end: date, tz: ZoneInfo, agent: str | None) -> dict:
+def _params(*, start: date, end: date, tz: ZoneInfo, agent: str | None, tenants: TenantScope = EVERY_TENANT) -> dict:
     lower, upper = day_bounds(start=start, end=end, tz=tz)
     utc_lower, utc_upper = lower.astimezone(dt_timezone.utc), upper.astimezone(dt_timezone.utc)
     day_lower = utc_lower.replace(hour=0) + (timedelta(days=1) if utc_lower.hour else timedelta(0))
@@ -228,50 +234,53 @@ def _params(*, start: date, end: date, tz: ZoneInfo, agent: str | None) -> dict:
     }
     return {
         "lower": lower, "upper": upper, "day_lower": day_lower, "day_upper": day_upper, "agent": agent,
+        "tenants": tenants.sql_tenants(),
         "tz": str(tz), "tz_offset_hours": any(offsets),
     }
 
 
-def headline_totals(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, source: _Source | None = None) -> Totals:
+def headline_totals(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT, source: _Source | None = None) -> Totals:
     source = source or source_for(start=start, end=end, tz=tz)
-    return source.totals(_params(start=start, end=end, tz=tz, agent=agent))
+    return source.totals(_params(start=start, end=end, tz=tz, agent=agent, tenants=tenants))
 
 
-def resolution_rate(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> float | None:
-    totals = headline_totals(start=start, end=end, tz=tz, agent=agent)
+def resolution_rate(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT) -> float | None:
+    totals = headline_totals(start=start, end=end, tz=tz, agent=agent, tenants=tenants)
     return rate(totals["resolved"], totals.conversations)
 
 
-def escalation_rate(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> float | None:
-    totals = headline_totals(start=start, end=end, tz=tz, agent=agent)
+def escalation_rate(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT) -> float | None:
+    totals = headline_totals(start=start, end=end, tz=tz, agent=agent, tenants=tenants)
     return rate(totals["escalated"], totals.conversations)
 
 
-def cost_per_conversation(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> Decimal | None:
-    totals = headline_totals(start=start, end=end, tz=tz, agent=agent)
+def cost_per_conversation(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT) -> Decimal | None:
+    totals = headline_totals(start=start, end=end, tz=tz, agent=agent, tenants=tenants)
     return per_conversation(totals["cost_usd"], totals.conversations)
 
 
-def agent_usage(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, source: _Source | None = None) -> tuple[AgentUsage, ...]:
+def agent_usage(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT, source: _Source | None = None) -> tuple[AgentUsage, ...]:
     """Handoffs to each agent ÷ all handoffs, over the population's conversations."""
     source = source or source_for(start=start, end=end, tz=tz)
-    rows = source.agent_usage(_params(start=start, end=end, tz=tz, agent=agent))
+    rows = source.agent_usage(_params(start=start, end=end, tz=tz, agent=agent, tenants=tenants))
     total = sum(routings for _, routings in rows)
     return tuple(AgentUsage(agent=name, routings=routings, share=routings / total) for name, routings in rows)
 
 
-def unpriced_models(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, source: _Source | None = None) -> tuple[str, ...]:
+def unpriced_models(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT, source: _Source | None = None) -> tuple[str, ...]:
     source = source or source_for(start=start, end=end, tz=tz)
-    return source.unpriced_models(_params(start=start, end=end, tz=tz, agent=agent))
+    return source.unpriced_models(_params(start=start, end=end, tz=tz, agent=agent, tenants=tenants))
 
 
-def interrupt_stats(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, now: datetime | None = None) -> InterruptStats:
+def interrupt_stats(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT, now: datetime | None = None) -> InterruptStats:
     """The population's interrupts by outcome; an unresolved one older than INTERRUPT_TTL is expired."""
-    totals = headline_totals(start=start, end=end, tz=tz, agent=agent)
-    return _interrupt_stats(totals, start=start, end=end, tz=tz, agent=agent, now=now)
+    totals = headline_totals(start=start, end=end, tz=tz, agent=agent, tenants=tenants)
+    return _interrupt_stats(totals, start=start, end=end, tz=tz, agent=agent, tenants=tenants, now=now)
 
 
-def _interrupt_stats(totals: Totals, *, start: date, end: date, tz: ZoneInfo, agent: str | None, now: datetime | None) -> InterruptStats:
+def _interrupt_stats(
+    totals: Totals, *, start: date, end: date, tz: ZoneInfo, agent: str | None, tenants: TenantScope, now: datetime | None
+) -> InterruptStats:
     expired = 0
     if totals["interrupts_pending"]:
         # Count the few approvals raised within the TTL (the partial index holds only pending ones);
@@ -281,7 +290,7 @@ def _interrupt_stats(totals: Totals, *, start: date, end: date, tz: ZoneInfo, ag
             event_type=EventType.INTERRUPT_RAISED,
             status="pending",
             occurred_at__gte=cutoff,
-            conversation__in=population(start=start, end=end, tz=tz, agent=agent),
+            conversation__in=population(start=start, end=end, tz=tz, agent=agent, tenants=tenants),
         ).count()
         expired = totals["interrupts_pending"] - recent
     return InterruptStats(
@@ -294,10 +303,10 @@ def _interrupt_stats(totals: Totals, *, start: date, end: date, tz: ZoneInfo, ag
     )
 
 
-def daily_series(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, source: _Source | None = None) -> tuple[DailyPoint, ...]:
+def daily_series(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT, source: _Source | None = None) -> tuple[DailyPoint, ...]:
     """One point per day of the range (days with no conversations included, at zero)."""
     source = source or source_for(start=start, end=end, tz=tz)
-    rows = source.series(_params(start=start, end=end, tz=tz, agent=agent))
+    rows = source.series(_params(start=start, end=end, tz=tz, agent=agent, tenants=tenants))
     points = []
     day = start
     while day <= end:
@@ -307,10 +316,10 @@ def daily_series(*, start: date, end: date, tz: ZoneInfo, agent: str | None = No
     return tuple(points)
 
 
-def previous_period(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None) -> PeriodHeadline:
+def previous_period(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT) -> PeriodHeadline:
     """The headline figures of the period of equal length just before this one."""
     length = end - start + timedelta(days=1)
-    totals = headline_totals(start=start - length, end=end - length, tz=tz, agent=agent)
+    totals = headline_totals(start=start - length, end=end - length, tz=tz, agent=agent, tenants=tenants)
     return PeriodHeadline(
         conversations=totals.conversations,
         resolution_rate=rate(totals["resolved"], totals.conversations),
@@ -321,11 +330,11 @@ def previous_period(*, start: date, end: date, tz: ZoneInfo, agent: str | None =
 
 def get_analytics(
     *, start: date, end: date, tz: ZoneInfo, agent: str | None = None, now: datetime | None = None,
-    source: _Source | None = None,
+    source: _Source | None = None, tenants: TenantScope = EVERY_TENANT,
 ) -> AnalyticsResult:
-    """Given a date range (inclusive, in ``tz``), return every figure of the analytics page."""
+    """Given a date range (inclusive, in ``tz``) and the tenants to count, return every figure of the analytics page."""
     source = source or source_for(start=start, end=end, tz=tz)
-    scope = {"start": start, "end": end, "tz": tz, "agent": agent}
+    scope = {"start": start, "end": end, "tz": tz, "agent": agent, "tenants": tenants}
     totals = headline_totals(**scope, source=source)
     from analytics.breakdowns import get_breakdowns  # it reads the ranges and sources defined here
 

@@ -139,6 +139,7 @@ def _conversation_row(conversation: DerivedConversation, synced_at) -> tuple:
         **conversation.measures,
     }
     values["first_message"] = _text(conversation.first_message)
+    values["tenant"] = _text(conversation.tenant)
     return tuple(values[name] if name in values else getattr(conversation, name) for name in CONVERSATION_COLUMNS)
 
 

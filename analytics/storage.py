@@ -16,7 +16,7 @@ from replay.models import Conversation
 CONVERSATION_COLUMNS = (
     "thread_id", "metadata", "started_at", "last_activity_at", "status", "agents_used", *MEASURE_NAMES,
     "oldest_pending_interrupt_at", "newest_pending_interrupt_at", "handoffs", "unpriced_models", "first_message",
-    "last_checkpoint_id", "write_count", "synced_at", "summarised",
+    "last_checkpoint_id", "write_count", "synced_at", "summarised", "tenant",
 )
 EVENT_COLUMNS = (
     "conversation_id", "event_type", "occurred_at", "agent", "tool_name", "model", "input_tokens", "output_tokens",
@@ -53,7 +53,7 @@ CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
     agents_used jsonb, {", ".join(f"{measure.name} {measure.sql_type}" for measure in MEASURES)},
     oldest_pending_interrupt_at timestamptz, newest_pending_interrupt_at timestamptz, handoffs jsonb,
     unpriced_models jsonb, first_message text, last_checkpoint_id text, write_count integer, synced_at timestamptz,
-    summarised boolean
+    summarised boolean, tenant text
 ) ON COMMIT DELETE ROWS
 """
 
@@ -198,32 +198,33 @@ ROLLUP_LOCK_NAMESPACE = 0x5AA7
 
 
 def _rollup_insert_sql(*, span: str, source_rows: str, sums: str) -> str:
-    """Rollup rows of one span, summed from ``source_rows`` (rows with ``period``, ``agent``, the measures,
+    """Rollup rows of one span, summed from ``source_rows`` (rows with ``period``, ``tenant``, ``agent``, the measures,
     ``handoffs`` and ``unpriced_models``) by ``sums`` (SQL naming each sum for its column)."""
     columns = ", ".join(("conversations", *MEASURE_NAMES))
     return f"""
 WITH source_rows AS ({source_rows}),
-totals AS (SELECT period, agent, {sums} FROM source_rows GROUP BY period, agent),
+totals AS (SELECT period, tenant, agent, {sums} FROM source_rows GROUP BY period, tenant, agent),
 handoffs AS (
-    SELECT period, agent, jsonb_object_agg(target, routings) AS handoffs
-    FROM (SELECT period, agent, handoff.key AS target, sum(handoff.value::int) AS routings
+    SELECT period, tenant, agent, jsonb_object_agg(target, routings) AS handoffs
+    FROM (SELECT period, tenant, agent, handoff.key AS target, sum(handoff.value::int) AS routings
           FROM source_rows, jsonb_each_text(source_rows.handoffs) AS handoff
-          GROUP BY period, agent, handoff.key) per_target
-    GROUP BY period, agent
+          GROUP BY period, tenant, agent, handoff.key) per_target
+    GROUP BY period, tenant, agent
 ), unpriced AS (
-    SELECT period, agent, array_agg(DISTINCT model ORDER BY model) AS models
-    FROM source_rows, unnest(source_rows.unpriced_models) AS model GROUP BY period, agent
+    SELECT period, tenant, agent, array_agg(DISTINCT model ORDER BY model) AS models
+    FROM source_rows, unnest(source_rows.unpriced_models) AS model GROUP BY period, tenant, agent
 )
-INSERT INTO analytics_hourly_rollups (span, hour, agent, {columns}, handoffs, unpriced_models)
-SELECT '{span}', totals.period, totals.agent, {columns}, coalesce(handoffs.handoffs, '{{}}'::jsonb),
+INSERT INTO analytics_hourly_rollups (span, hour, tenant, agent, {columns}, handoffs, unpriced_models)
+SELECT '{span}', totals.period, totals.tenant, totals.agent, {columns}, coalesce(handoffs.handoffs, '{{}}'::jsonb),
        coalesce(unpriced.models, ARRAY[]::text[])
 FROM totals
-LEFT JOIN handoffs USING (period, agent)
-LEFT JOIN unpriced USING (period, agent)
+LEFT JOIN handoffs USING (period, tenant, agent)
+LEFT JOIN unpriced USING (period, tenant, agent)
 """
 
 
-# Hours from the conversations that started in them, once for all agents ('') and once per agent.
+# Hours from the conversations that started in them, per tenant: once for all agents ('') and once per agent.
+# All tenants' figures are the sum over every tenant's rows.
 _REFRESH_ROLLUPS_SQL = _rollup_insert_sql(
     span="hour",
     source_rows="""

@@ -50,39 +50,40 @@ def bucket_latency(bucket: int) -> int:
 
 
 def _insert_sql(*, span: str, source: str, sums: str, histogram: str) -> str:
-    """Rows of one span from ``source`` (rows with period, scope, agent, model): ``sums`` over them and
-    the latency ``histogram`` (rows of period, scope, agent, model, kind, bucket, n) merged per key."""
+    """Rows of one span from ``source`` (rows with period, tenant, scope, agent, model): ``sums`` over them and
+    the latency ``histogram`` (rows of period, tenant, scope, agent, model, kind, bucket, n) merged per key."""
     return f"""
 WITH source AS ({source}),
-sums AS (SELECT period, scope, agent, model, {sums} FROM source GROUP BY period, scope, agent, model),
+sums AS (SELECT period, tenant, scope, agent, model, {sums} FROM source GROUP BY period, tenant, scope, agent, model),
 per_bucket AS (
-    SELECT period, scope, agent, model, kind, bucket, sum(n)::int AS n FROM ({histogram}) AS histogram
-    GROUP BY period, scope, agent, model, kind, bucket
+    SELECT period, tenant, scope, agent, model, kind, bucket, sum(n)::int AS n FROM ({histogram}) AS histogram
+    GROUP BY period, tenant, scope, agent, model, kind, bucket
 ), histograms AS (
-    SELECT period, scope, agent, model,
+    SELECT period, tenant, scope, agent, model,
            array_agg(bucket ORDER BY bucket) FILTER (WHERE kind = 'llm') AS llm_buckets,
            array_agg(n ORDER BY bucket) FILTER (WHERE kind = 'llm') AS llm_counts,
            array_agg(bucket ORDER BY bucket) FILTER (WHERE kind = 'tool') AS tool_buckets,
            array_agg(n ORDER BY bucket) FILTER (WHERE kind = 'tool') AS tool_counts
-    FROM per_bucket GROUP BY period, scope, agent, model
+    FROM per_bucket GROUP BY period, tenant, scope, agent, model
 )
-INSERT INTO analytics_usage_rollups (span, hour, scope, agent, model, calls, input_tokens, output_tokens,
+INSERT INTO analytics_usage_rollups (span, hour, tenant, scope, agent, model, calls, input_tokens, output_tokens,
     cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, cache_savings_usd, unpriced_calls,
     llm_latency_buckets, llm_latency_counts, tool_latency_buckets, tool_latency_counts)
-SELECT '{span}', period, scope, agent, model, calls, input_tokens, output_tokens, cache_read_tokens,
+SELECT '{span}', period, tenant, scope, agent, model, calls, input_tokens, output_tokens, cache_read_tokens,
        cache_write_tokens, reasoning_tokens, cost_usd, cache_savings_usd, unpriced_calls,
        coalesce(llm_buckets, '{{}}'), coalesce(llm_counts, '{{}}'),
        coalesce(tool_buckets, '{{}}'), coalesce(tool_counts, '{{}}')
-FROM sums LEFT JOIN histograms USING (period, scope, agent, model)
+FROM sums LEFT JOIN histograms USING (period, tenant, scope, agent, model)
 """
 
 
-# Hours from the LLM calls and tool results of the conversations that started in them, once for all
-# conversations (scope '') and once per agent the conversation had.
+# Hours from the LLM calls and tool results of the conversations that started in them, per tenant: once
+# for all conversations (scope '') and once per agent the conversation had.
 _REFRESH_HOURS_SQL = _insert_sql(
     span="hour",
     source=f"""
-        SELECT date_trunc('hour', conversations.started_at, 'UTC') AS period, scope.agent AS scope, event.agent,
+        SELECT date_trunc('hour', conversations.started_at, 'UTC') AS period, conversations.tenant,
+               scope.agent AS scope, event.agent,
                CASE WHEN event.event_type = 'llm_usage' THEN event.model ELSE '' END AS model,
                event.event_type = 'llm_usage' AS is_llm, event.input_tokens, event.output_tokens,
                event.cache_read_tokens, event.cache_write_tokens, event.reasoning_tokens, event.cost_usd,
@@ -103,7 +104,7 @@ _REFRESH_HOURS_SQL = _insert_sql(
         coalesce(sum(cost_usd) FILTER (WHERE is_llm), 0) AS cost_usd,
         coalesce(sum(cache_savings_usd) FILTER (WHERE is_llm), 0) AS cache_savings_usd,
         count(*) FILTER (WHERE is_llm AND status = 'unpriced') AS unpriced_calls""",
-    histogram="""SELECT period, scope, agent, model, CASE WHEN is_llm THEN 'llm' ELSE 'tool' END AS kind, bucket, 1 AS n
+    histogram="""SELECT period, tenant, scope, agent, model, CASE WHEN is_llm THEN 'llm' ELSE 'tool' END AS kind, bucket, 1 AS n
         FROM source WHERE bucket IS NOT NULL""",
 )
 
@@ -122,10 +123,10 @@ def _merge_sql(*, span: str, of_span: str) -> str:
             sum(reasoning_tokens) AS reasoning_tokens, sum(cost_usd) AS cost_usd,
             sum(cache_savings_usd) AS cache_savings_usd, sum(unpriced_calls) AS unpriced_calls""",
         histogram="""
-            SELECT period, scope, agent, model, 'llm' AS kind, bucket, n
+            SELECT period, tenant, scope, agent, model, 'llm' AS kind, bucket, n
             FROM source, unnest(llm_latency_buckets, llm_latency_counts) AS latency(bucket, n)
             UNION ALL
-            SELECT period, scope, agent, model, 'tool', bucket, n
+            SELECT period, tenant, scope, agent, model, 'tool', bucket, n
             FROM source, unnest(tool_latency_buckets, tool_latency_counts) AS latency(bucket, n)""",
     )
 

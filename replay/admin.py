@@ -1,6 +1,8 @@
 from functools import cached_property
 
 from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.db import connection
 from django.core.exceptions import PermissionDenied
@@ -12,9 +14,11 @@ from django.utils.html import format_html
 from replay.admin_filters import AgentFilter, ApprovalFilter, RoutedToFilter, StartedFilter, metadata_filter
 from replay.exports import CsvExportTooLarge, check_csv_export_size, conversation_csv_lines
 from replay.inspection import DEFAULT_THREADS, inspect_checkpoints
-from replay.models import Conversation
+from replay.models import Conversation, TenantAccess
 from replay.queries import search_conversations
+from replay.redaction import redaction_for
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay
+from replay.tenants import tenant_scope, visible_conversations
 
 REPLAY_PAGE_SIZE = 100
 ESTIMATE_ABOVE = 10_000
@@ -89,6 +93,15 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # rows are derived from checkpoints, never typed in
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # derived rows; and a masked copy shown for reading must never be saved
+
+    def get_queryset(self, request):
+        return visible_conversations(user=request.user, queryset=super().get_queryset(request))
+
+    def get_object(self, request, object_id, from_field=None):
+        return redaction_for(user=request.user).conversation(super().get_object(request, object_id, from_field))
+
     @admin.action(description="Export selected conversations as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
         try:
@@ -101,13 +114,15 @@ class ConversationAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
             return None
-        response = StreamingHttpResponse(conversation_csv_lines(queryset.order_by("-last_activity_at", "-id")), content_type="text/csv")
+        redaction = redaction_for(user=request.user)
+        rows = (redaction.conversation(row) for row in queryset.order_by("-last_activity_at", "-id").iterator(chunk_size=2000))
+        response = StreamingHttpResponse(conversation_csv_lines(rows), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="conversations.csv"'
         return response
 
     def get_search_results(self, request, queryset, search_term):
         # The same indexed search as the API: icontains would scan every conversation.
-        return search_conversations(queryset, search_term), False
+        return search_conversations(queryset, search_term, redaction=redaction_for(user=request.user)), False
 
     def get_urls(self):
         replay = re_path(
@@ -120,13 +135,14 @@ class ConversationAdmin(admin.ModelAdmin):
     def replay_view(self, request: HttpRequest, thread_id: str) -> TemplateResponse:
         if not self.has_view_permission(request) or "\x00" in thread_id:  # PostgreSQL stores no NUL: no such thread
             raise Http404
+        viewer = {"tenants": tenant_scope(user=request.user), "redaction": redaction_for(user=request.user)}
         requested = request.GET.get("page", "")
         page = int(requested) if requested.isascii() and requested.isdigit() and int(requested) > 0 else 1
         try:
             try:
-                replay = get_replay(thread_id=thread_id, page=page, page_size=REPLAY_PAGE_SIZE)
+                replay = get_replay(thread_id=thread_id, page=page, page_size=REPLAY_PAGE_SIZE, **viewer)
             except PageOutOfRange as error:  # a stale link after the thread shrank: show its last page
-                replay = get_replay(thread_id=thread_id, page=error.last_page, page_size=REPLAY_PAGE_SIZE)
+                replay = get_replay(thread_id=thread_id, page=error.last_page, page_size=REPLAY_PAGE_SIZE, **viewer)
         except ThreadNotFound:
             raise Http404(f"No checkpoints for thread {thread_id!r}") from None
         context = dict(
@@ -148,7 +164,8 @@ def inspection_view(site: admin.AdminSite):
     """"How your agent is read": the ``inspect_checkpoints`` report for staff who may view conversations."""
 
     def inspection(request: HttpRequest) -> TemplateResponse:
-        if not request.user.has_perm("replay.view_conversation"):
+        # it reads every thread's checkpoints, whatever their tenant
+        if not request.user.has_perm("replay.view_conversation") or not tenant_scope(user=request.user).all_tenants:
             raise PermissionDenied
         thread_id = request.GET.get("thread", "").strip() or None
         threads, error = _sample_size(request.GET.get("threads", ""))
@@ -177,3 +194,21 @@ def _sample_size(raw: str) -> tuple[int, str | None]:
     if raw.strip().isdecimal() and 1 <= int(raw) <= INSPECTION_MAX_THREADS:
         return int(raw), None
     return DEFAULT_THREADS, f"threads: must be a whole number from 1 to {INSPECTION_MAX_THREADS}; got {raw!r}"
+
+
+class TenantAccessInline(admin.TabularInline):
+    """The tenants a user may see, on the user's page (the view_all_tenants permission grants every one)."""
+
+    model = TenantAccess
+    extra = 1
+    verbose_name = "tenant this user may see"
+    verbose_name_plural = "tenants this user may see (none: no conversations, unless the user may view all tenants)"
+
+
+class UserWithTenantsAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, TenantAccessInline]
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, UserWithTenantsAdmin)

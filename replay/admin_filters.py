@@ -144,7 +144,8 @@ def metadata_filter(key: str) -> type[admin.SimpleListFilter]:
 
         def lookups(self, request, model_admin):
             # the values of recent conversations: DISTINCT over every conversation would scan the table
-            recent = Conversation.objects.order_by("-last_activity_at", "-id").values_list("metadata", flat=True)
+            # of the conversations this user may see: another tenant's name is not theirs to learn
+            recent = model_admin.get_queryset(request).order_by("-last_activity_at", "-id").values_list("metadata", flat=True)
             values = {str(metadata[key]) for metadata in recent[:RECENT_FOR_LOOKUPS] if metadata.get(key) is not None}
             if self.value():
                 values.add(self.value())

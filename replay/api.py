@@ -25,7 +25,9 @@ from replay.cursors import parse_cursor, position_fits
 from replay.exports import CsvExportTooLarge, check_csv_export_size, conversation_csv_lines
 from replay.models import Conversation, ConversationStatus
 from replay.queries import search_conversations
+from replay.redaction import redaction_for
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay
+from replay.tenants import tenant_scope, visible_conversations
 from replay.timeline import ReplayStep, StepType
 from smart_support.api import (
     ApiInputChecks, FastJSONRenderer, PostgresDateTimeField, ViewModelPermission, WholeNumberField, ascii_whole_number,
@@ -135,7 +137,7 @@ class ConversationFilter(django_filters.FilterSet):
         return queryset.filter(interrupt_count__gt=0) if value else queryset.filter(interrupt_count=0)
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return search_conversations(queryset, value)
+        return search_conversations(queryset, value, redaction=redaction_for(user=self.request.user))
 
     def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.order_by(*conversation_ordering(key=value))
@@ -223,6 +225,9 @@ class ConversationViewSet(ApiInputChecks, viewsets.GenericViewSet):
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, ConversationCSVRenderer]
     permission_classes = [ViewModelPermission]
 
+    def get_queryset(self) -> QuerySet[Conversation]:
+        return visible_conversations(user=self.request.user)
+
     def handle_exception(self, exc: Exception) -> Response:
         if getattr(getattr(self.request, "accepted_renderer", None), "format", None) == "csv":
             # errors are JSON whatever format was asked for
@@ -245,6 +250,7 @@ class ConversationViewSet(ApiInputChecks, viewsets.GenericViewSet):
     )
     def list(self, request: Request) -> Response:
         conversations = self.filter_queryset(self.get_queryset())
+        redaction = redaction_for(user=request.user)
         if request.accepted_renderer.format == "csv":
             # every conversation the filters select, streamed, not one page
             self.paginator.check_parameters(request)
@@ -256,10 +262,11 @@ class ConversationViewSet(ApiInputChecks, viewsets.GenericViewSet):
                     "narrow them (started_after, started_before, status, agent, search, metadata.<key>) "
                     "or page through the JSON list"
                 ]}) from None
-            response = StreamingHttpResponse(conversation_csv_lines(conversations), content_type="text/csv")
+            rows = (redaction.conversation(row) for row in conversations.iterator(chunk_size=2000))
+            response = StreamingHttpResponse(conversation_csv_lines(rows), content_type="text/csv")
             response["Content-Disposition"] = 'attachment; filename="conversations.csv"'
             return response
-        page = self.paginate_queryset(conversations)
+        page = [redaction.conversation(row) for row in self.paginate_queryset(conversations)]
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
@@ -353,7 +360,10 @@ class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
             raise ValidationError(_explain_query_errors(query.errors))
         page, page_size = query.validated_data["page"], query.validated_data["page_size"]
         try:
-            replay = get_replay(thread_id=thread_id, page=page, page_size=page_size)
+            replay = get_replay(
+                thread_id=thread_id, page=page, page_size=page_size,
+                tenants=tenant_scope(user=request.user), redaction=redaction_for(user=request.user),
+            )
         except ThreadNotFound:
             raise NotFound(f"no checkpoints for thread {thread_id!r}") from None
         except PageOutOfRange as error:

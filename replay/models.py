@@ -18,6 +18,10 @@ class Conversation(models.Model):
     # LangGraph thread ids are unbounded text: any length, any character.
     thread_id = models.TextField(unique=True, help_text="LangGraph thread id (config['configurable']['thread_id']).")
     metadata = models.JSONField(default=dict, blank=True, help_text="config['metadata'] keys of the thread.")
+    # Its own indexed column (derived from metadata): every read path filters on it.
+    tenant = models.TextField(
+        blank=True, default="", help_text="The metadata key SMART_SUPPORT_TENANT_KEY names; empty when it has none."
+    )
     started_at = models.DateTimeField(help_text="Time of the thread's first checkpoint.")
     last_activity_at = models.DateTimeField(help_text="Time of the thread's latest checkpoint or step.")
     status = models.CharField(
@@ -63,7 +67,12 @@ class Conversation(models.Model):
     class Meta:
         db_table = "conversations"
         ordering = ["-last_activity_at", "-id"]
+        permissions = [
+            ("view_all_tenants", "Can view the conversations of every tenant"),
+            ("view_unredacted", "Can view personal data (e-mail addresses, phone numbers, cards) unmasked"),
+        ]
         indexes = [
+            models.Index(fields=["tenant", "-last_activity_at", "-id"], name="conv_tenant_activity_idx"),
             models.Index(fields=["-last_activity_at", "-id"], name="conv_last_activity_idx"),
             models.Index(fields=["started_at", "id"], name="conv_started_idx"),
             models.Index(fields=["cost_usd", "id"], name="conv_cost_idx"),
@@ -86,3 +95,19 @@ class Conversation(models.Model):
     @property
     def has_interrupt(self) -> bool:
         return self.interrupt_count > 0
+
+
+class TenantAccess(models.Model):
+    """One tenant a user may see the conversations and analytics of."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="tenant_accesses")
+    tenant = models.TextField(help_text="A value of the conversations' tenant metadata key, exactly as stored.")
+
+    class Meta:
+        db_table = "replay_tenant_access"
+        verbose_name = "tenant access"
+        verbose_name_plural = "tenant access"
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="tenant_access_unique_user_tenant")]
+
+    def __str__(self) -> str:
+        return self.tenant

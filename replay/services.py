@@ -3,6 +3,7 @@ its conversation row), the same for the API and the admin page."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -12,6 +13,8 @@ from django.utils.module_loading import import_string
 
 from replay.checkpoints import CheckpointSource, open_checkpoint_source
 from replay.models import Conversation
+from replay.redaction import SHOW_ALL, Redaction
+from replay.tenants import EVERY_TENANT, TenantScope, can_see_thread
 from replay.timeline import (
     PriceLookup,
     ReplayPage,
@@ -133,16 +136,23 @@ def known_agent_names() -> list[str]:
 
 
 def get_replay(
-    *, thread_id: str, page: int, page_size: int, source: CheckpointSource | None = None, now: datetime | None = None
+    *, thread_id: str, page: int, page_size: int, source: CheckpointSource | None = None, now: datetime | None = None,
+    tenants: TenantScope = EVERY_TENANT, redaction: Redaction = SHOW_ALL,
 ) -> Replay:
-    """Given a thread id and a page, return its replay; raise ThreadNotFound / PageOutOfRange."""
+    """Given a thread id and a page, return its replay as a reader of ``tenants`` sees it (personal data
+    masked by ``redaction``); raise ThreadNotFound / PageOutOfRange. Another tenant's thread is not found,
+    as if it did not exist, so its id leaks nothing."""
+    if not can_see_thread(scope=tenants, thread_id=thread_id):
+        raise ThreadNotFound(thread_id)
     steps = get_timeline(thread_id=thread_id, price_lookup=configured_price_lookup(), source=source, now=now)
     replay_page = paginate_steps(thread_id=thread_id, steps=steps, page=page, page_size=page_size)
     if page > replay_page.last_page:
         raise PageOutOfRange(replay_page.last_page)
+    if redaction.masks:
+        replay_page = dataclasses.replace(replay_page, steps=tuple(redaction.step(step) for step in replay_page.steps))
     return Replay(
         thread_id=thread_id,
         page=replay_page,
         totals=total_of(steps),
-        conversation=Conversation.objects.filter(thread_id=thread_id).first(),
+        conversation=redaction.conversation(Conversation.objects.filter(thread_id=thread_id).first()),
     )

@@ -205,6 +205,11 @@ SMART_SUPPORT = {
     "ANALYTICS_RECORDER": os.environ.get(
         "SMART_SUPPORT_ANALYTICS_RECORDER", "analytics.recorder.PostgresAnalyticsRecorder"
     ),
+    # The metadata key naming a conversation's tenant: users see the tenants they were given.
+    "TENANT_KEY": os.environ.get("SMART_SUPPORT_TENANT_KEY", "tenant"),
+    # Extra personal data masked for users without replay.view_unredacted: one regular expression
+    # (use | for several), besides e-mail addresses, phone numbers and payment cards.
+    "REDACT_PATTERNS": [os.environ["SMART_SUPPORT_REDACT_PATTERNS"]] if os.environ.get("SMART_SUPPORT_REDACT_PATTERNS") else [],
 }
 
 # -- Logins, API tokens, request rates and API docs (the access app) ---------------------------------

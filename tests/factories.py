@@ -5,6 +5,7 @@ import factory
 
 from analytics.models import AnalyticsEvent, EventType, ModelPrice
 from replay.models import Conversation, ConversationStatus
+from replay.tenants import tenant_of
 
 
 class ConversationFactory(factory.django.DjangoModelFactory):
@@ -13,6 +14,7 @@ class ConversationFactory(factory.django.DjangoModelFactory):
 
     thread_id = factory.Sequence(lambda n: f"thread-{n:05d}")
     metadata = factory.LazyFunction(lambda: {"tenant": "acme-eu", "channel": "web"})
+    tenant = factory.LazyAttribute(lambda conversation: tenant_of(metadata=conversation.metadata))
     started_at = factory.Sequence(lambda n: datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(hours=n))
     last_activity_at = factory.LazyAttribute(lambda conversation: conversation.started_at + timedelta(minutes=3))
     status = ConversationStatus.RESOLVED

@@ -93,7 +93,9 @@ def _staff(django_user_model, *, can_view_conversations: bool):
 
     user = django_user_model.objects.create_user(username="staff", password="pw", is_staff=True)
     if can_view_conversations:
-        user.user_permissions.add(Permission.objects.get(codename="view_conversation", content_type__app_label="replay"))
+        user.user_permissions.add(*Permission.objects.filter(
+            codename__in=["view_conversation", "view_all_tenants"], content_type__app_label="replay"
+        ))
     return user
 
 

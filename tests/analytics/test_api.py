@@ -17,7 +17,7 @@ ZONE_ERROR = "must be an IANA time zone PostgreSQL knows, such as UTC, Europe/Be
 @pytest.fixture
 def api(db) -> APIClient:
     user = User.objects.create_user("analyst")
-    user.user_permissions.add(Permission.objects.get(codename="view_analyticsevent"))
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_analyticsevent", "view_all_tenants"]))
     client = APIClient()
     client.force_authenticate(user)
     return client

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Sum
 
 from analytics.models import EventType
 from analytics.queries import (
@@ -184,9 +185,10 @@ def test_rollups_follow_the_recorder_through_rebuilds_and_reprices(run_reference
     scope = {"start": date(2026, 11, 10), "end": date(2026, 11, 10), "tz": UTC, "now": NOW}
 
     assert get_analytics(**scope, source=ROLLUPS) == get_analytics(**scope, source=CONVERSATIONS)
-    hours = HourlyRollup.objects.filter(agent="", span="hour").order_by("hour")
-    assert [(row.hour.hour, row.conversations) for row in hours] == [(9, 2), (10, 1)]  # started 09:00, 09:50, 10:40
-    assert HourlyRollup.objects.get(agent="", span="day").conversations == 3
+    # one row per tenant: an hour's conversations are the sum over its rows
+    hours = HourlyRollup.objects.filter(agent="", span="hour").values("hour").annotate(started=Sum("conversations"))
+    assert [(row["hour"].hour, row["started"]) for row in hours.order_by("hour")] == [(9, 2), (10, 1)]  # 09:00, 09:50, 10:40
+    assert HourlyRollup.objects.filter(agent="", span="day").aggregate(started=Sum("conversations")) == {"started": 3}
     ModelPriceFactory(model="gpt-4o-mini", input_usd_per_million=Decimal("50"), output_usd_per_million=Decimal("50"),
                       effective_from=started - timedelta(days=1))
     call_command("reprice")

@@ -19,7 +19,7 @@ STARTED_AT = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
 @pytest.fixture
 def api(db) -> APIClient:
     user = User.objects.create_user("analyst", password="pw")
-    user.user_permissions.add(Permission.objects.get(codename="view_conversation"))
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_conversation", "view_all_tenants", "view_unredacted"]))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {issue_api_token(user=user).key}")
     return client
