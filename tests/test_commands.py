@@ -1,6 +1,8 @@
 """simulate_conversations and demo, as staff run them."""
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +70,13 @@ def test_unreachable_database_is_named_without_a_traceback():
     assert result.returncode == 1
     assert result.stderr.startswith("error: cannot use the database at 127.0.0.1:1, database 'backoffice'")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="dbshell runs PostgreSQL's psql")
+def test_dbshell_reaches_the_database_the_commands_use():
+    """With the embedded database, dbshell starts (or joins) it like any command that connects."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "dbshell", "--", "-At", "-c", "SELECT 41 + 1"],
+        cwd=PROJECT_DIR, env={**os.environ, "DEBUG": "true"}, capture_output=True, text=True, timeout=120,
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "42"), result.stderr

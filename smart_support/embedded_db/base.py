@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, client
 from psycopg.conninfo import conninfo_to_dict
 
 from smart_support.embedded_postgres import embedded_postgres_url
@@ -40,7 +40,16 @@ def start_server(*, settings_dict: dict[str, Any]) -> None:
     settings_dict.update(HOST=server.get("host", ""), PORT=server.get("port", ""), USER=server.get("user", ""))
 
 
+class DatabaseClient(client.DatabaseClient):
+    def runshell(self, parameters: list[str]) -> None:
+        # dbshell runs psql with the settings' address, without connecting first: start the server here
+        start_server(settings_dict=self.connection.settings_dict)
+        super().runshell(parameters)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    client_class = DatabaseClient
+
     def get_connection_params(self) -> dict[str, Any]:
         start_server(settings_dict=self.settings_dict)
         return super().get_connection_params()
