@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 
 from analytics import queries
+from analytics.rollup_keys import ROLLUP_TENANT_WHERE
 from analytics.usage_rollups import LATENCY_BOUNDS_SQL, next_month, bucket_latency
 from replay.tenants import EVERY_TENANT, TenantScope
 
@@ -68,7 +69,7 @@ _SUMS = """coalesce(sum({calls}), 0), coalesce(sum({of}input_tokens), 0), coales
 
 # The population's rollup rows: whole UTC months from month rows, the other whole UTC days from day
 # rows, the hours at the edges from hour rows.
-_ROLLUP_WHERE = f"""scope = coalesce(%(agent)s::text, '') AND {queries.TENANT_WHERE} AND (
+_ROLLUP_WHERE = f"""scope = coalesce(%(agent)s::text, '') AND {ROLLUP_TENANT_WHERE} AND (
     (span = 'month' AND hour >= %(month_lower)s AND hour < %(month_upper)s)
     OR (span = 'day' AND ((hour >= %(day_lower)s AND hour < %(month_lower)s) OR (hour >= %(month_upper)s AND hour < %(day_upper)s)))
     OR (span = 'hour' AND ((hour >= %(lower)s AND hour < %(day_lower)s) OR (hour >= %(day_upper)s AND hour < %(upper)s))))"""

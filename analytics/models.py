@@ -181,7 +181,9 @@ class HourlyRollup(models.Model):
 
     span = models.CharField(max_length=4, choices=Span.choices, default=Span.HOUR)
     hour = models.DateTimeField(help_text="Start of the hour or day, in UTC.")
-    tenant = models.TextField(blank=True, default="", help_text="The conversations' tenant.")
+    tenant = models.TextField(
+        null=True, blank=True, help_text="The conversations' tenant; empty (NULL) for the rows of every tenant."
+    )
     agent = models.TextField(blank=True)
     conversations = models.PositiveIntegerField(default=0)
     # and one column per measure of analytics/measures.py, its sum over these conversations (added below)
@@ -237,7 +239,9 @@ class UsageRollup(models.Model):
 
     span = models.CharField(max_length=5, choices=Span.choices)
     hour = models.DateTimeField(help_text="Start of the hour, day or month the conversations started in, in UTC.")
-    tenant = models.TextField(blank=True, default="", help_text="The conversations' tenant.")
+    tenant = models.TextField(
+        null=True, blank=True, help_text="The conversations' tenant; empty (NULL) for the rows of every tenant."
+    )
     scope = models.TextField(blank=True, help_text="An agent the conversations had, or empty for all of them.")
     agent = models.TextField(blank=True, help_text="The agent that made the calls.")
     model = models.TextField(blank=True, help_text="The model of the LLM calls (empty for tool results).")

@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 
 from analytics.measures import MEASURE_NAMES, MEASURES, measure
 from analytics.models import AnalyticsEvent, EventType, HourlyRollup
+from analytics.rollup_keys import ROLLUP_TENANT_WHERE
 from replay.models import Conversation
 from replay.steps import approval_expiry_cutoff
 from replay.tenants import EVERY_TENANT, TenantScope
@@ -139,11 +140,11 @@ TENANT_WHERE = "(%(tenants)s::text[] IS NULL OR tenant = ANY(%(tenants)s::text[]
 _CONVERSATION_WHERE = f"""started_at >= %(lower)s AND started_at < %(upper)s AND {TENANT_WHERE}
     AND (%(agent)s::text IS NULL OR agents_used @> ARRAY[%(agent)s::text])"""
 # Whole UTC days inside the range from day rows, the hours at its edges from hour rows.
-_ROLLUP_WHERE = f"""agent = coalesce(%(agent)s::text, '') AND {TENANT_WHERE} AND (
+_ROLLUP_WHERE = f"""agent = coalesce(%(agent)s::text, '') AND {ROLLUP_TENANT_WHERE} AND (
     (span = 'day' AND hour >= %(day_lower)s AND hour < %(day_upper)s)
     OR (span = 'hour' AND ((hour >= %(lower)s AND hour < %(day_lower)s) OR (hour >= %(day_upper)s AND hour < %(upper)s))))"""
 _ROLLUP_HOURS_WHERE = (
-    f"agent = coalesce(%(agent)s::text, '') AND {TENANT_WHERE} AND span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s"
+    f"agent = coalesce(%(agent)s::text, '') AND {ROLLUP_TENANT_WHERE} AND span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s"
 )
 
 

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from analytics.measures import MEASURE_NAMES, MEASURES
+from analytics.rollup_keys import TENANT_SCOPES_SQL, same_key
 from analytics.usage_rollups import delete_usage_rollups, refresh_usage_rollups
 from replay.models import Conversation
 
@@ -218,19 +219,23 @@ INSERT INTO analytics_hourly_rollups (span, hour, tenant, agent, {columns}, hand
 SELECT '{span}', totals.period, totals.tenant, totals.agent, {columns}, coalesce(handoffs.handoffs, '{{}}'::jsonb),
        coalesce(unpriced.models, ARRAY[]::text[])
 FROM totals
-LEFT JOIN handoffs USING (period, tenant, agent)
-LEFT JOIN unpriced USING (period, tenant, agent)
+LEFT JOIN handoffs ON {same_key("handoffs", "totals", ("period", "agent"))}
+LEFT JOIN unpriced ON {same_key("unpriced", "totals", ("period", "agent"))}
 """
 
 
-# Hours from the conversations that started in them, per tenant: once for all agents ('') and once per agent.
-# All tenants' figures are the sum over every tenant's rows.
+
+# Hours from the conversations that started in them, per tenant and for every tenant: once for all agents
+# ('') and once per agent.
 _REFRESH_ROLLUPS_SQL = _rollup_insert_sql(
     span="hour",
-    source_rows="""
-        SELECT date_trunc('hour', conversations.started_at, 'UTC') AS period, scope.agent, conversations.*
+    source_rows=f"""
+        SELECT date_trunc('hour', conversations.started_at, 'UTC') AS period, scope.agent, tenant_scope.tenant,
+               {", ".join(f"conversations.{name}" for name in MEASURE_NAMES)}, conversations.handoffs,
+               conversations.unpriced_models
         FROM conversations
         CROSS JOIN LATERAL unnest(array_prepend(''::text, conversations.agents_used)) AS scope(agent)
+        {TENANT_SCOPES_SQL}
         WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
           AND date_trunc('hour', conversations.started_at, 'UTC') = ANY(%(hours)s)""",
     sums=", ".join(("count(*) AS conversations", *(measure.sum_of_conversations_sql() for measure in MEASURES))),

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
+from analytics.rollup_keys import TENANT_SCOPES_SQL, same_key
+
 # Latency histogram bucket bounds in ms: bucket i (PostgreSQL's ``width_bucket``, 1-based) holds
 # [LATENCY_BOUNDS[i-1], LATENCY_BOUNDS[i]). One bucket per ms up to 100 ms, then each at most 1/50 of
 # its lower bound wide, so the middle of a bucket is within 1 % of any latency in it (up to 2^31 ms,
@@ -69,11 +71,11 @@ per_bucket AS (
 INSERT INTO analytics_usage_rollups (span, hour, tenant, scope, agent, model, calls, input_tokens, output_tokens,
     cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, cache_savings_usd, unpriced_calls,
     llm_latency_buckets, llm_latency_counts, tool_latency_buckets, tool_latency_counts)
-SELECT '{span}', period, tenant, scope, agent, model, calls, input_tokens, output_tokens, cache_read_tokens,
-       cache_write_tokens, reasoning_tokens, cost_usd, cache_savings_usd, unpriced_calls,
+SELECT '{span}', sums.period, sums.tenant, sums.scope, sums.agent, sums.model, calls, input_tokens, output_tokens,
+       cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, cache_savings_usd, unpriced_calls,
        coalesce(llm_buckets, '{{}}'), coalesce(llm_counts, '{{}}'),
        coalesce(tool_buckets, '{{}}'), coalesce(tool_counts, '{{}}')
-FROM sums LEFT JOIN histograms USING (period, tenant, scope, agent, model)
+FROM sums LEFT JOIN histograms ON {same_key("histograms", "sums", ("period", "scope", "agent", "model"))}
 """
 
 
@@ -82,7 +84,7 @@ FROM sums LEFT JOIN histograms USING (period, tenant, scope, agent, model)
 _REFRESH_HOURS_SQL = _insert_sql(
     span="hour",
     source=f"""
-        SELECT date_trunc('hour', conversations.started_at, 'UTC') AS period, conversations.tenant,
+        SELECT date_trunc('hour', conversations.started_at, 'UTC') AS period, tenant_scope.tenant,
                scope.agent AS scope, event.agent,
                CASE WHEN event.event_type = 'llm_usage' THEN event.model ELSE '' END AS model,
                event.event_type = 'llm_usage' AS is_llm, event.input_tokens, event.output_tokens,
@@ -93,6 +95,7 @@ _REFRESH_HOURS_SQL = _insert_sql(
         JOIN analytics_events AS event
           ON event.conversation_id = conversations.id AND event.event_type IN ('llm_usage', 'tool_result')
         CROSS JOIN LATERAL unnest(array_prepend(''::text, conversations.agents_used)) AS scope(agent)
+        {TENANT_SCOPES_SQL}
         WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
           AND date_trunc('hour', conversations.started_at, 'UTC') = ANY(%(hours)s)""",
     sums="""count(*) FILTER (WHERE is_llm) AS calls,

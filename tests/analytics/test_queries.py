@@ -185,10 +185,16 @@ def test_rollups_follow_the_recorder_through_rebuilds_and_reprices(run_reference
     scope = {"start": date(2026, 11, 10), "end": date(2026, 11, 10), "tz": UTC, "now": NOW}
 
     assert get_analytics(**scope, source=ROLLUPS) == get_analytics(**scope, source=CONVERSATIONS)
-    # one row per tenant: an hour's conversations are the sum over its rows
-    hours = HourlyRollup.objects.filter(agent="", span="hour").values("hour").annotate(started=Sum("conversations"))
-    assert [(row["hour"].hour, row["started"]) for row in hours.order_by("hour")] == [(9, 2), (10, 1)]  # 09:00, 09:50, 10:40
-    assert HourlyRollup.objects.filter(agent="", span="day").aggregate(started=Sum("conversations")) == {"started": 3}
+    # the rows of every tenant hold an hour's conversations; each tenant's rows add up to them
+    every_tenant = HourlyRollup.objects.filter(agent="", span="hour", tenant__isnull=True).order_by("hour")
+    assert [(row.hour.hour, row.conversations) for row in every_tenant] == [(9, 2), (10, 1)]  # 09:00, 09:50, 10:40
+    by_tenant = HourlyRollup.objects.filter(agent="", span="hour", tenant__isnull=False).values("hour").annotate(
+        started=Sum("conversations")
+    )
+    assert [(row["hour"].hour, row["started"]) for row in by_tenant.order_by("hour")] == [(9, 2), (10, 1)]
+    assert HourlyRollup.objects.filter(agent="", span="day", tenant__isnull=True).aggregate(
+        started=Sum("conversations")
+    ) == {"started": 3}
     ModelPriceFactory(model="gpt-4o-mini", input_usd_per_million=Decimal("50"), output_usd_per_million=Decimal("50"),
                       effective_from=started - timedelta(days=1))
     call_command("reprice")
