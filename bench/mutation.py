@@ -43,9 +43,21 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/analytics/test_backfill.py", "tests/analytics/test_sync_faults.py", "tests/analytics/test_live_sync.py",
         "tests/analytics/test_backfill_options.py",
     ],
-    "analytics/derive.py": ["tests/analytics/test_derive.py", "tests/analytics/test_conversation_rows.py"],
-    "analytics/queries.py": ["tests/analytics/test_queries.py", "tests/analytics/test_query_edges.py"],
-    "analytics/measures.py": ["tests/analytics/test_derive.py", "tests/analytics/test_conversation_rows.py"],
+    # a thread's steps -> its events and its conversation row (the measures read off them included)
+    "analytics/derive.py": [
+        "tests/analytics/test_derive.py", "tests/analytics/test_conversation_rows.py", "tests/analytics/test_measures.py",
+        "tests/analytics/test_latencies.py",
+    ],
+    # every number of get_analytics and /api/analytics, from rows and from rollups
+    "analytics/queries.py": [
+        "tests/analytics/test_queries.py", "tests/analytics/test_query_edges.py", "tests/analytics/test_api.py",
+        "tests/analytics/test_measures.py", "tests/analytics/test_breakdowns.py",
+    ],
+    # the registry: each measure's value per conversation, its column, its sum and its API field
+    "analytics/measures.py": [
+        "tests/analytics/test_measures.py", "tests/analytics/test_derive.py", "tests/analytics/test_conversation_rows.py",
+        "tests/analytics/test_queries.py", "tests/analytics/test_api.py",
+    ],
 }
 
 

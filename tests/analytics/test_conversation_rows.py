@@ -73,3 +73,21 @@ def test_two_approvals_answered_by_id_count_one_approved_one_rejected(checkpoint
 
     row = Conversation.objects.get(thread_id="two-reviewers")
     assert (row.interrupt_count, row.interrupts_approved, row.interrupts_rejected, row.interrupts_pending) == (2, 1, 1, 0)
+
+
+def test_an_approval_answered_neither_yes_nor_no_counts_as_outcome_unknown_the_unanswered_as_pending(checkpointer):
+    graph = build_parallel_approvals_app(checkpointer=checkpointer)
+    config = {"configurable": {"thread_id": "one-unclear-one-open"}}
+    checkpoint_id_module._last_v6_timestamp = None
+    with time_machine.travel(STARTED_AT, tick=False) as traveller:
+        graph.invoke({"order_id": "A-8"}, config)
+        pending = {interrupt.value["action"]: interrupt.id for interrupt in graph.get_state(config).interrupts}
+        traveller.shift(timedelta(minutes=5))
+        graph.invoke(Command(resume={pending["refund"]: "call the customer back first"}), config)
+
+    derive_at(STARTED_AT + timedelta(hours=2))
+
+    row = Conversation.objects.get(thread_id="one-unclear-one-open")
+    assert (row.interrupt_count, row.interrupts_approved, row.interrupts_rejected, row.interrupts_other, row.interrupts_pending) == (
+        2, 0, 0, 1, 1,
+    )

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 
 from analytics.measures import MEASURES, Kind
 from analytics.queries import CONVERSATIONS, ROLLUPS, get_analytics, source_for
@@ -101,3 +102,11 @@ def test_every_measure_is_in_the_api_the_csv_and_the_dashboard(scattered, client
     for measure in MEASURES:
         assert f'id="measure-{measure.name}"' in dashboard.content.decode()
         assert measure.definition in schema["components"]["schemas"]["MeasureTotals"]["properties"][measure.name]["description"]
+
+
+def test_the_migrations_create_every_measure_column_as_declared(db):
+    """A measure's column type, size, default or definition changed without a migration would leave the
+    tables unlike the models (a sum overflowing, a flag stored as a number): makemigrations finds nothing to do."""
+    out = io.StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    assert out.getvalue() == "No changes detected\n"

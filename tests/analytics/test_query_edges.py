@@ -52,6 +52,12 @@ def test_approvals_older_than_the_ttl_count_as_expired_the_rest_as_pending(one_e
     assert result.interrupt_stats == InterruptStats(total=3, approved=0, rejected=0, other=0, expired=1, pending=2)
 
 
+def test_a_range_before_the_recent_approvals_counts_only_its_own_as_expired(one_expired_two_pending):
+    result = get_analytics(start=date(2026, 11, 16), end=date(2026, 11, 18), tz=UTC, now=NOW)
+
+    assert result.interrupt_stats == InterruptStats(total=1, approved=0, rejected=0, other=0, expired=1, pending=0)
+
+
 def test_pending_approvals_expire_as_the_clock_passes_the_ttl(one_expired_two_pending):
     a_day_later = NOW + timedelta(hours=24)
 
