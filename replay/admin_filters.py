@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from replay.models import Conversation
 from replay.services import known_agent_names
 from replay.steps import approval_expiry_cutoff
+from replay.tenants import tenant_scope
 from smart_support.time_zones import UnknownTimeZone, time_zone
 
 
@@ -88,7 +89,7 @@ class AgentFilter(admin.SimpleListFilter):
     parameter_name = "agent"
 
     def lookups(self, request, model_admin):
-        return [(name, name) for name in known_agent_names()]
+        return [(name, name) for name in known_agent_names(tenants=tenant_scope(user=request.user))]
 
     def queryset(self, request, queryset):
         return queryset.filter(agents_used__contains=[self.value()]) if self.value() else queryset
@@ -99,7 +100,7 @@ class RoutedToFilter(admin.SimpleListFilter):
     parameter_name = "routed_to"
 
     def lookups(self, request, model_admin):
-        return [(name, name) for name in known_agent_names()]
+        return [(name, name) for name in known_agent_names(tenants=tenant_scope(user=request.user))]
 
     def queryset(self, request, queryset):
         return queryset.filter(handoffs__has_key=self.value()) if self.value() else queryset

@@ -129,10 +129,11 @@ def configured_price_lookup() -> PriceLookup | None:
     return import_string(path)() if path else None
 
 
-def known_agent_names() -> list[str]:
-    """Every agent that took part in a conversation, from ``SMART_SUPPORT["AGENT_NAMES"]``."""
+def known_agent_names(*, tenants: TenantScope = EVERY_TENANT) -> list[str]:
+    """Every agent that took part in a conversation of these tenants, from ``SMART_SUPPORT["AGENT_NAMES"]``
+    (a function taking ``tenants``)."""
     path = settings.SMART_SUPPORT.get("AGENT_NAMES")
-    return list(import_string(path)()) if path else []
+    return list(import_string(path)(tenants=tenants)) if path else []
 
 
 def get_replay(

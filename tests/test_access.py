@@ -4,6 +4,7 @@ and one of tenant B — the status each reader gets and whether the conversation
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 import pytest
@@ -130,3 +131,25 @@ def test_a_reader_given_no_tenant_sees_nothing_and_zero_analytics(tenant_world, 
     assert client.get(f"/api/replay/{A}").status_code == 404
     assert A not in client.get("/admin/replay/conversation/").content.decode()
     assert client.get("/admin/analytics/dashboard/", RANGE).context["agents"] == []
+
+
+def test_the_agent_filters_list_only_the_agents_of_a_readers_tenants(tenant_world):
+    from analytics.storage import rebuild_rollups
+    from replay.models import Conversation
+    from tests.factories import ConversationFactory
+    from tests.tenant_world import GLOBEX
+
+    ConversationFactory(thread_id="globex-desk", metadata={"tenant": GLOBEX}, tenant=GLOBEX,
+                        agents_used=["supervisor", "globex_desk"], started_at=datetime(2026, 11, 10, 11, tzinfo=timezone.utc))
+    rebuild_rollups()
+    page = tenant_world.clients["viewer of tenant A"].get("/admin/replay/conversation/")
+    everyone = tenant_world.clients["viewer of all tenants"].get("/admin/replay/conversation/")
+
+    def agents_offered(response) -> set[str]:
+        spec = next(spec for spec in response.context["cl"].filter_specs if getattr(spec, "parameter_name", "") == "agent")
+        return {value for value, _ in spec.lookup_choices}
+
+    acme_agents = set(Conversation.objects.get(thread_id=A).agents_used)
+    all_agents = {agent for row in Conversation.objects.all() for agent in row.agents_used}
+    assert all_agents - acme_agents, "the other tenant's conversation has an agent of its own"
+    assert (agents_offered(page), agents_offered(everyone)) == (acme_agents, all_agents)
