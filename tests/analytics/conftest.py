@@ -12,3 +12,12 @@ def api(db) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
+
+
+def token_totals(rows) -> dict[str, int]:
+    """What ``/api/analytics`` answers under ``tokens`` for these conversation rows, summed by hand."""
+    return {
+        "input": sum(row.input_tokens for row in rows), "output": sum(row.output_tokens for row in rows),
+        "cache_read": sum(row.cache_read_tokens for row in rows), "cache_write": sum(row.cache_write_tokens for row in rows),
+        "reasoning": sum(row.reasoning_tokens for row in rows),
+    }

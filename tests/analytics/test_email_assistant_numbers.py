@@ -9,6 +9,7 @@ import time_machine
 from django.core.management import call_command
 
 from replay.models import Conversation
+from tests.analytics.conftest import token_totals
 from tests.apps.email_assistant_conversations import NOW, run_inbox_threads
 
 # thread: status, resolved, tool calls (Done is no call), tool errors, interrupts (all, approved, rejected,
@@ -69,9 +70,5 @@ def test_analytics_numbers(inbox_backfill, api):
         ("2026-11-11", 10, 5, 0), ("2026-11-12", 1, 0, 0),
     ]
     assert Decimal(body["total_cost"]) == sum((row.cost_usd for row in rows), Decimal(0))
-    assert body["tokens"] == {
-        "input": sum(row.input_tokens for row in rows), "output": sum(row.output_tokens for row in rows),
-        "cache_read": sum(row.cache_read_tokens for row in rows), "cache_write": sum(row.cache_write_tokens for row in rows),
-        "reasoning": sum(row.reasoning_tokens for row in rows),
-    }
+    assert body["tokens"] == token_totals(rows)
     assert body["tokens"]["input"] > 0 and body["unpriced_models"] == []

@@ -10,6 +10,7 @@ from django.core.management import call_command
 
 from analytics.models import AnalyticsEvent
 from replay.models import Conversation
+from tests.analytics.conftest import token_totals
 from tests.apps.middleware_agent import FALLBACK_MODEL, NOW, PRIMARY_MODEL, SUMMARY_MODEL, run_middleware_threads
 
 # thread: status, resolved, tool calls, tool errors, interrupts (raised, approved, rejected, pending), messages, summarised
@@ -89,11 +90,7 @@ def test_analytics_numbers(middleware_backfill, api):
         ("2026-11-09", 5, 4, 0), ("2026-11-10", 6, 3, 0),
     ]
     assert [Decimal(day["cost"]) for day in body["series"]] == [costs[9], costs[10]]
-    assert body["tokens"] == {
-        "input": sum(row.input_tokens for row in rows), "output": sum(row.output_tokens for row in rows),
-        "cache_read": sum(row.cache_read_tokens for row in rows), "cache_write": sum(row.cache_write_tokens for row in rows),
-        "reasoning": sum(row.reasoning_tokens for row in rows),
-    }
+    assert body["tokens"] == token_totals(rows)
     # the fallback model's tokens are priced by its own name
     assert body["tokens"]["input"] > 0 and body["unpriced_models"] == []
     assert Conversation.objects.get(thread_id="mw-model-fallback").cost_usd > 0

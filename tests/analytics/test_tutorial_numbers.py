@@ -9,6 +9,7 @@ import time_machine
 from django.core.management import call_command
 
 from replay.models import Conversation
+from tests.analytics.conftest import token_totals
 from tests.apps.tutorial_app import AGENT_NODES, ROUTING_TOOLS
 from tests.apps.tutorial_conversations import NOW, run_tutorial_threads
 
@@ -83,9 +84,5 @@ def test_analytics_numbers(tutorial_backfill, api):
         ("2026-11-09", 3, 1, 0), ("2026-11-10", 5, 2, 0),
     ]
     assert [Decimal(day["cost"]) for day in body["series"]] == [costs[9], costs[10]]
-    assert body["tokens"] == {
-        "input": sum(row.input_tokens for row in rows), "output": sum(row.output_tokens for row in rows),
-        "cache_read": sum(row.cache_read_tokens for row in rows), "cache_write": sum(row.cache_write_tokens for row in rows),
-        "reasoning": sum(row.reasoning_tokens for row in rows),
-    }
+    assert body["tokens"] == token_totals(rows)
     assert body["tokens"]["input"] > 0 and body["unpriced_models"] == []
