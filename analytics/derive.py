@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from analytics.latencies import llm_call_latencies, tool_result_latencies
-from analytics.measures import ConversationSteps, Value, interrupt_outcome, is_resolving_result, measures_of
+from analytics.measures import ConversationSteps, Value, is_resolving_result, measures_of
 from analytics.models import EventType
 from replay.checkpoints import ThreadCheckpoints
 from replay.tenants import tenant_of
@@ -80,18 +80,19 @@ def derive_thread(
     """Given a thread's checkpoints, return its events and conversation summary (pure; writes nothing)."""
     rules = rules or TimelineRules.from_settings()
     steps = build_timeline(thread, price_lookup=price_lookup, now=now, rules=rules)
-    events = tuple(_events(steps, rules))
-    return DerivedThread(conversation=_summary(thread, steps, now=now, rules=rules), events=events)
-
-
-def _summary(thread: ThreadCheckpoints, steps: list[ReplayStep], *, now: datetime, rules: TimelineRules) -> DerivedConversation:
     conversation = ConversationSteps(steps=tuple(steps), rules=rules)
+    events = tuple(_events(conversation))
+    return DerivedThread(conversation=_summary(thread, conversation, now=now), events=events)
+
+
+def _summary(thread: ThreadCheckpoints, conversation: ConversationSteps, *, now: datetime) -> DerivedConversation:
+    steps = list(conversation.steps)
     measures = measures_of(conversation)
     started_at = thread.started_at or (steps[0].timestamp if steps else now)
     last_activity_at = max([thread.last_checkpoint_at or started_at, *(step.timestamp for step in steps)])
     pending_unexpired = any(step.type == StepType.INTERRUPT and step.status == "pending" for step in steps)
     pending_raised = [
-        step.timestamp for step in steps if step.type == StepType.INTERRUPT and interrupt_outcome(steps, step) == "pending"
+        step.timestamp for step in steps if step.type == StepType.INTERRUPT and conversation.interrupt_outcome(step) == "pending"
     ]
     if conversation.escalated:
         status = ConversationStatus.ESCALATED
@@ -134,7 +135,8 @@ def _agents_used(steps: list[ReplayStep]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _events(steps: list[ReplayStep], rules: TimelineRules) -> list[DerivedEvent]:
+def _events(conversation: ConversationSteps) -> list[DerivedEvent]:
+    steps = list(conversation.steps)
     if not steps:
         return []
     events = [
@@ -145,9 +147,6 @@ def _events(steps: list[ReplayStep], rules: TimelineRules) -> list[DerivedEvent]
             payload={"first_step": steps[0].type.value},
         )
     ]
-    resolutions = {
-        step.details.get("interrupt_id"): step for step in steps if step.type == StepType.INTERRUPT_RESOLUTION
-    }
     llm_latencies, tool_latencies = llm_call_latencies(steps), tool_result_latencies(steps)
     seen: Counter = Counter()
     for step in steps:
@@ -169,7 +168,7 @@ def _events(steps: list[ReplayStep], rules: TimelineRules) -> list[DerivedEvent]
                     occurred_at=step.timestamp, agent=_caller(step),
                 )
             )
-        event = _event_for_step(step, key, common, resolutions, rules)
+        event = _event_for_step(step, key, common, conversation)
         if event is not None and event.event_type == EventType.TOOL_RESULT:
             event = replace(event, latency_ms=tool_latencies[step.index])
         if event is not None:
@@ -185,7 +184,7 @@ def _caller(step: ReplayStep) -> str:
 
 
 def _event_for_step(
-    step: ReplayStep, key: str, common: dict[str, Any], resolutions: dict[Any, ReplayStep], rules: TimelineRules
+    step: ReplayStep, key: str, common: dict[str, Any], conversation: ConversationSteps
 ) -> DerivedEvent | None:
     tool = {"tool_name": step.tool_name or ""}
     if step.type == StepType.HANDOFF:
@@ -196,11 +195,10 @@ def _event_for_step(
     if step.type == StepType.ESCALATION:
         return DerivedEvent(event_type=EventType.ESCALATED, dedup_key=f"{key}|escalated", payload={"args": step.tool_args}, **tool, **common)
     if step.type == StepType.TOOL_RESULT:
-        payload = {"resolving": is_resolving_result(step, rules)}
+        payload = {"resolving": is_resolving_result(step, conversation.rules)}
         return DerivedEvent(event_type=EventType.TOOL_RESULT, dedup_key=f"{key}|tool_result", status=step.status or "", payload=payload, **tool, **common)
     if step.type == StepType.INTERRUPT:
-        resolution = resolutions.get(step.details.get("interrupt_id"))
-        status = (resolution.status or "resolved") if resolution else "pending"
+        status = conversation.interrupt_outcome(step)
         payload = {"interrupt_id": step.details.get("interrupt_id"), "value": step.details.get("value")}
         return DerivedEvent(event_type=EventType.INTERRUPT_RAISED, dedup_key=f"{key}|interrupt_raised", status=status, payload=payload, **common)
     if step.type == StepType.INTERRUPT_RESOLUTION:

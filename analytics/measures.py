@@ -33,14 +33,6 @@ class Kind(StrEnum):
 Value = int | Decimal | bool
 
 
-def interrupt_outcome(steps: list[ReplayStep], interrupt: ReplayStep) -> str:
-    """approved | rejected | resolved (outcome not stored or neither) | pending (expired or not)."""
-    for step in steps:
-        if step.type == StepType.INTERRUPT_RESOLUTION and step.details.get("interrupt_id") == interrupt.details.get("interrupt_id"):
-            return step.status or "resolved"
-    return "pending"
-
-
 def is_resolving_result(step: ReplayStep, rules: TimelineRules) -> bool:
     """A successful tool result that counts toward resolution: not a routing or handoff tool, not an
     escalation, and no reviewer rejected its call (such a result reads ``rejected``, not ``success``)."""
@@ -68,9 +60,21 @@ class ConversationSteps:
         return total_of(list(self.steps))
 
     @cached_property
+    def _resolution_outcomes(self) -> dict[object, str]:
+        """Interrupt id → the outcome its (first) resolution recorded: one pass, not one per interrupt."""
+        outcomes: dict[object, str] = {}
+        for step in self.steps:
+            if step.type == StepType.INTERRUPT_RESOLUTION:
+                outcomes.setdefault(step.details.get("interrupt_id"), step.status or "resolved")
+        return outcomes
+
+    def interrupt_outcome(self, interrupt: ReplayStep) -> str:
+        """approved | rejected | resolved (outcome not stored or neither) | pending (expired or not)."""
+        return self._resolution_outcomes.get(interrupt.details.get("interrupt_id"), "pending")
+
+    @cached_property
     def interrupt_outcomes(self) -> Counter:
-        steps = list(self.steps)
-        return Counter(interrupt_outcome(steps, step) for step in steps if step.type == StepType.INTERRUPT)
+        return Counter(self.interrupt_outcome(step) for step in self.steps if step.type == StepType.INTERRUPT)
 
     @cached_property
     def escalated(self) -> bool:
