@@ -8,9 +8,10 @@ module's own tests against each; a fault no test notices is a "survivor".
 The tool lives in a virtualenv of its own under ``var/mutation/venv`` (made on first use from
 requirements.txt plus mutmut), so the project's environment does not depend on it. Each module is
 scored in a fresh copy of the work tree under ``var/mutation/<module>`` with its own ``setup.cfg``;
-the tests use their own database on the embedded server (``DATABASE_NAME=smart_support_mutation``), so a
-mutation run does not share a test database with an ordinary test run. One mutant at a time: this is a
-2-core machine. Prints killed/total per module and every survivor; ``mutmut show <name>`` in the
+the tests use a database of their own per module on the embedded server
+(``DATABASE_NAME=smart_support_mutation_<module>``), so a mutation run shares a test database neither with an
+ordinary test run nor with another module scored at the same time. One mutant at a time per module: this is
+a 2-core machine. Prints killed/total per module and every survivor; ``mutmut show <name>`` in the
 module's copy shows its diff.
 """
 
@@ -117,12 +118,13 @@ def prepare_copy(module: str, tests: list[str]) -> Path:
 
 def score(module: str, tests: list[str], *, python: Path, mutants: list[str]) -> dict:
     copy = prepare_copy(module, [test for test in tests if (PROJECT_DIR / test).exists()])
-    env = {**os.environ, "DATABASE_NAME": "smart_support_mutation", "PYTHONUNBUFFERED": "1"}
+    database = "smart_support_mutation_" + copy.name
+    env = {**os.environ, "DATABASE_NAME": database, "PYTHONUNBUFFERED": "1", "DEBUG": "true"}
     # every mutant reuses one test database: start from a new one, not from rows a killed run left
     subprocess.run(
         [sys.executable, "manage.py", "shell", "-c",
          "from django.db import connection; connection.cursor().execute("
-         "'DROP DATABASE IF EXISTS test_smart_support_mutation WITH (FORCE)')"],
+         f"'DROP DATABASE IF EXISTS test_{database} WITH (FORCE)')"],
         cwd=PROJECT_DIR, env={**env, "DATABASE_NAME": "postgres"}, check=True,
     )
     started = time.monotonic()
