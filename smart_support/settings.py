@@ -235,6 +235,16 @@ REST_KNOX = {
     "TOKEN_TTL": timedelta(days=float(os.environ.get("SMART_SUPPORT_API_TOKEN_DAYS", "30"))),
     "AUTH_HEADER_PREFIX": "Token",
 }
+# DRF's request counts live in a table of the database every web process shares: in each process's memory,
+# n gunicorn workers would each allow the whole rate (created by access/migrations/0001_cache_table.py).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "smart_support_cache",
+        # one entry per client address and per user within a minute; Django culls a third past this
+        "OPTIONS": {"MAX_ENTRIES": 20000},
+    }
+}
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["access.throttles.AnonymousRateThrottle", "access.throttles.UserRateThrottle"]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     # "off" turns a rate off (the benchmarks do).

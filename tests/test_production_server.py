@@ -18,6 +18,7 @@ from replay.checkpoints import checkpoint_conninfo
 from tests.test_checks import LONG_RANDOM_KEY, _production_env
 from tests.test_commands import PROJECT_DIR
 
+ANONYMOUS_RATE = 4
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "smart_support.wsgi"]
 
 
@@ -54,8 +55,9 @@ def production_server(django_db_setup, tmp_path_factory: pytest.TempPathFactory)
     port = _free_port()
     env = _production_env(
         SECRET_KEY=LONG_RANDOM_KEY, ALLOWED_HOSTS="127.0.0.1", DATABASE_URL=checkpoint_conninfo(),
-        STATIC_ROOT=str(tmp_path / "static"), WEB_CONCURRENCY="1", GUNICORN_THREADS="2",
-        GUNICORN_BIND=f"127.0.0.1:{port}",
+        STATIC_ROOT=str(tmp_path / "static"), WEB_CONCURRENCY="2", GUNICORN_THREADS="2",
+        GUNICORN_BIND=f"127.0.0.1:{port}", SMART_SUPPORT_PUBLIC_API_DOCS="true",
+        SMART_SUPPORT_THROTTLE_ANON=f"{ANONYMOUS_RATE}/minute",
     )
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=PROJECT_DIR, env=env, check=True,
@@ -89,6 +91,13 @@ def test_gunicorn_serves_the_login_page_its_static_files_and_readiness(productio
     assert b'"status":"ready"' in ready.read().replace(b" ", b"")
 
     assert _get(f"{production_server}/admin/login/?next=/admin/").headers.get("Server", "").startswith("gunicorn")
+
+
+def test_the_request_rate_is_counted_across_workers(production_server):
+    # each request on a new connection, so the two workers take turns as they accept them
+    statuses = [_get(f"{production_server}/api/schema/").status for _ in range(2 * ANONYMOUS_RATE)]
+
+    assert statuses == [200] * ANONYMOUS_RATE + [429] * ANONYMOUS_RATE
 
 
 def test_an_unknown_page_is_a_plain_404_not_a_debug_page(production_server):
