@@ -139,16 +139,36 @@ def _field(kind: Kind, *, help_text: str, sums: bool) -> models.Field:
     return models.PositiveIntegerField(default=0, help_text=help_text)
 
 
-def _kind_count(*types: StepType) -> Callable[[ConversationSteps], int]:
-    return lambda conversation: sum(conversation.kinds[step_type] for step_type in types)
+# The value functions below are small frozen classes rather than closures: their code runs when a
+# conversation is measured, not while the module loads.
+@dataclass(frozen=True)
+class _KindCount:
+    """How many steps of these types the conversation has."""
+
+    types: tuple[StepType, ...]
+
+    def __call__(self, conversation: ConversationSteps) -> int:
+        return sum(conversation.kinds[step_type] for step_type in self.types)
 
 
-def _outcomes(outcome: str) -> Callable[[ConversationSteps], int]:
-    return lambda conversation: conversation.interrupt_outcomes[outcome]
+@dataclass(frozen=True)
+class _OutcomeCount:
+    """How many of the conversation's interrupts ended with this outcome."""
+
+    outcome: str
+
+    def __call__(self, conversation: ConversationSteps) -> int:
+        return conversation.interrupt_outcomes[self.outcome]
 
 
-def _total(name: str) -> Callable[[ConversationSteps], int | Decimal]:
-    return lambda conversation: getattr(conversation.totals, name)
+@dataclass(frozen=True)
+class _TimelineTotal:
+    """One of the timeline's own totals (tokens and cost, summed over its LLM calls)."""
+
+    name: str
+
+    def __call__(self, conversation: ConversationSteps) -> int | Decimal:
+        return getattr(conversation.totals, self.name)
 
 
 MEASURES: tuple[Measure, ...] = (
@@ -157,7 +177,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("escalated", "Escalated", "At least one escalation to a human.",
             Kind.FLAG, lambda conversation: conversation.escalated),
     Measure("message_count", "Messages", "Customer and agent messages.",
-            Kind.COUNT, _kind_count(StepType.USER_MESSAGE, StepType.AGENT_MESSAGE)),
+            Kind.COUNT, _KindCount((StepType.USER_MESSAGE, StepType.AGENT_MESSAGE))),
     Measure("step_count", "Steps", "Steps of the replay.",
             Kind.COUNT, lambda conversation: len(conversation.steps)),
     Measure("tool_call_count", "Tool calls", "Tool calls, escalations included, handoffs and reviewers' decisions not.",
@@ -167,28 +187,28 @@ MEASURES: tuple[Measure, ...] = (
             Kind.COUNT, lambda conversation: sum(
                 1 for step in conversation.steps if step.type == StepType.TOOL_RESULT and step.status == "error")),
     Measure("interrupt_count", "Approval requests", "Human-approval interrupts, each counted once.",
-            Kind.COUNT, _kind_count(StepType.INTERRUPT)),
-    Measure("interrupts_approved", "Approved", "Approval requests resolved as approved.", Kind.COUNT, _outcomes("approved")),
-    Measure("interrupts_rejected", "Rejected", "Approval requests resolved as rejected.", Kind.COUNT, _outcomes("rejected")),
+            Kind.COUNT, _KindCount((StepType.INTERRUPT,))),
+    Measure("interrupts_approved", "Approved", "Approval requests resolved as approved.", Kind.COUNT, _OutcomeCount("approved")),
+    Measure("interrupts_rejected", "Rejected", "Approval requests resolved as rejected.", Kind.COUNT, _OutcomeCount("rejected")),
     Measure("interrupts_other", "Outcome unknown", "Approval requests resolved with no approve/reject stored.",
-            Kind.COUNT, _outcomes("resolved")),
+            Kind.COUNT, _OutcomeCount("resolved")),
     Measure("interrupts_pending", "Unanswered", "Approval requests not answered, expired or not.",
-            Kind.COUNT, _outcomes("pending")),
+            Kind.COUNT, _OutcomeCount("pending")),
     Measure("input_tokens", "Input tokens", "Input tokens of every LLM call, cached ones included.",
-            Kind.TOKENS, _total("input_tokens")),
+            Kind.TOKENS, _TimelineTotal("input_tokens")),
     Measure("output_tokens", "Output tokens", "Output tokens of every LLM call, reasoning included.",
-            Kind.TOKENS, _total("output_tokens")),
+            Kind.TOKENS, _TimelineTotal("output_tokens")),
     Measure("cache_read_tokens", "Cached input read", "Input tokens the provider read from its prompt cache.",
-            Kind.TOKENS, _total("cache_read_tokens")),
+            Kind.TOKENS, _TimelineTotal("cache_read_tokens")),
     Measure("cache_write_tokens", "Cached input written", "Input tokens the provider wrote to its prompt cache.",
-            Kind.TOKENS, _total("cache_write_tokens")),
+            Kind.TOKENS, _TimelineTotal("cache_write_tokens")),
     Measure("reasoning_tokens", "Reasoning tokens", "Output tokens the model spent on reasoning.",
-            Kind.TOKENS, _total("reasoning_tokens")),
+            Kind.TOKENS, _TimelineTotal("reasoning_tokens")),
     Measure("cost_usd", "Cost (USD)", "LLM cost at the prices in force at each call (priced models).",
-            Kind.USD, _total("cost_usd")),
+            Kind.USD, _TimelineTotal("cost_usd")),
     Measure("cache_savings_usd", "Caching saved (USD)",
             "What the cached input saved against the plain input price (cache writes above it count against).",
-            Kind.USD, _total("cache_savings_usd")),
+            Kind.USD, _TimelineTotal("cache_savings_usd")),
 )
 
 MEASURE_NAMES: tuple[str, ...] = tuple(measure.name for measure in MEASURES)

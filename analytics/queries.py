@@ -8,7 +8,7 @@ whether one has expired depends on the moment of the query.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import QuerySet
 
-from analytics.measures import MEASURE_NAMES, MEASURES, measure
+from analytics.measures import MEASURE_NAMES, MEASURES, Measure, measure
 from analytics.models import AnalyticsEvent, EventType, HourlyRollup
 from analytics.rollup_keys import ROLLUP_TENANT_WHERE
 from replay.models import Conversation
@@ -133,8 +133,6 @@ def per_conversation(total: Decimal, whole: int) -> Decimal | None:
 
 # -- where the sums come from: hourly rollups, or the conversations themselves ---------------------
 
-_CONVERSATION_SUMS = ", ".join(("count(*) AS conversations", *(measure.sum_of_conversations_sql() for measure in MEASURES)))
-_ROLLUP_SUMS = ", ".join(("coalesce(sum(conversations), 0) AS conversations", *(measure.sum_of_rollups_sql() for measure in MEASURES)))
 # NULL tenants: every tenant; an empty array: none.
 TENANT_WHERE = "(%(tenants)s::text[] IS NULL OR tenant = ANY(%(tenants)s::text[]))"
 _CONVERSATION_WHERE = f"""started_at >= %(lower)s AND started_at < %(upper)s AND {TENANT_WHERE}
@@ -153,7 +151,8 @@ class _Source:
     """One table the sums can be read from, with its SQL."""
 
     table: str
-    sums: str
+    conversation_count: str  # SQL for the number of conversations, named ``conversations``
+    sum_of: Callable[[Measure], str]  # SQL for a measure's sum, named for it
     where: str
     day_of: str  # SQL for the row's day in %(tz)s
     day_counts: str  # SQL for a day's conversations, resolved, escalated
@@ -166,7 +165,8 @@ class _Source:
 
     def totals(self, params: dict) -> Totals:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {self.sums} FROM {self.table} WHERE {self.where}", params)  # noqa: S608
+            sums = ", ".join((self.conversation_count, *(self.sum_of(measure) for measure in MEASURES)))
+            cursor.execute(f"SELECT {sums} FROM {self.table} WHERE {self.where}", params)  # noqa: S608
             row = cursor.fetchone()
             sums = {column.name: value for column, value in zip(cursor.description, row)}
         return Totals(conversations=int(sums.pop("conversations")), measures=MappingProxyType(
@@ -198,13 +198,15 @@ class _Source:
 
 
 CONVERSATIONS = _Source(
-    table="conversations", sums=_CONVERSATION_SUMS, where=_CONVERSATION_WHERE,
+    table="conversations", conversation_count="count(*) AS conversations",
+    sum_of=Measure.sum_of_conversations_sql, where=_CONVERSATION_WHERE,
     day_of="(started_at AT TIME ZONE %(tz)s)::date",
     day_counts="count(*), count(*) FILTER (WHERE resolved), count(*) FILTER (WHERE escalated)",
     series_where=_CONVERSATION_WHERE,
 )
 ROLLUPS = _Source(
-    table="analytics_hourly_rollups", sums=_ROLLUP_SUMS, where=_ROLLUP_WHERE,
+    table="analytics_hourly_rollups", conversation_count="coalesce(sum(conversations), 0) AS conversations",
+    sum_of=Measure.sum_of_rollups_sql, where=_ROLLUP_WHERE,
     day_of="(hour AT TIME ZONE %(tz)s)::date",
     day_counts="sum(conversations), sum(resolved), sum(escalated)",
     series_where=_ROLLUP_HOURS_WHERE,

@@ -48,7 +48,8 @@ def _upsert_conversations_sql(*, table: str, staged: str, returning: str = " RET
     )
 
 
-STAGE_CONVERSATIONS_SQL = f"""
+def _stage_conversations_sql() -> str:
+    return f"""
 CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
     thread_id text, metadata jsonb, started_at timestamptz, last_activity_at timestamptz, status varchar(32),
     agents_used jsonb, {", ".join(f"{measure.name} {measure.sql_type}" for measure in MEASURES)},
@@ -69,7 +70,7 @@ def replace_conversations_and_events(
     Returns the number of events written."""
     conversation_table, event_table = tables
     live = tables == LIVE_TABLES
-    cursor.execute(STAGE_CONVERSATIONS_SQL)
+    cursor.execute(_stage_conversations_sql())
     cursor.execute("DELETE FROM staged_conversations")  # an enclosing transaction may have staged rows already
     with cursor.copy(f"COPY staged_conversations ({', '.join(CONVERSATION_COLUMNS)}) FROM STDIN") as copy:
         for row in conversations:
@@ -227,29 +228,33 @@ LEFT JOIN unpriced ON {same_key("unpriced", "totals", ("period", "agent"))}
 
 # Hours from the conversations that started in them, per tenant and for every tenant: once for all agents
 # ('') and once per agent.
-_REFRESH_ROLLUPS_SQL = _rollup_insert_sql(
-    span="hour",
-    source_rows=f"""
-        SELECT date_trunc('hour', conversations.started_at, 'UTC') AS period, scope.agent, tenant_scope.tenant,
-               {", ".join(f"conversations.{name}" for name in MEASURE_NAMES)}, conversations.handoffs,
-               conversations.unpriced_models
-        FROM conversations
-        CROSS JOIN LATERAL unnest(array_prepend(''::text, conversations.agents_used)) AS scope(agent)
-        {TENANT_SCOPES_SQL}
-        WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
-          AND date_trunc('hour', conversations.started_at, 'UTC') = ANY(%(hours)s)""",
-    sums=", ".join(("count(*) AS conversations", *(measure.sum_of_conversations_sql() for measure in MEASURES))),
-)
+def _refresh_hour_rollups_sql() -> str:
+    return _rollup_insert_sql(
+        span="hour",
+        source_rows=f"""
+            SELECT date_trunc('hour', conversations.started_at, 'UTC') AS period, scope.agent, tenant_scope.tenant,
+                   {", ".join(f"conversations.{name}" for name in MEASURE_NAMES)}, conversations.handoffs,
+                   conversations.unpriced_models
+            FROM conversations
+            CROSS JOIN LATERAL unnest(array_prepend(''::text, conversations.agents_used)) AS scope(agent)
+            {TENANT_SCOPES_SQL}
+            WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
+              AND date_trunc('hour', conversations.started_at, 'UTC') = ANY(%(hours)s)""",
+        sums=", ".join(("count(*) AS conversations", *(measure.sum_of_conversations_sql() for measure in MEASURES))),
+    )
 
-# Days from their hours.
-_REFRESH_DAY_ROLLUPS_SQL = _rollup_insert_sql(
-    span="day",
-    source_rows="""
-        SELECT date_trunc('day', hour, 'UTC') AS period, *
-        FROM analytics_hourly_rollups
-        WHERE span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s AND date_trunc('day', hour, 'UTC') = ANY(%(days)s)""",
-    sums=", ".join(("sum(conversations) AS conversations", *(measure.sum_of_rollups_sql() for measure in MEASURES))),
-)
+
+def _refresh_day_rollups_sql() -> str:
+    """Days from their hours."""
+    return _rollup_insert_sql(
+        span="day",
+        source_rows="""
+            SELECT date_trunc('day', hour, 'UTC') AS period, *
+            FROM analytics_hourly_rollups
+            WHERE span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s AND date_trunc('day', hour, 'UTC') = ANY(%(days)s)""",
+        sums=", ".join(("sum(conversations) AS conversations", *(measure.sum_of_rollups_sql() for measure in MEASURES))),
+    )
+
 
 _LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(%s || period::text)) FROM unnest(%s::timestamptz[]) AS period"
 # Refreshes of a few hours lock each hour and day (and share this key); larger ones take this key alone,
@@ -277,9 +282,9 @@ def _refresh_rollups(*, cursor, hours: Iterable[datetime]) -> None:
     days = sorted({hour.astimezone(timezone.utc).replace(hour=0) for hour in ordered})
     _lock_periods(cursor, hours=ordered, days=days)
     cursor.execute("DELETE FROM analytics_hourly_rollups WHERE span = 'hour' AND hour = ANY(%s)", (ordered,))
-    cursor.execute(_REFRESH_ROLLUPS_SQL, {"hours": ordered, "lower": ordered[0], "upper": ordered[-1] + timedelta(hours=1)})
+    cursor.execute(_refresh_hour_rollups_sql(), {"hours": ordered, "lower": ordered[0], "upper": ordered[-1] + timedelta(hours=1)})
     cursor.execute("DELETE FROM analytics_hourly_rollups WHERE span = 'day' AND hour = ANY(%s)", (days,))
-    cursor.execute(_REFRESH_DAY_ROLLUPS_SQL, {"days": days, "lower": days[0], "upper": days[-1] + timedelta(days=1)})
+    cursor.execute(_refresh_day_rollups_sql(), {"days": days, "lower": days[0], "upper": days[-1] + timedelta(days=1)})
     refresh_usage_rollups(cursor=cursor, hours=ordered, days=days)
 
 

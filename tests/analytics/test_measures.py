@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 
 from analytics.measures import MEASURES, Kind
 from analytics.queries import CONVERSATIONS, ROLLUPS, get_analytics, source_for
@@ -110,3 +112,17 @@ def test_the_migrations_create_every_measure_column_as_declared(db):
     out = io.StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out)
     assert out.getvalue() == "No changes detected\n"
+
+
+def test_each_measure_column_is_the_field_the_registry_declares(db):
+    """The registry, read now, against what the migrations made: the same type, size, default and help text
+    on the conversations and on the rollups, and the conversation column marked so replay finds it."""
+    migrated = MigrationLoader(connection).project_state().apps
+    conversations, rollups = migrated.get_model("replay", "Conversation"), migrated.get_model("analytics", "HourlyRollup")
+    for measure in MEASURES:
+        declared_column, declared_sum = measure.conversation_field(), measure.rollup_field()
+
+        assert declared_column.deconstruct()[1:] == conversations._meta.get_field(measure.name).deconstruct()[1:], measure.name
+        assert declared_sum.deconstruct()[1:] == rollups._meta.get_field(measure.name).deconstruct()[1:], measure.name
+        assert declared_column.is_measure
+    assert set(Conversation.measure_names()) == {measure.name for measure in MEASURES}
