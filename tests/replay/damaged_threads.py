@@ -46,6 +46,20 @@ def execute(conninfo, sql, params=()):
         return connection.execute(sql, params).fetchall() if sql.lstrip().upper().startswith("SELECT") else connection.execute(sql, params)
 
 
+def strip_times(conninfo, thread_id):
+    """Leave the thread's checkpoints no time at all: no ``ts``, and ids that are not uuid6
+    (``step-000``, ``step-001`` … in the same order)."""
+    ids = [row[0] for row in execute(conninfo, "SELECT checkpoint_id FROM checkpoints WHERE thread_id = %s ORDER BY checkpoint_id", (thread_id,))]
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        for number, checkpoint_id in enumerate(ids):
+            for sql in (
+                "UPDATE checkpoints SET checkpoint_id = %(new)s, checkpoint = checkpoint - 'ts' WHERE thread_id = %(thread)s AND checkpoint_id = %(old)s",
+                "UPDATE checkpoints SET parent_checkpoint_id = %(new)s WHERE thread_id = %(thread)s AND parent_checkpoint_id = %(old)s",
+                "UPDATE checkpoint_writes SET checkpoint_id = %(new)s WHERE thread_id = %(thread)s AND checkpoint_id = %(old)s",
+            ):
+                connection.execute(sql, {"new": f"step-{number:03d}", "old": checkpoint_id, "thread": thread_id})
+
+
 def run_approval_thread(checkpointer, thread_id):
     """The plain app: an answer, an approval interrupt, its approval."""
     graph = build_plain_graph(reply_for=replies_in_order([AIMessage("Sunny in Paris", id="ai-answer")]), checkpointer=checkpointer)

@@ -16,7 +16,7 @@ from analytics.models import EventType
 from replay.checkpoint_times import checkpoint_id_floor, uuid6_time
 from replay.services import get_replay_page, get_timeline
 from replay.timeline import StepType, build_timeline
-from tests.replay.damaged_threads import execute, rewrite_messages, run_approval_thread, run_weather_turns
+from tests.replay.damaged_threads import execute, rewrite_messages, run_approval_thread, run_weather_turns, strip_times
 
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc)
 EXPECTED_WEATHER_SHAPE = [
@@ -161,15 +161,7 @@ def test_checkpoints_with_neither_ts_nor_uuid6_id_keep_id_order_with_unknown_tim
     checkpointer, checkpoint_db, checkpoint_source, caplog
 ):
     before = two_turn_thread(checkpointer, checkpoint_source, "no-time")
-    ids = [row[0] for row in execute(checkpoint_db, "SELECT checkpoint_id FROM checkpoints WHERE thread_id = 'no-time' ORDER BY checkpoint_id")]
-    with psycopg.connect(checkpoint_db, autocommit=True) as connection:
-        for number, checkpoint_id in enumerate(ids):
-            for sql in (
-                "UPDATE checkpoints SET checkpoint_id = %(new)s, checkpoint = checkpoint - 'ts' WHERE thread_id = 'no-time' AND checkpoint_id = %(old)s",
-                "UPDATE checkpoints SET parent_checkpoint_id = %(new)s WHERE thread_id = 'no-time' AND parent_checkpoint_id = %(old)s",
-                "UPDATE checkpoint_writes SET checkpoint_id = %(new)s WHERE thread_id = 'no-time' AND checkpoint_id = %(old)s",
-            ):
-                connection.execute(sql, {"new": f"step-{number:03d}", "old": checkpoint_id})
+    strip_times(checkpoint_db, "no-time")
 
     with caplog.at_level(logging.WARNING, logger="replay"):
         steps = replay(checkpoint_source, "no-time")

@@ -1,0 +1,127 @@
+"""A conversation's summary where a wrong rule gives another row: threads without stored times, the
+rules the caller passes, pending approvals raised after answered ones, the hour an unanswered
+conversation stays active."""
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import time_machine
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.base import id as checkpoint_id_module
+from langgraph.types import Command
+
+from analytics.derive import ACTIVE_WINDOW, derive_thread
+from replay.steps import TimelineRules
+from replay.timeline import StepType, build_timeline
+from tests.apps.parallel_approvals_app import build_parallel_approvals_app
+from replay.checkpoint_times import uuid6_time
+from tests.replay.damaged_threads import execute, run_weather_turns, strip_times, weather_graph
+
+NOW = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc)
+STARTED_AT = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
+
+
+def unpriced(model, at):
+    return None
+
+
+def derive(source, thread_id, *, now=NOW, rules=None):
+    return derive_thread(thread=source.get_thread(thread_id=thread_id), price_lookup=unpriced, now=now, rules=rules)
+
+
+def test_a_thread_stored_without_ts_starts_and_ends_at_the_times_its_checkpoint_ids_hold(
+    checkpointer, checkpoint_db, checkpoint_source
+):
+    checkpoint_id_module._last_v6_timestamp = None
+    with time_machine.travel(STARTED_AT):  # the clock ticks: each checkpoint id holds a later time
+        run_weather_turns(checkpointer, "no-ts", turns=2)
+    execute(checkpoint_db, "UPDATE checkpoints SET checkpoint = checkpoint - 'ts' WHERE thread_id = 'no-ts'")
+    ids = [row[0] for row in execute(checkpoint_db, "SELECT checkpoint_id FROM checkpoints WHERE thread_id = 'no-ts' ORDER BY checkpoint_id")]
+
+    conversation = derive(checkpoint_source, "no-ts").conversation
+
+    # the input checkpoint comes before the step that shows its message
+    assert (conversation.started_at, conversation.last_activity_at) == (uuid6_time(ids[0]), uuid6_time(ids[-1]))
+
+
+def test_a_thread_with_no_time_at_all_starts_at_its_first_step_and_was_last_active_at_its_last(
+    checkpointer, checkpoint_db, checkpoint_source
+):
+    run_weather_turns(checkpointer, "no-time", turns=2)
+    strip_times(checkpoint_db, "no-time")
+    steps = build_timeline(checkpoint_source.get_thread(thread_id="no-time"), now=NOW)
+
+    conversation = derive(checkpoint_source, "no-time").conversation
+
+    assert len({steps[0].timestamp, steps[1].timestamp, steps[-1].timestamp, NOW}) == 4
+    assert (conversation.started_at, conversation.last_activity_at) == (steps[0].timestamp, steps[-1].timestamp)
+
+
+def test_an_update_after_the_last_step_is_the_last_activity(checkpointer, checkpoint_source):
+    graph = weather_graph(checkpointer, [])
+    config = {"configurable": {"thread_id": "updated-later"}}
+    checkpoint_id_module._last_v6_timestamp = None
+    with time_machine.travel(STARTED_AT, tick=False) as traveller:
+        graph.update_state(config, {"messages": [HumanMessage("my order never came", id="user-1")]}, as_node="assistant")
+        traveller.shift(timedelta(minutes=40))
+        graph.update_state(config, {"messages": []}, as_node="assistant")  # an operator's edit: no new message
+
+    conversation = derive(checkpoint_source, "updated-later").conversation
+
+    assert conversation.started_at == STARTED_AT
+    assert conversation.last_activity_at == STARTED_AT + timedelta(minutes=40)
+
+
+def test_the_rules_passed_decide_what_counts_as_an_escalation(checkpointer, checkpoint_source):
+    run_weather_turns(checkpointer, "weather-escalates")
+    weather_is_escalation = replace(TimelineRules.from_settings(), escalation_tools=frozenset({"get_weather"}))
+
+    by_default = derive(checkpoint_source, "weather-escalates").conversation
+    with_rules = derive(checkpoint_source, "weather-escalates", rules=weather_is_escalation).conversation
+
+    assert (by_default.status, by_default.measures["escalated"]) == ("resolved", False)
+    assert (with_rules.status, with_rules.measures["escalated"]) == ("escalated", True)
+
+
+def test_pending_approval_times_are_those_of_the_unanswered_approvals_only(checkpointer, checkpoint_source):
+    graph = build_parallel_approvals_app(checkpointer=checkpointer)
+    config = {"configurable": {"thread_id": "answered-then-pending"}}
+    checkpoint_id_module._last_v6_timestamp = None
+    with time_machine.travel(STARTED_AT, tick=False) as traveller:
+        graph.invoke({"order_id": "A-7"}, config)
+        first = {interrupt.value["action"]: interrupt.id for interrupt in graph.get_state(config).interrupts}
+        traveller.shift(timedelta(minutes=5))
+        graph.invoke(Command(resume={first["refund"]: "approve", first["cancel"]: {"approved": False}}), config)
+        traveller.shift(timedelta(minutes=25))
+        graph.invoke({"order_id": "B-8"}, config)  # two new approvals, left unanswered
+
+    conversation = derive(checkpoint_source, "answered-then-pending", now=STARTED_AT + timedelta(minutes=31)).conversation
+
+    raised_later = STARTED_AT + timedelta(minutes=30)
+    assert (conversation.oldest_pending_interrupt_at, conversation.newest_pending_interrupt_at) == (raised_later, raised_later)
+    assert conversation.measures["interrupts_pending"] == 2 and conversation.status == "awaiting_approval"
+
+
+def test_a_conversation_is_unresolved_once_exactly_an_hour_has_passed_since_its_last_step(checkpointer, checkpoint_source):
+    graph = weather_graph(checkpointer, [])
+    config = {"configurable": {"thread_id": "quiet-hour"}}
+    checkpoint_id_module._last_v6_timestamp = None
+    with time_machine.travel(STARTED_AT, tick=False):
+        graph.update_state(config, {"messages": [HumanMessage("hello?", id="user-1")]}, as_node="assistant")
+
+    just_before = derive(checkpoint_source, "quiet-hour", now=STARTED_AT + ACTIVE_WINDOW - timedelta(microseconds=1))
+    on_the_hour = derive(checkpoint_source, "quiet-hour", now=STARTED_AT + ACTIVE_WINDOW)
+
+    assert (just_before.conversation.status, on_the_hour.conversation.status) == ("active", "unresolved")
+
+
+def test_no_step_of_a_pending_approval_thread_is_counted_twice(checkpointer, checkpoint_source):
+    graph = build_parallel_approvals_app(checkpointer=checkpointer)
+    config = {"configurable": {"thread_id": "two-open"}}
+    with time_machine.travel(STARTED_AT, tick=False):
+        graph.invoke({"order_id": "C-9"}, config)
+
+    derived = derive(checkpoint_source, "two-open", now=STARTED_AT + timedelta(minutes=1))
+
+    interrupts = [step for step in build_timeline(checkpoint_source.get_thread(thread_id="two-open"), now=NOW) if step.type == StepType.INTERRUPT]
+    assert derived.conversation.measures["interrupt_count"] == len(interrupts) == 2
