@@ -247,21 +247,6 @@ def headline_totals(*, start: date, end: date, tz: ZoneInfo, agent: str | None =
     return source.totals(_params(start=start, end=end, tz=tz, agent=agent, tenants=tenants))
 
 
-def resolution_rate(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT) -> float | None:
-    totals = headline_totals(start=start, end=end, tz=tz, agent=agent, tenants=tenants)
-    return rate(totals["resolved"], totals.conversations)
-
-
-def escalation_rate(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT) -> float | None:
-    totals = headline_totals(start=start, end=end, tz=tz, agent=agent, tenants=tenants)
-    return rate(totals["escalated"], totals.conversations)
-
-
-def cost_per_conversation(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT) -> Decimal | None:
-    totals = headline_totals(start=start, end=end, tz=tz, agent=agent, tenants=tenants)
-    return per_conversation(totals["cost_usd"], totals.conversations)
-
-
 def agent_usage(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT, source: _Source | None = None) -> tuple[AgentUsage, ...]:
     """Handoffs to each agent ÷ all handoffs, over the population's conversations."""
     source = source or source_for(start=start, end=end, tz=tz)
@@ -273,12 +258,6 @@ def agent_usage(*, start: date, end: date, tz: ZoneInfo, agent: str | None = Non
 def unpriced_models(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT, source: _Source | None = None) -> tuple[str, ...]:
     source = source or source_for(start=start, end=end, tz=tz)
     return source.unpriced_models(_params(start=start, end=end, tz=tz, agent=agent, tenants=tenants))
-
-
-def interrupt_stats(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT, now: datetime | None = None) -> InterruptStats:
-    """The population's interrupts by outcome; an unresolved one older than INTERRUPT_TTL is expired."""
-    totals = headline_totals(start=start, end=end, tz=tz, agent=agent, tenants=tenants)
-    return _interrupt_stats(totals, start=start, end=end, tz=tz, agent=agent, tenants=tenants, now=now)
 
 
 def _interrupt_stats(

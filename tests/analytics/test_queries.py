@@ -15,11 +15,7 @@ from analytics.queries import (
     AgentUsage,
     InterruptStats,
     agent_usage,
-    cost_per_conversation,
-    escalation_rate,
     get_analytics,
-    interrupt_stats,
-    resolution_rate,
     source_for,
 )
 from analytics.storage import rebuild_rollups
@@ -73,16 +69,19 @@ def population_range():
 
 def test_rates_and_cost_over_a_berlin_range(week):
     # In range (Berlin days 10..12): just_after_midnight, escalated, approved, pending = 4 conversations.
-    assert resolution_rate(**population_range()) == 2 / 4
-    assert escalation_rate(**population_range()) == 1 / 4
-    assert cost_per_conversation(**population_range()) == Decimal("0.65") / 4
+    result = get_analytics(**population_range())
+
+    assert (result.resolution_rate, result.escalation_rate) == (2 / 4, 1 / 4)
+    assert result.cost_per_conversation == Decimal("0.65") / 4
 
 
 def test_the_same_dates_in_utc_count_other_conversations(week):
     utc = {**population_range(), "tz": UTC}
     # In UTC days 10..12: escalated, approved, pending, just_before_midnight_utc
-    assert resolution_rate(**utc) == 2 / 4
-    assert cost_per_conversation(**utc) == (Decimal("0.30") + Decimal("0.20") + Decimal("0.05") + Decimal("9.99")) / 4
+    result = get_analytics(**utc)
+
+    assert (result.resolution_rate, result.escalation_rate) == (2 / 4, 1 / 4)
+    assert result.cost_per_conversation == (Decimal("0.30") + Decimal("0.20") + Decimal("0.05") + Decimal("9.99")) / 4
 
 
 def test_agent_usage_is_each_agents_share_of_handoffs(week):
@@ -96,7 +95,7 @@ def test_interrupts_by_outcome_with_expiry_at_the_query_moment(week):
     AnalyticsEventFactory(conversation=pending, event_type=EventType.INTERRUPT_RAISED, status="pending", occurred_at=at(11, 8))
     AnalyticsEventFactory(conversation=pending, event_type=EventType.INTERRUPT_RAISED, status="pending", occurred_at=at(19, 20))
 
-    stats = interrupt_stats(**population_range(), now=NOW)
+    stats = get_analytics(**population_range(), now=NOW).interrupt_stats
 
     # the one raised on the 11th is 9 days old (expired); the one raised on the 19th is 16 h old (pending)
     assert stats == InterruptStats(total=4, approved=1, rejected=1, other=0, expired=1, pending=1)
