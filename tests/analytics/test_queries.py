@@ -14,12 +14,14 @@ from analytics.queries import (
     ROLLUPS,
     AgentUsage,
     InterruptStats,
+    agent_names,
     agent_usage,
     get_analytics,
     source_for,
 )
 from analytics.storage import rebuild_rollups
 from replay.models import ConversationStatus
+from replay.tenants import TenantScope
 from smart_support.agent.scenarios import plan_conversation
 from tests.factories import AnalyticsEventFactory, ConversationFactory, ModelPriceFactory
 
@@ -201,3 +203,12 @@ def test_rollups_follow_the_recorder_through_rebuilds_and_reprices(run_reference
     call_command("backfill_events", "--rebuild", "--since=2026-11-10", verbosity=0)
     assert get_analytics(**scope, source=ROLLUPS) == get_analytics(**scope, source=CONVERSATIONS)
     assert get_analytics(**scope).conversations == 3
+
+
+def test_the_agent_list_names_each_agent_of_the_readers_tenants_once_in_order(week):
+    ConversationFactory(started_at=at(11, 9), metadata={"tenant": "globex"}, agents_used=["supervisor", "refunds"])
+    rebuild_rollups()
+
+    assert agent_names() == ["billing", "orders", "refunds", "supervisor", "tech_support"]
+    assert agent_names(tenants=TenantScope(tenants=frozenset({"globex"}))) == ["refunds", "supervisor"]
+    assert agent_names(tenants=TenantScope(tenants=frozenset())) == []
