@@ -66,6 +66,30 @@ def test_pending_approvals_expire_as_the_clock_passes_the_ttl(one_expired_two_pe
     assert (result.interrupt_stats.expired, result.interrupt_stats.pending) == (3, 0)
 
 
+@pytest.fixture
+def pending_either_side_of_midnight(run_reference_agent):
+    """Unanswered refunds, all within the TTL: one started at 23:30 UTC the evening before NOW's day, two on it."""
+    return write_and_derive(
+        run_reference_agent,
+        [("refund_pending", NOW - timedelta(hours=12, minutes=30)), ("refund_pending", NOW - timedelta(hours=1)),
+         ("refund_pending", NOW - timedelta(minutes=50))],
+        seed=64,
+    )
+
+
+@pytest.mark.parametrize(
+    ("day", "tz", "pending"),
+    [(20, UTC, 2), (19, UTC, 1), (20, ZoneInfo("Asia/Tokyo"), 3)],
+    ids=["the-day-after", "the-evening-before", "tokyo-day-holding-all-three"],
+)
+def test_approvals_within_the_ttl_are_pending_in_whichever_range_holds_their_conversation(
+    pending_either_side_of_midnight, day, tz, pending
+):
+    result = get_analytics(start=date(2026, 11, day), end=date(2026, 11, day), tz=tz, now=NOW)
+
+    assert result.interrupt_stats == InterruptStats(total=pending, approved=0, rejected=0, other=0, expired=0, pending=pending)
+
+
 def changelist_threads(client, **params) -> set[str]:
     with time_machine.travel(NOW, tick=False):
         response = client.get("/admin/replay/conversation/", params)
