@@ -131,6 +131,12 @@ def open_checkpoint_source() -> Iterator[PostgresCheckpointSource]:
         yield PostgresCheckpointSource(connection=connection)
 
 
+def described_conninfo(conninfo: str) -> str:
+    """Where a connection string points, fit for a log line: database, user, host and port, no password."""
+    params = conninfo_to_dict(conninfo)
+    return " ".join(f"{key}={params[key]}" for key in ("dbname", "user", "host", "port") if params.get(key))
+
+
 class CheckpointSource(Protocol):
     """Where checkpoints come from. Implementations read; they never write."""
 
@@ -147,6 +153,8 @@ class CheckpointSource(Protocol):
     def recent_thread_signatures(self, *, after: str) -> list[tuple[str, str, int]]: ...
 
     def newest_checkpoint_id(self) -> str | None: ...
+
+    def missing_tables(self) -> tuple[str, ...]: ...
 
 
 # Only what the timeline reads: no channel blobs, metadata without LangGraph's bookkeeping, of the
@@ -282,6 +290,9 @@ class _ChannelBlobs:
             if type_ not in (None, "empty"):
                 available.add(channel)
         return StopReading(channel_versions, versions_seen, frozenset(available))
+
+
+CHECKPOINT_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
 
 
 class PostgresCheckpointSource:
@@ -473,6 +484,15 @@ class PostgresCheckpointSource:
         return psycopg.Cursor(self._connect()).execute(
             _RECENT_SIGNATURES_SQL, {"after": after, "channels": self._read_channels()}
         ).fetchall()
+
+    def missing_tables(self) -> tuple[str, ...]:
+        """LangGraph's tables this database lacks (in its search path): all of them until the agent's
+        ``PostgresSaver.setup()`` has run there."""
+        rows = psycopg.Cursor(self._connect()).execute(
+            "SELECT name FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, position) WHERE to_regclass(name) IS NULL ORDER BY position",
+            (list(CHECKPOINT_TABLES),),
+        ).fetchall()
+        return tuple(name for (name,) in rows)
 
     def newest_checkpoint_id(self) -> str | None:
         """The newest checkpoint id of any thread (ids sort by time), or None when there is none yet."""

@@ -3,14 +3,13 @@ database of their own (``CHECKPOINT_DATABASE_URL``, the deployment the README re
 
 from datetime import datetime, timedelta, timezone
 
-import psycopg
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from langgraph.checkpoint.postgres import PostgresSaver
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
-from replay.checkpoints import checkpoint_conninfo, close_checkpoint_pool, count_checkpoint_rows
+from replay.checkpoints import count_checkpoint_rows
 from replay.models import Conversation
 from smart_support.agent.graph import build_support_graph
 from smart_support.agent.scenarios import plan_conversation
@@ -51,31 +50,14 @@ def test_thread_with_rebuild_leaves_every_other_conversation_as_it_was(two_deriv
 
 # -- checkpoints in a database of their own ---------------------------------------------------------------
 
-@pytest.fixture
-def checkpoint_database(db, settings):
-    """A second database on the same server holding LangGraph's tables, named by CHECKPOINT_DATABASE_URL."""
-    params = conninfo_to_dict(checkpoint_conninfo())  # Django's test database, until the URL is set
-    name = f"{params['dbname']}_checkpoints"
-    admin_url = make_conninfo(**{**params, "dbname": "postgres"})
-    url = make_conninfo(**{**params, "dbname": name})
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    with PostgresSaver.from_conn_string(url) as saver:
-        saver.setup()
-    settings.CHECKPOINT_DATABASE_URL = url
-    yield url
-    close_checkpoint_pool()
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def write_to(url: str, *, index: int, scenario: str) -> str:
+def write_to(url: str, *, index: int, scenario: str, started_at: datetime | None = None) -> str:
+    """The reference agent's conversation, through a PostgresSaver of ``url`` that creates its tables first."""
     plan = plan_conversation(seed=82, index=index, scenario=scenario)
     book = ScriptBook()
     with PostgresSaver.from_conn_string(url) as saver:
+        saver.setup()
         run_conversation(graph=build_support_graph(reply_for=book.reply_for, checkpointer=saver), book=book, plan=plan,
-                         started_at=STARTED_AT + timedelta(hours=index))
+                         started_at=started_at or STARTED_AT + timedelta(hours=index))
     return plan.thread_id
 
 
@@ -106,3 +88,14 @@ def test_checkpoint_counts_come_from_the_separate_database(checkpoint_database):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM checkpoints")
         assert cursor.fetchone() == (0,)
+
+
+def test_a_backfill_before_the_agent_made_its_tables_says_where_it_looked_and_what_to_do(empty_checkpoint_database):
+    with pytest.raises(CommandError) as refused:
+        call_command("backfill_events", verbosity=0)
+
+    message = str(refused.value)
+    assert "has no checkpoints, checkpoint_blobs, checkpoint_writes table" in message
+    assert f"dbname={conninfo_to_dict(empty_checkpoint_database)['dbname']}" in message
+    assert "CHECKPOINT_DATABASE_URL" in message and "PostgresSaver.setup()" in message
+    assert "not-for-logs" not in message

@@ -14,7 +14,7 @@ tqdm.monitor_interval = 0
 from analytics.recorder import get_recorder
 from analytics.sync import DATABASE_FAULTS, FollowSettings, SyncSummary, backfill, follow
 from analytics.sync_lock import SyncLock, SyncLocked
-from replay.checkpoints import PostgresCheckpointSource
+from replay.checkpoints import PostgresCheckpointSource, checkpoint_conninfo, described_conninfo
 
 
 def parse_date(option: str):
@@ -68,6 +68,7 @@ class Command(BaseCommand):
         try:
             with SyncLock() as lock, PostgresCheckpointSource() as source:
                 self.stdout.write(f"START backfill_events{' (dry run)' if options['dry_run'] else ''}")
+                self._wait_for_checkpoint_tables(source, follow=options["follow"], interval=options["interval"])
                 if not options["follow"]:
                     self._print_summary("DONE backfill_events", self._backfill(source, recorder, options, until))
                     return
@@ -81,6 +82,24 @@ class Command(BaseCommand):
                     self._follow(source, recorder, options, lock)
         except SyncLocked as error:
             raise CommandError(str(error)) from None
+
+    def _wait_for_checkpoint_tables(self, source, *, follow: bool, interval: float) -> None:
+        """A sync worker may start before the agent has created its tables: it waits for them (a plain
+        run stops), saying which database it reads."""
+        missing = source.missing_tables()
+        if not missing:
+            return
+        problem = (
+            f"the checkpoint database ({described_conninfo(checkpoint_conninfo())}) has no {', '.join(missing)} table: "
+            "set CHECKPOINT_DATABASE_URL to your agent's database, or let the agent run PostgresSaver.setup() there first"
+        )
+        if not follow:
+            raise CommandError(problem)
+        self.stdout.write(f"WAIT backfill_events --follow: {problem}; looking again every {interval:g} s")
+        while missing:
+            time.sleep(interval)
+            missing = source.missing_tables()
+        self.stdout.write("FOUND backfill_events --follow: the checkpoint tables are there")
 
     def _backfill(self, source, recorder, options, until) -> SyncSummary:
         if not sys.stderr.isatty() and options["verbosity"] > 0:
