@@ -78,6 +78,9 @@ PRELOADED_LIBRARIES = (
 )
 
 
+UNUSED_PYTEST_PLUGINS = ("faker", "hypothesispytest", "schemathesis", "langsmith_plugin", "anyio")
+
+
 def var_dir() -> Path:
     return Path(os.environ.get("SMART_SUPPORT_VAR_DIR", PROJECT_DIR / "var"))
 
@@ -118,7 +121,9 @@ def prepare_copy(module: str, tests: list[str]) -> Path:
         # --reuse-db: each mutant is a pytest session of its own, and migrating a test database per mutant
         # would cost more than most mutants' tests
         + "process_isolation = forkserver\nforkserver_warmup = import\npreload_modules_file = preload.txt\n"
+        # plugins no scored test uses, whose imports cost each mutant a second or more of CPU
         + "pytest_add_cli_args =\n    --no-cov\n    --reuse-db\n"
+        + "".join(f"    -p\n    no:{plugin}\n" for plugin in UNUSED_PYTEST_PLUGINS)
         + "".join(f"    --deselect\n    {test}\n" for test in OUT_OF_PROCESS_TESTS)
         + "pytest_add_cli_args_test_selection =\n" + "".join(f"    {test}\n" for test in tests)
     )
