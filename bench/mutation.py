@@ -46,8 +46,8 @@ MODULE_TESTS: dict[str, list[str]] = {
     ],
     # a thread's steps -> its events and its conversation row (the measures read off them included)
     "analytics/derive.py": [
-        "tests/analytics/test_derive.py", "tests/analytics/test_conversation_rows.py", "tests/analytics/test_measures.py",
-        "tests/analytics/test_latencies.py",
+        "tests/analytics/test_derive.py", "tests/analytics/test_derive_edges.py", "tests/analytics/test_conversation_rows.py",
+        "tests/analytics/test_measures.py", "tests/analytics/test_latencies.py",
     ],
     # every number of get_analytics and /api/analytics, from rows and from rollups
     "analytics/queries.py": [
@@ -78,6 +78,7 @@ PRELOADED_LIBRARIES = (
 )
 
 
+TIMEOUT_SECONDS = 180
 UNUSED_PYTEST_PLUGINS = ("faker", "hypothesispytest", "schemathesis", "langsmith_plugin", "anyio")
 
 
@@ -121,6 +122,10 @@ def prepare_copy(module: str, tests: list[str]) -> Path:
         # --reuse-db: each mutant is a pytest session of its own, and migrating a test database per mutant
         # would cost more than most mutants' tests
         + "process_isolation = forkserver\nforkserver_warmup = import\npreload_modules_file = preload.txt\n"
+        # mutmut times a mutant out at 15 x its tests' "call" time + this: the tests that derive in fixtures
+        # spend their time in setup, so with mutmut's 1 s a slow machine "timed out" mutants no test noticed;
+        # with 3 minutes more, a timeout is a run that hung
+        + f"timeout_constant = {TIMEOUT_SECONDS}\n"
         # plugins no scored test uses, whose imports cost each mutant a second or more of CPU
         + "pytest_add_cli_args =\n    --no-cov\n    --reuse-db\n"
         + "".join(f"    -p\n    no:{plugin}\n" for plugin in UNUSED_PYTEST_PLUGINS)
@@ -162,7 +167,11 @@ def report(result: dict) -> None:
     killed = sum(1 for status in statuses.values() if status in {"killed", "timeout"})
     total = sum(1 for status in statuses.values() if status not in {"skipped", "not checked"})
     percent = 100 * killed / total if total else 0.0
-    print(f"{result['module']}: {killed}/{total} killed ({percent:.1f} %) in {result['minutes']:.0f} min")
+    timeouts = sum(1 for status in statuses.values() if status == "timeout")
+    print(
+        f"{result['module']}: {killed}/{total} killed ({percent:.1f} %; {timeouts} of them by a run that hung) "
+        f"in {result['minutes']:.0f} min"
+    )
     for name, status in sorted(statuses.items()):
         if status not in {"killed", "timeout"}:
             print(f"    {status}: {name}")
