@@ -56,8 +56,8 @@ MODULE_TESTS: dict[str, list[str]] = {
     ],
     # the registry: each measure's value per conversation, its column, its sum and its API field
     "analytics/measures.py": [
-        "tests/analytics/test_measures.py", "tests/analytics/test_derive.py", "tests/analytics/test_conversation_rows.py",
-        "tests/analytics/test_queries.py", "tests/analytics/test_api.py",
+        "tests/analytics/test_measures.py", "tests/analytics/test_derive.py", "tests/analytics/test_derive_edges.py",
+        "tests/analytics/test_conversation_rows.py", "tests/analytics/test_queries.py", "tests/analytics/test_api.py",
     ],
 }
 

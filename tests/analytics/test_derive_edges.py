@@ -125,3 +125,14 @@ def test_no_step_of_a_pending_approval_thread_is_counted_twice(checkpointer, che
 
     interrupts = [step for step in build_timeline(checkpoint_source.get_thread(thread_id="two-open"), now=NOW) if step.type == StepType.INTERRUPT]
     assert derived.conversation.measures["interrupt_count"] == len(interrupts) == 2
+
+
+def test_a_conversation_whose_only_tool_result_is_a_routing_tools_is_not_resolved(checkpointer, checkpoint_source):
+    run_weather_turns(checkpointer, "weather-routes")
+    weather_routes = replace(TimelineRules.from_settings(), routing_tools=frozenset({"get_weather"}))
+
+    by_default = derive(checkpoint_source, "weather-routes").conversation
+    routing = derive(checkpoint_source, "weather-routes", rules=weather_routes).conversation
+
+    assert by_default.measures["resolved"] is True
+    assert routing.measures["resolved"] is False and routing.status != "resolved"

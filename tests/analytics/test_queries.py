@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Sum
 
+from analytics.measures import MEASURES
 from analytics.models import EventType
 from analytics.queries import (
     CONVERSATIONS,
@@ -108,6 +109,7 @@ def test_empty_range_gives_null_rates(db):
     assert (result.conversations, result.resolution_rate, result.escalation_rate, result.cost_per_conversation) == (
         0, None, None, None,
     )
+    assert dict(result.totals.measures) == {measure.name: 0 for measure in MEASURES}
     assert len(result.series) == 7 and all(point.conversations == 0 for point in result.series)
     assert result.agent_usage == () and result.interrupt_stats.total == 0
 
