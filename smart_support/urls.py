@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from rest_framework.routers import DefaultRouter
 
 from access.api import ApiLoginView
@@ -15,6 +16,8 @@ router.register("replay", ReplayViewSet, basename="replay")
 router.register("analytics", AnalyticsViewSet, basename="analytics")
 
 urlpatterns = [
+    # The back office has no public site: the admin's "View site" and a bare host name open the admin.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("admin/", admin.site.urls),
     path("api/schema/", ApiSchemaView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
