@@ -9,7 +9,9 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.urls import reverse
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
@@ -57,7 +59,7 @@ class ConversationColumns:
 
     def list_display(self) -> tuple[Callable[[Conversation], object] | str, ...]:
         return (
-            self.thread, "started_at", self.customer, self.first_message, self.agents, "step_count",
+            self.thread, self.started, self.customer, self.first_message, self.agents, self.steps,
             self.tokens, self.cost, self.escalated, self.resolved, self.replay,
         )
 
@@ -105,6 +107,17 @@ class ConversationColumns:
     @admin.display(description=_("Agents"))
     def agents(conversation: Conversation) -> str:
         return ", ".join(conversation.agents_used) or "–"
+
+    @staticmethod
+    @admin.display(description=_("Started"), ordering="started_at")
+    def started(conversation: Conversation) -> str:
+        # in the reader's active time zone; compact, so the column stays narrow
+        return date_format(localtime(conversation.started_at), "Y-m-d H:i")
+
+    @staticmethod
+    @admin.display(description=_("Steps"), ordering="step_count")
+    def steps(conversation: Conversation) -> int:
+        return conversation.step_count
 
     @staticmethod
     @admin.display(description=_("Tokens"), ordering="total_tokens")
