@@ -1,0 +1,99 @@
+"""One customer's conversations in the admin: exactly theirs, their totals, only the reader's tenants."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.db.models import Sum
+from django.test import Client
+
+from replay.models import Conversation, TenantAccess
+from smart_support.agent.scenarios import plan_conversation
+
+DAY = datetime(2026, 11, 12, 8, tzinfo=timezone.utc)
+CUSTOMER_URL = "/admin/replay/conversation/customer/{}/"
+# (thread, scenario, tenant, customer): cus_ada has two conversations at acme and one at globex
+CONVERSATIONS = [
+    ("ada-acme-1", "escalated_directly", "acme-eu", "cus_ada"),
+    ("ada-acme-2", "refund_approved", "acme-eu", "cus_ada"),
+    ("ada-globex-1", "order_status", "globex-us", "cus_ada"),
+    ("bob-acme-1", "order_status", "acme-eu", "cus_bob"),
+]
+
+
+@pytest.fixture
+def customers(run_reference_agent):
+    for index, (thread_id, scenario, tenant, customer) in enumerate(CONVERSATIONS):
+        plan = plan_conversation(seed=41, index=index, scenario=scenario)
+        metadata = {"tenant": tenant, "channel": "web", "customer_id": customer}
+        run_reference_agent(dataclasses.replace(plan, thread_id=thread_id, metadata=metadata), DAY + timedelta(hours=index))
+    call_command("backfill_events", verbosity=0)
+
+
+def _acme_viewer() -> Client:
+    user = User.objects.create_user("acme-viewer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_conversation"))
+    TenantAccess.objects.create(user=user, tenant="acme-eu")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _listed_threads(page: str) -> list[str]:
+    return re.findall(r'<tr class="conversation">\s*<td><a href="[^"]*" title="([^"]+)"', page)
+
+
+def _total(page: str, name: str) -> str:
+    (value,) = re.findall(rf'<strong class="{name}">([^<]+)</strong>', page)
+    return value
+
+
+def test_customer_page_lists_exactly_their_conversations_with_their_totals(admin_client, customers):
+    response = admin_client.get(CUSTOMER_URL.format("cus_ada"))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "<h1>Customer cus_ada</h1>" in page
+    assert sorted(_listed_threads(page)) == ["ada-acme-1", "ada-acme-2", "ada-globex-1"]
+    theirs = Conversation.objects.filter(thread_id__startswith="ada-")
+    sums = theirs.aggregate(input=Sum("input_tokens"), output=Sum("output_tokens"), cost=Sum("cost_usd"))
+    assert _total(page, "conversations") == "3"
+    assert _total(page, "resolved") == str(theirs.filter(resolved=True).count())
+    assert _total(page, "escalated") == str(theirs.filter(escalated=True).count()) == "1"
+    assert _total(page, "tokens") == str(sums["input"] + sums["output"])
+    assert _total(page, "cost") == f"${sums['cost'].quantize(Decimal('0.0001'))}"
+
+
+def test_customer_page_shows_a_tenant_viewer_only_their_tenants_conversations(customers):
+    page = _acme_viewer().get(CUSTOMER_URL.format("cus_ada")).content.decode()
+
+    assert sorted(_listed_threads(page)) == ["ada-acme-1", "ada-acme-2"]
+    assert _total(page, "conversations") == "2"
+
+
+def test_customer_of_another_tenant_only_is_not_found(customers):
+    Conversation.objects.filter(thread_id="bob-acme-1").update(tenant="globex-us")
+    assert _acme_viewer().get(CUSTOMER_URL.format("cus_bob")).status_code == 404
+
+
+def test_unknown_customer_is_not_found(admin_client, customers):
+    assert admin_client.get(CUSTOMER_URL.format("cus_nobody")).status_code == 404
+
+
+def test_customer_page_is_linked_from_the_list_and_the_replay(admin_client, customers):
+    link = 'href="/admin/replay/conversation/customer/cus_bob/"'
+    assert link in admin_client.get("/admin/replay/conversation/").content.decode()
+    assert link in admin_client.get("/admin/replay/conversation/replay/bob-acme-1/").content.decode()
+    assert 'href="/admin/replay/conversation/replay/bob-acme-1/"' in admin_client.get(CUSTOMER_URL.format("cus_bob")).content.decode()
+
+
+def test_customer_page_needs_the_view_permission(client, customers):
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    client.force_login(user)
+    assert client.get(CUSTOMER_URL.format("cus_ada")).status_code in {403, 404}
