@@ -3,6 +3,7 @@ from functools import cached_property
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
@@ -49,6 +50,16 @@ class EstimatedCountPaginator(Paginator):
                 return row[0]
         return self.object_list.values("pk")[: ESTIMATE_ABOVE + 1].count()
 
+
+
+class OrderOnlyChangeList(ChangeList):
+    """The list's rows, filtered and ordered, without fetching or counting a page of them: what the
+    replay page's Previous / Next links need."""
+
+    def get_results(self, request):
+        self.result_count = self.full_result_count = None
+        self.result_list = []
+        self.can_show_all = self.multi_page = False
 
 
 @admin.register(Conversation)
@@ -152,12 +163,15 @@ class ConversationAdmin(admin.ModelAdmin):
             return request.GET.urlencode()
         return request.GET.get(CHANGELIST_FILTERS, "")
 
+    def get_changelist(self, request, **kwargs):
+        return OrderOnlyChangeList if getattr(request, "order_only", False) else super().get_changelist(request, **kwargs)
+
     def _filtered_list(self, request: HttpRequest, changelist_filters: str):
         """The changelist these filters show (its queryset filtered and ordered), or None when they are invalid."""
         listed = copy.copy(request)
-        listed.GET = QueryDict(changelist_filters)
-        listed.GET = listed.GET.copy()
+        listed.GET = QueryDict(changelist_filters, mutable=True)
         listed.GET.pop("p", None)  # its page does not matter, only its order
+        listed.order_only = True
         try:
             return self.get_changelist_instance(listed)
         except (IncorrectLookupParameters, ValidationError, ValueError):

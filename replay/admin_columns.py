@@ -23,7 +23,7 @@ from replay.redaction import Redaction, holds_personal_data, redact_text
 # The admin's own name for the list's query string carried by a page opened from the list.
 CHANGELIST_FILTERS = "_changelist_filters"
 THREAD_ID_SHOWN = 14
-FIRST_MESSAGE_SHOWN = 60
+FIRST_MESSAGE_SHOWN = 48
 
 
 def replay_url(*, thread_id: str, page: int | None = None, changelist_filters: str = "", anchor: str = "") -> str:
