@@ -97,3 +97,22 @@ def test_customer_page_needs_the_view_permission(client, customers):
     user = User.objects.create_user("staff", password="pw", is_staff=True)
     client.force_login(user)
     assert client.get(CUSTOMER_URL.format("cus_ada")).status_code in {403, 404}
+
+
+def test_a_customer_id_that_is_personal_data_is_masked_and_not_linked_for_readers_without_view_unredacted(
+    run_reference_agent, admin_client
+):
+    plan = plan_conversation(seed=41, index=9, scenario="order_status")
+    metadata = {"tenant": "acme-eu", "channel": "web", "customer_id": "ada@example.com"}
+    run_reference_agent(dataclasses.replace(plan, thread_id="ada-by-mail", metadata=metadata), DAY)
+    call_command("backfill_events", verbosity=0)
+    viewer = _acme_viewer()
+    link = "/admin/replay/conversation/customer/ada@example.com/"
+
+    listed = viewer.get("/admin/replay/conversation/").content.decode()
+    replay = viewer.get("/admin/replay/conversation/replay/ada-by-mail/").content.decode()
+    assert "ada@example.com" not in listed and '<td class="field-customer">[email]</td>' in listed
+    assert "ada@example.com" not in replay and '<strong class="customer">[email]</strong>' in replay
+    assert viewer.get(link).status_code == 404
+    assert f'href="{link}"' in admin_client.get("/admin/replay/conversation/").content.decode()
+    assert admin_client.get(link).status_code == 200
