@@ -5,7 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from access.api import ApiLoginView
 from analytics.api import AnalyticsViewSet
-from replay.api import ConversationViewSet, ReplayViewSet
+from replay.api import ConversationViewSet, CustomerViewSet, ReplayViewSet
 from smart_support.api_docs import ApiDocsView, ApiSchemaView
 
 router = DefaultRouter(trailing_slash=False)
@@ -13,6 +13,7 @@ router.include_root_view = False
 router.include_format_suffixes = False  # '.json' ends thread ids too; ?format=csv picks the format
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("replay", ReplayViewSet, basename="replay")
+router.register("customers", CustomerViewSet, basename="customer")
 router.register("analytics", AnalyticsViewSet, basename="analytics")
 
 urlpatterns = [

@@ -116,3 +116,59 @@ def test_a_customer_id_that_is_personal_data_is_masked_and_not_linked_for_reader
     assert viewer.get(link).status_code == 404
     assert f'href="{link}"' in admin_client.get("/admin/replay/conversation/").content.decode()
     assert admin_client.get(link).status_code == 200
+
+
+# -- GET /api/customers/<id> ---------------------------------------------------------------------------
+
+def _api(*codenames: str):
+    from rest_framework.test import APIClient
+
+    from access.tokens import issue_api_token
+
+    user = User.objects.create_user("analyst", password="pw")
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_conversation", *codenames]))
+    if "view_all_tenants" not in codenames:
+        TenantAccess.objects.create(user=user, tenant="acme-eu")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_api_token(user=user).key}")
+    return client
+
+
+def test_customer_api_gives_their_conversations_and_totals(customers):
+    body = _api("view_all_tenants", "view_unredacted").get("/api/customers/cus_ada").json()
+
+    theirs = Conversation.objects.filter(thread_id__startswith="ada-")
+    sums = theirs.aggregate(input=Sum("input_tokens"), output=Sum("output_tokens"), cost=Sum("cost_usd"))
+    assert body["customer_id"] == "cus_ada"
+    assert body["totals"] == {
+        "conversations": 3,
+        "resolved": theirs.filter(resolved=True).count(),
+        "escalated": 1,
+        "input_tokens": sums["input"],
+        "output_tokens": sums["output"],
+        "tokens": sums["input"] + sums["output"],
+        "cost_usd": f"{sums['cost']:.8f}",
+    }
+    newest_first = list(theirs.order_by("-last_activity_at").values_list("thread_id", flat=True))
+    assert [row["thread_id"] for row in body["results"]] == newest_first
+    assert body["next"] is None
+
+
+def test_customer_api_is_scoped_to_the_readers_tenants(customers):
+    api = _api()
+    body = api.get("/api/customers/cus_ada").json()
+    assert sorted(row["thread_id"] for row in body["results"]) == ["ada-acme-1", "ada-acme-2"]
+    assert body["totals"]["conversations"] == 2
+    Conversation.objects.filter(thread_id="bob-acme-1").update(tenant="globex-us")
+    assert api.get("/api/customers/cus_bob").status_code == 404
+
+
+def test_customer_api_pages_with_a_cursor_and_refuses_a_bad_page_size(customers):
+    api = _api("view_all_tenants")
+    first = api.get("/api/customers/cus_ada", {"page_size": 2}).json()
+    second = api.get(first["next"]).json()
+    assert len(first["results"]) == 2 and len(second["results"]) == 1
+    assert first["totals"] == second["totals"]
+    response = api.get("/api/customers/cus_ada", {"page_size": "0"})
+    assert response.status_code == 400 and list(response.json()) == ["page_size"]
+    assert api.get("/api/customers/cus_ada", {"ordering": "nonsense"}).status_code == 200
