@@ -152,18 +152,29 @@ def test_previous_and_next_follow_the_filtered_list_in_its_order(admin_client, t
     assert neighbours(oldest) == ([url(middle)], [])
 
 
-def test_previous_and_next_follow_a_sort_the_manager_chose(admin_client, three_acme_conversations):
-    costs = dict(Conversation.objects.filter(tenant=ACME).values_list("thread_id", "cost_usd"))
-    by_cost = sorted(costs, key=lambda thread_id: (costs[thread_id], Conversation.objects.get(thread_id=thread_id).pk))
-    list_page = _html(admin_client.get(LIST, {"metadata_tenant": ACME, "o": "8"}))  # the Cost column, cheapest first
-    assert [thread for thread in re.findall(r'title="(acme-[a-z0-9-]+)"', list_page)] == by_cost
+@pytest.mark.parametrize(
+    ("column", "sort_key"),
+    [
+        ("8", lambda row: row.cost_usd),  # Cost, cheapest first
+        ("7", lambda row: row.input_tokens + row.output_tokens),  # Tokens, fewest first
+        ("-6", lambda row: -row.step_count),  # Steps, most first
+    ],
+)
+def test_previous_and_next_follow_a_sort_the_manager_chose(admin_client, three_acme_conversations, column, sort_key):
+    rows = Conversation.objects.filter(tenant=ACME)
+    ordered = [row.thread_id for row in sorted(rows, key=lambda row: (sort_key(row), -row.pk))]  # ties: newest row first
+    list_page = _html(admin_client.get(LIST, {"metadata_tenant": ACME, "o": column}))
+    assert re.findall(r'title="(acme-[a-z0-9-]+)"', list_page) == ordered
 
-    filters = urlencode({"metadata_tenant": ACME, "o": "8"})
-    page = _html(admin_client.get(f"/admin/replay/conversation/replay/{by_cost[0]}/", {"_changelist_filters": filters}))
-    assert _links(page, "next-conversation") == [
-        f"/admin/replay/conversation/replay/{by_cost[1]}/?" + urlencode({"_changelist_filters": filters})
-    ]
-    assert _links(page, "previous-conversation") == []
+    filters = urlencode({"metadata_tenant": ACME, "o": column})
+
+    def url(thread_id: str) -> str:
+        return f"/admin/replay/conversation/replay/{thread_id}/?" + urlencode({"_changelist_filters": filters})
+
+    for position, thread_id in enumerate(ordered):
+        page = _html(admin_client.get(f"/admin/replay/conversation/replay/{thread_id}/", {"_changelist_filters": filters}))
+        assert _links(page, "previous-conversation") == ([url(ordered[position - 1])] if position else [])
+        assert _links(page, "next-conversation") == ([url(ordered[position + 1])] if position + 1 < len(ordered) else [])
 
 
 # -- pages, jump links -----------------------------------------------------------------------------
