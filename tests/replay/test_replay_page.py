@@ -177,6 +177,22 @@ def test_previous_and_next_follow_a_sort_the_manager_chose(admin_client, three_a
         assert _links(page, "next-conversation") == ([url(ordered[position + 1])] if position + 1 < len(ordered) else [])
 
 
+@pytest.mark.parametrize("filters", [{"agent": "billing"}, {"agent": "orders", "metadata_channel": "email"}, {"q": "acme-", "o": "-7"}])
+def test_previous_and_next_leave_out_what_the_lists_filters_leave_out(admin_client, three_acme_conversations, filters):
+    listed = _html(admin_client.get(LIST, filters))
+    shown = re.findall(r'title="([a-z0-9-]+)">', listed[listed.index('<table id="result_list">'):])
+    assert 0 < len(shown) < 4
+    encoded = urlencode(filters)
+
+    def url(thread_id: str) -> str:
+        return f"/admin/replay/conversation/replay/{thread_id}/?" + urlencode({"_changelist_filters": encoded})
+
+    for position, thread_id in enumerate(shown):
+        page = _html(admin_client.get(f"/admin/replay/conversation/replay/{thread_id}/", {"_changelist_filters": encoded}))
+        assert _links(page, "previous-conversation") == ([url(shown[position - 1])] if position else [])
+        assert _links(page, "next-conversation") == ([url(shown[position + 1])] if position + 1 < len(shown) else [])
+
+
 # -- pages, jump links -----------------------------------------------------------------------------
 
 @pytest.fixture
