@@ -1,22 +1,30 @@
+import copy
 from functools import cached_property
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
-from django.core.paginator import Paginator
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import InvalidPage, Paginator
 from django.db import connection
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.db.models import F
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import re_path, reverse
-from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
+from replay.admin_columns import CHANGELIST_FILTERS, ConversationColumns, customer_masked, customer_url, replay_url
 from replay.admin_filters import AgentFilter, ApprovalFilter, RoutedToFilter, StartedFilter, metadata_filter
+from replay.customers import customer_conversations, customer_of, customer_totals
 from replay.exports import CsvExportTooLarge, check_csv_export_size, conversation_csv_lines
 from replay.inspection import DEFAULT_THREADS, inspect_checkpoints
+from replay.list_neighbours import list_neighbours
 from replay.models import Conversation, TenantAccess
 from replay.queries import search_conversations
-from replay.redaction import redaction_for
+from replay.redaction import holds_personal_data, redaction_for
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay
 from replay.tenants import tenant_scope, visible_conversations
 
@@ -44,22 +52,20 @@ class EstimatedCountPaginator(Paginator):
 
 
 
+class OrderOnlyChangeList(ChangeList):
+    """The list's rows, filtered and ordered, without fetching or counting a page of them: what the
+    replay page's Previous / Next links need."""
+
+    def get_results(self, request):
+        self.result_count = self.full_result_count = None
+        self.result_list = []
+        self.can_show_all = self.multi_page = False
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = (
-        "thread_id",
-        "status",
-        "started_at",
-        "last_activity_at",
-        "agents_list",
-        "step_count",
-        "tool_error_count",
-        "interrupt_count",
-        "cost_usd",
-        "escalated",
-        "resolved",
-        "replay_link",
-    )
+    # The columns come from get_list_display: some depend on who reads (masking, the list's filters).
+    list_display_links = None  # a row opens its replay, from the thread column and the Replay link
     list_filter = (
         "status",
         AgentFilter,
@@ -72,23 +78,23 @@ class ConversationAdmin(admin.ModelAdmin):
         metadata_filter("channel"),
     )
     search_fields = ("thread_id", "first_message")
-    search_help_text = "Thread id prefix, or words of the first message."
+    search_help_text = _("Thread id prefix, or words of the first message.")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_select_related = False  # no relation is displayed: one query per page
     list_per_page = 50
     ordering = ("-last_activity_at", "-id")
     actions = ("export_csv",)
-    readonly_fields = [field.name for field in Conversation._meta.fields]
 
-    @admin.display(description="Agents")
-    def agents_list(self, conversation: Conversation) -> str:
-        return ", ".join(conversation.agents_used)
+    def get_list_display(self, request):
+        columns = ConversationColumns(
+            redaction=redaction_for(user=request.user), changelist_filters=self._changelist_filters_of(request)
+        )
+        return columns.list_display()
 
-    @admin.display(description="Replay")
-    def replay_link(self, conversation: Conversation) -> str:
-        url = reverse("admin:replay_conversation_replay", kwargs={"thread_id": conversation.thread_id})
-        return format_html('<a href="{}">Replay</a>', url)
+    def get_queryset(self, request):
+        queryset = visible_conversations(user=request.user, queryset=super().get_queryset(request))
+        return queryset.annotate(total_tokens=F("input_tokens") + F("output_tokens"))  # the Tokens column sorts by it
 
     def has_add_permission(self, request) -> bool:
         return False  # rows are derived from checkpoints, never typed in
@@ -96,21 +102,34 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # derived rows; and a masked copy shown for reading must never be saved
 
-    def get_queryset(self, request):
-        return visible_conversations(user=request.user, queryset=super().get_queryset(request))
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the next sync would derive a deleted row again from its checkpoints
 
     def get_object(self, request, object_id, from_field=None):
         return redaction_for(user=request.user).conversation(super().get_object(request, object_id, from_field))
 
-    @admin.action(description="Export selected conversations as CSV", permissions=["view"])
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": _("Conversations"), **(extra_context or {})})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """A conversation's page is its replay: the row itself is derived bookkeeping."""
+        conversation = self.get_object(request, unquote(object_id))
+        if conversation is None or not self.has_view_permission(request, conversation):
+            raise Http404
+        filters = request.GET.get(CHANGELIST_FILTERS, "")
+        return HttpResponseRedirect(replay_url(thread_id=conversation.thread_id, changelist_filters=filters))
+
+    @admin.action(description=_("Export selected conversations as CSV"), permissions=["view"])
     def export_csv(self, request, queryset):
         try:
             check_csv_export_size(conversations=queryset)
         except CsvExportTooLarge as error:
             self.message_user(
                 request,
-                f"Not exported: a CSV export holds at most {error.limit:,} conversations and more are selected. "
-                "Narrow the list with the filters or a search, then select again.",
+                _(
+                    "Not exported: a CSV export holds at most %(limit)s conversations and more are selected. "
+                    "Narrow the list with the filters or a search, then select again."
+                ) % {"limit": f"{error.limit:,}"},
                 messages.ERROR,
             )
             return None
@@ -130,31 +149,151 @@ class ConversationAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.replay_view),
             name="replay_conversation_replay",
         )
-        return [replay, *super().get_urls()]
+        customer = re_path(
+            r"^customer/(?P<customer_id>[\s\S]+)/$",
+            self.admin_site.admin_view(self.customer_view),
+            name="replay_conversation_customer",
+        )
+        return [replay, customer, *super().get_urls()]
 
-    def replay_view(self, request: HttpRequest, thread_id: str) -> TemplateResponse:
+    @staticmethod
+    def _changelist_filters_of(request: HttpRequest) -> str:
+        """The list's query string, as a replay link carries it (the admin's preserved-filters convention)."""
+        if request.resolver_match and request.resolver_match.url_name == "replay_conversation_changelist":
+            return request.GET.urlencode()
+        return request.GET.get(CHANGELIST_FILTERS, "")
+
+    def get_changelist(self, request, **kwargs):
+        return OrderOnlyChangeList if getattr(request, "order_only", False) else super().get_changelist(request, **kwargs)
+
+    def _filtered_list(self, request: HttpRequest, changelist_filters: str):
+        """The changelist these filters show (its queryset filtered and ordered), or None when they are invalid."""
+        listed = copy.copy(request)
+        listed.GET = QueryDict(changelist_filters, mutable=True)
+        listed.GET.pop("p", None)  # its page does not matter, only its order
+        listed.order_only = True
+        try:
+            return self.get_changelist_instance(listed)
+        except (IncorrectLookupParameters, ValidationError, ValueError):
+            return None
+
+    def replay_view(self, request: HttpRequest, thread_id: str) -> HttpResponse:
         if not self.has_view_permission(request) or "\x00" in thread_id:  # PostgreSQL stores no NUL: no such thread
             raise Http404
+        filters = request.GET.get(CHANGELIST_FILTERS, "")
+        requested = request.GET.get("page", "1")
+        if not (requested.isascii() and requested.isdigit() and int(requested) > 0):
+            raise Http404(_("No page %(page)r of this replay: pages are numbered from 1.") % {"page": requested})
         viewer = {"tenants": tenant_scope(user=request.user), "redaction": redaction_for(user=request.user)}
-        requested = request.GET.get("page", "")
-        page = int(requested) if requested.isascii() and requested.isdigit() and int(requested) > 0 else 1
         try:
-            try:
-                replay = get_replay(thread_id=thread_id, page=page, page_size=REPLAY_PAGE_SIZE, **viewer)
-            except PageOutOfRange as error:  # a stale link after the thread shrank: show its last page
-                replay = get_replay(thread_id=thread_id, page=error.last_page, page_size=REPLAY_PAGE_SIZE, **viewer)
+            replay = get_replay(thread_id=thread_id, page=int(requested), page_size=REPLAY_PAGE_SIZE, **viewer)
         except ThreadNotFound:
             raise Http404(f"No checkpoints for thread {thread_id!r}") from None
+        except PageOutOfRange as error:  # a stale link after the thread shrank, or a mistyped page
+            messages.warning(
+                request,
+                _("This replay has %(count)s pages; page %(page)s does not exist, here is the last one.")
+                % {"count": error.last_page, "page": requested},
+            )
+            return HttpResponseRedirect(replay_url(thread_id=thread_id, page=error.last_page, changelist_filters=filters))
         context = dict(
             self.admin_site.each_context(request),
             opts=self.model._meta,
-            title=f"Replay of {thread_id}",
+            title=_("Replay of %(thread_id)s") % {"thread_id": thread_id},
             thread_id=thread_id,
+            replay=replay,
             conversation=replay.conversation,
             page=replay.page,
             totals=replay.totals,
+            header=self._replay_header(request, replay),
+            navigation=self._replay_navigation(request, replay, filters),
         )
         return TemplateResponse(request, "admin/replay/conversation/replay.html", context)
+
+    def _replay_header(self, request: HttpRequest, replay) -> dict:
+        conversation = replay.conversation
+        if conversation is None:
+            return {}
+        redaction = redaction_for(user=request.user)
+        customer = customer_of(metadata=conversation.metadata)
+        if redaction.masks:  # the row shown is masked: whether its customer id is personal data, the stored one says
+            stored = Conversation.objects.filter(pk=conversation.pk).values_list("metadata", flat=True).first() or {}
+            linkable = not customer_masked(customer_id=customer_of(metadata=stored), redaction=redaction)
+        else:
+            linkable = True
+        return {
+            "tenant": conversation.tenant,
+            "channel": conversation.metadata.get("channel"),
+            "customer": customer,
+            "customer_url": customer_url(customer_id=customer) if customer and linkable else None,
+            "metadata": sorted(conversation.metadata.items()),
+        }
+
+    def _replay_navigation(self, request: HttpRequest, replay, filters: str) -> dict:
+        thread_id, page = replay.thread_id, replay.page
+
+        def page_url(number: int, anchor: str = "") -> str:
+            return replay_url(thread_id=thread_id, page=number, changelist_filters=filters, anchor=anchor)
+
+        navigation = {
+            "back_url": reverse("admin:replay_conversation_changelist") + (f"?{filters}" if filters else ""),
+            "previous_page_url": page_url(page.page - 1) if page.has_previous else None,
+            "next_page_url": page_url(page.page + 1) if page.has_next else None,
+            "first_page_url": page_url(1) if page.page > 2 else None,
+            "last_page_url": page_url(page.last_page) if page.page < page.last_page - 1 else None,
+            "landmarks": [
+                {"kind": landmark.kind, "label": LANDMARK_LABELS[landmark.kind], "step": landmark.step_index + 1,
+                 "url": page_url(landmark.page, anchor=f"step-{landmark.step_index}")}
+                for landmark in replay.landmarks
+            ],
+            "previous_conversation_url": None,
+            "next_conversation_url": None,
+        }
+        changelist = self._filtered_list(request, filters) if replay.conversation is not None else None
+        if changelist is not None:
+            neighbours = list_neighbours(
+                queryset=changelist.queryset, current=replay.conversation, unfiltered=self.get_queryset(request)
+            )
+            for side, row in (("previous", neighbours.previous), ("next", neighbours.next)):
+                if row is not None:
+                    navigation[f"{side}_conversation_url"] = replay_url(thread_id=row.thread_id, changelist_filters=filters)
+        return navigation
+
+    def customer_view(self, request: HttpRequest, customer_id: str) -> TemplateResponse:
+        redaction = redaction_for(user=request.user)
+        # a reader who sees personal data masked does not look customers up by it
+        if not self.has_view_permission(request) or "\x00" in customer_id or (redaction.masks and holds_personal_data(customer_id)):
+            raise Http404
+        conversations = customer_conversations(customer_id=customer_id, tenants=tenant_scope(user=request.user))
+        totals = customer_totals(conversations=conversations)
+        if not totals.conversations:
+            raise Http404(_("No conversations of customer %(customer)r") % {"customer": customer_id})
+        paginator = Paginator(conversations, CUSTOMER_PAGE_SIZE)
+        try:
+            page = paginator.page(request.GET.get("page", "1"))
+        except InvalidPage:
+            raise Http404(_("No such page of this customer's conversations")) from None
+        context = dict(
+            self.admin_site.each_context(request),
+            opts=self.model._meta,
+            title=_("Customer %(customer)s") % {"customer": customer_id},
+            customer_id=customer_id,
+            totals=totals,
+            page=page,
+            rows=[
+                {"conversation": redaction.conversation(row), "replay_url": replay_url(thread_id=row.thread_id)}
+                for row in page.object_list
+            ],
+        )
+        return TemplateResponse(request, "admin/replay/conversation/customer.html", context)
+
+
+CUSTOMER_PAGE_SIZE = 50
+LANDMARK_LABELS = {
+    "error": _("First error"),
+    "approval": _("First approval"),
+    "escalation": _("First escalation"),
+}
 
 
 INSPECTION_MAX_THREADS = 2000

@@ -19,6 +19,13 @@ from smart_support.time_zones import UnknownTimeZone, time_zone
 RECENT_FOR_LOOKUPS = 1000
 
 
+def choices_shown(request) -> bool:
+    """False when the list is built only for its filtered order (the replay's Previous / Next links):
+    no one sees the filters' choices, so their queries are skipped. A filter then offers only its chosen
+    value: a filter with no choice at all is left out of the list, chosen value and all."""
+    return not getattr(request, "order_only", False)
+
+
 class StartedFilter(admin.ListFilter):
     """Conversations started on ``started_from``..``started_to`` (inclusive dates in ``tz``)."""
 
@@ -89,6 +96,8 @@ class AgentFilter(admin.SimpleListFilter):
     parameter_name = "agent"
 
     def lookups(self, request, model_admin):
+        if not choices_shown(request):
+            return [(self.value(), self.value())] if self.value() else []
         return [(name, name) for name in known_agent_names(tenants=tenant_scope(user=request.user))]
 
     def queryset(self, request, queryset):
@@ -100,6 +109,8 @@ class RoutedToFilter(admin.SimpleListFilter):
     parameter_name = "routed_to"
 
     def lookups(self, request, model_admin):
+        if not choices_shown(request):
+            return [(self.value(), self.value())] if self.value() else []
         return [(name, name) for name in known_agent_names(tenants=tenant_scope(user=request.user))]
 
     def queryset(self, request, queryset):
@@ -144,6 +155,8 @@ def metadata_filter(key: str) -> type[admin.SimpleListFilter]:
         parameter_name = f"metadata_{key}"
 
         def lookups(self, request, model_admin):
+            if not choices_shown(request):
+                return [(self.value(), self.value())] if self.value() else []
             # the values of recent conversations: DISTINCT over every conversation would scan the table
             # of the conversations this user may see: another tenant's name is not theirs to learn
             recent = model_admin.get_queryset(request).order_by("-last_activity_at", "-id").values_list("metadata", flat=True)

@@ -25,7 +25,8 @@ from replay.cursors import parse_cursor, position_fits
 from replay.exports import CsvExportTooLarge, check_csv_export_size, conversation_csv_lines
 from replay.models import Conversation, ConversationStatus
 from replay.queries import search_conversations
-from replay.redaction import redaction_for
+from replay.customers import customer_conversations, customer_totals
+from replay.redaction import holds_personal_data, redaction_for
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay
 from replay.tenants import tenant_scope, visible_conversations
 from replay.timeline import ReplayStep, StepType
@@ -387,3 +388,57 @@ class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
 def _explain_query_errors(errors: dict) -> dict:
     accepted = {"page": "a whole number of at least 1", "page_size": "a whole number from 1 to 500"}
     return {field: [f"must be {accepted.get(field, 'valid')}; {' '.join(map(str, messages))}"] for field, messages in errors.items()}
+
+
+# -- customers -------------------------------------------------------------------------------------
+
+class CustomerTotalsSerializer(serializers.Serializer):
+    conversations = serializers.IntegerField(help_text="Conversations of this customer you may see.")
+    resolved = serializers.IntegerField(help_text="Of them, resolved by the agent.")
+    escalated = serializers.IntegerField(help_text="Of them, escalated to a human.")
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    tokens = serializers.IntegerField(help_text="Input plus output tokens.")
+    cost_usd = serializers.DecimalField(max_digits=18, decimal_places=8)
+
+
+class CustomerPageSerializer(serializers.Serializer):
+    customer_id = serializers.CharField()
+    totals = CustomerTotalsSerializer(help_text="Over every conversation of the customer, not only this page.")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ConversationSerializer(many=True)
+
+
+class CustomerConversationPagination(ConversationCursorPagination):
+    def get_ordering(self, request: Request, queryset: QuerySet, view) -> tuple[str, ...]:
+        return conversation_ordering(key=ConversationCursorPagination.ordering)  # no ordering parameter here
+
+
+class CustomerViewSet(ApiInputChecks, viewsets.GenericViewSet):
+    """Every conversation of one customer (the metadata key ``SMART_SUPPORT_CUSTOMER_KEY``), newest
+    activity first, with their totals; only the tenants the reader may see."""
+
+    queryset = Conversation.objects.all()
+    lookup_field = "customer_id"
+    lookup_value_regex = "[\\s\\S]+"
+    permission_classes = [ViewModelPermission]
+    serializer_class = ConversationSerializer
+    pagination_class = CustomerConversationPagination
+    filter_backends: list = []
+
+    @extend_schema(
+        parameters=[OpenApiParameter("customer_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The customer id, URL-encoded.")],
+        responses={200: CustomerPageSerializer, **error_responses(not_found="No conversation of this customer that you may see.")},
+    )
+    def retrieve(self, request: Request, customer_id: str) -> Response:
+        redaction = redaction_for(user=request.user)
+        if redaction.masks and holds_personal_data(customer_id):  # as a search by it: it would tell who holds it
+            raise NotFound(f"no conversations of customer {customer_id!r}")
+        conversations = customer_conversations(customer_id=customer_id, tenants=tenant_scope(user=request.user))
+        totals = customer_totals(conversations=conversations)
+        if not totals.conversations:
+            raise NotFound(f"no conversations of customer {customer_id!r}")
+        page = [redaction.conversation(row) for row in self.paginate_queryset(conversations)]
+        listed = self.get_paginated_response(self.get_serializer(page, many=True).data).data
+        return Response({"customer_id": customer_id, "totals": CustomerTotalsSerializer(totals).data, **listed})

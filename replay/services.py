@@ -7,6 +7,7 @@ import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -19,6 +20,7 @@ from replay.timeline import (
     PriceLookup,
     ReplayPage,
     ReplayStep,
+    StepType,
     TimelineTotals,
     build_timeline,
     paginate_steps,
@@ -110,14 +112,68 @@ def get_replay_page(
 
 
 @dataclass(frozen=True)
+class Landmark:
+    """The first step of a kind worth jumping to (the first error, approval, escalation) and its page."""
+
+    kind: str
+    step_index: int
+    page: int
+
+
+LANDMARKS = ("error", "approval", "escalation")
+
+
+def _is_landmark(kind: str, step: ReplayStep) -> bool:
+    if kind == "error":
+        return step.status == "error"
+    if kind == "approval":
+        return step.type == StepType.INTERRUPT
+    return step.type == StepType.ESCALATION
+
+
+def landmarks_of(*, steps: list[ReplayStep], page_size: int) -> tuple[Landmark, ...]:
+    """Given a whole timeline, return the first error, approval and escalation it holds (those it has)."""
+    found = []
+    for kind in LANDMARKS:
+        first = next((step for step in steps if _is_landmark(kind, step)), None)
+        if first is not None:
+            found.append(Landmark(kind=kind, step_index=first.index, page=first.index // page_size + 1))
+    return tuple(found)
+
+
+# Costs are stored to 8 decimals (replay.steps); a reader needs fewer, but no fewer than the four a
+# list shows, enough for the cheapest call to keep two significant digits, and never so few that the
+# step costs shown stop adding up to the total shown.
+FEWEST_COST_DECIMALS, MOST_COST_DECIMALS = 4, 8
+
+
+def cost_decimals(*, steps: list[ReplayStep]) -> int:
+    """The decimals a timeline's costs are shown with: each step's cost rounded to them adds up to
+    the total rounded to them, and the cheapest priced call still shows two significant digits."""
+    costs = [step.cost_usd for step in steps if step.cost_usd is not None]
+    total = sum(costs, Decimal(0))
+    cheapest = min((abs(cost) for cost in costs if cost), default=None)
+    fewest = max(FEWEST_COST_DECIMALS, 1 - cheapest.adjusted()) if cheapest is not None else FEWEST_COST_DECIMALS
+    for decimals in range(min(fewest, MOST_COST_DECIMALS), MOST_COST_DECIMALS):
+        exponent = Decimal(1).scaleb(-decimals)
+        shown = sum((cost.quantize(exponent, rounding=ROUND_HALF_UP) for cost in costs), Decimal(0))
+        if shown == total.quantize(exponent, rounding=ROUND_HALF_UP):
+            return decimals
+    return MOST_COST_DECIMALS
+
+
+@dataclass(frozen=True)
 class Replay:
     """What a replay shows: one page of the thread's steps, the whole thread's totals, and its
-    conversation row (None until the thread is derived)."""
+    conversation row (None until the thread is derived); where its first error, approval and
+    escalation are, and how many decimals its costs are shown with."""
 
     thread_id: str
     page: ReplayPage
     totals: TimelineTotals
     conversation: Conversation | None
+    landmarks: tuple[Landmark, ...] = ()
+    cost_decimals: int = FEWEST_COST_DECIMALS
 
 
 # Replay knows how to apply prices and list agents, not where the analytics keep them: each comes
@@ -156,4 +212,6 @@ def get_replay(
         page=replay_page,
         totals=total_of(steps),
         conversation=redaction.conversation(Conversation.objects.filter(thread_id=thread_id).first()),
+        landmarks=landmarks_of(steps=steps, page_size=page_size),
+        cost_decimals=cost_decimals(steps=steps),
     )

@@ -207,6 +207,8 @@ SMART_SUPPORT = {
     ),
     # The metadata key naming a conversation's tenant: users see the tenants they were given.
     "TENANT_KEY": os.environ.get("SMART_SUPPORT_TENANT_KEY", "tenant"),
+    # The metadata key naming a conversation's customer: the admin lists every conversation of one customer.
+    "CUSTOMER_KEY": os.environ.get("SMART_SUPPORT_CUSTOMER_KEY", "customer_id"),
     # Extra personal data masked for users without replay.view_unredacted: one regular expression
     # (use | for several), besides e-mail addresses, phone numbers and payment cards.
     "REDACT_PATTERNS": [os.environ["SMART_SUPPORT_REDACT_PATTERNS"]] if os.environ.get("SMART_SUPPORT_REDACT_PATTERNS") else [],

@@ -188,9 +188,10 @@ def test_replay_page_shows_cached_and_reasoning_tokens_of_a_call(manager_client,
     )
 
     cached = manager_client.get("/admin/replay/conversation/replay/cached/").content.decode()
-    assert "3599 in (3187 cache write) / 87 out · $0.01449" in cached
-    assert "3750 in (3187 cache read) / 64 out · $0.00361 (cache savings $0.00860)" in cached
+    assert '3599 in (3187 cache write) / 87 out · <span class="step-cost">$0.0145</span>' in cached
+    assert '3750 in (3187 cache read) / 64 out · <span class="step-cost">$0.0036</span> (cache savings $0.0086)' in cached
+    assert '<strong class="total-cost">$0.0181</strong>' in cached
     assert "Cached input<strong>3187 read / 3187 written</strong>" in cached
     reasoning = manager_client.get("/admin/replay/conversation/replay/reasoning/").content.decode()
-    assert "1187 in / 1466 out (1216 reasoning) · $0.00776" in reasoning
+    assert '1187 in / 1466 out (1216 reasoning) · <span class="step-cost">$0.0078</span>' in reasoning
     assert "Reasoning tokens<strong>1216</strong>" in reasoning

@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from analytics.models import AnalyticsEvent, EventType, ModelPrice
 from replay.models import Conversation
+from replay.money import format_usd
 from tests.apps.provider_app import anthropic_result, openai_result, run_recorded_conversation
 from tests.factories import ModelPriceFactory
 
@@ -187,6 +188,6 @@ def test_a_cached_dated_model_costs_the_same_in_replay_list_api_and_dashboard(ch
     assert (Decimal(analytics["total_cost"]), Decimal(analytics["totals"]["cache_savings_usd"])) == (cost, savings)
     assert analytics["tokens"]["cache_read"] == 1920
     assert [(row["model"], Decimal(row["cost_usd"])) for row in analytics["by_model"]] == [("gpt-4o-2024-08-06", cost)]
-    assert f"{cost:.8f}" in changelist
+    assert format_usd(cost) == "$0.0048" and f"<td class=\"field-cost\">{format_usd(cost)}</td>" in changelist
     assert dashboard.context["result"].total_cost == cost
     assert "$0.0048" in dashboard.content.decode() and "$0.0024" in dashboard.content.decode()
