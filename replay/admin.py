@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import re_path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from replay.admin_filters import AgentFilter, ApprovalFilter, RoutedToFilter, StartedFilter, metadata_filter
 from replay.exports import CsvExportTooLarge, check_csv_export_size, conversation_csv_lines
@@ -19,6 +20,7 @@ from replay.queries import search_conversations
 from replay.redaction import redaction_for
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay
 from replay.tenants import tenant_scope, visible_conversations
+from smart_support.time_zones import in_current_zone
 
 REPLAY_PAGE_SIZE = 100
 ESTIMATE_ABOVE = 10_000
@@ -89,6 +91,20 @@ class ConversationAdmin(admin.ModelAdmin):
     def replay_link(self, conversation: Conversation) -> str:
         url = reverse("admin:replay_conversation_replay", kwargs={"thread_id": conversation.thread_id})
         return format_html('<a href="{}">Replay</a>', url)
+
+    # -- times in the viewer's zone (the one chosen on the dashboard), named in the column header
+    zoned_columns = {"started_at": "started_in_zone", "last_activity_at": "last_activity_in_zone"}
+
+    def get_list_display(self, request):
+        return tuple(self.zoned_columns.get(name, name) for name in super().get_list_display(request))
+
+    @admin.display(description=in_current_zone(gettext_lazy("Started at")), ordering="started_at")
+    def started_in_zone(self, conversation: Conversation):
+        return conversation.started_at
+
+    @admin.display(description=in_current_zone(gettext_lazy("Last activity at")), ordering="last_activity_at")
+    def last_activity_in_zone(self, conversation: Conversation):
+        return conversation.last_activity_at
 
     def has_add_permission(self, request) -> bool:
         return False  # rows are derived from checkpoints, never typed in
