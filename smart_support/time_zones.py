@@ -6,13 +6,11 @@ request, so the dashboard, the conversation list and the replay pages show times
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext as _
@@ -56,23 +54,6 @@ def remember_time_zone(*, session, zone: ZoneInfo) -> None:
     if session.get(SESSION_KEY) != str(zone):
         session[SESSION_KEY] = str(zone)
     timezone.activate(zone)
-
-
-class SessionTimeZoneMiddleware:
-    """Activates the session's zone for the request (after SessionMiddleware)."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        session = getattr(request, "session", None)
-        if session is None or SESSION_KEY not in session:
-            return self.get_response(request)
-        timezone.activate(session_time_zone(session=session))
-        try:
-            return self.get_response(request)
-        finally:
-            timezone.deactivate()
 
 
 def _with_current_zone(label: str) -> str:
