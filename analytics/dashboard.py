@@ -22,7 +22,13 @@ from analytics.breakdowns import UsageBreakdown
 from analytics.measures import MEASURES, Kind, Measure, measure
 from analytics.models import EventType
 from analytics.period_change import Better, PeriodChange, period_change
-from analytics.queries import AgentConversations, AnalyticsResult, agent_names, day_bounds, get_analytics
+from analytics.queries import (
+    AgentConversations,
+    AnalyticsResult,
+    agent_names,
+    day_bounds,
+    get_analytics,
+)
 from replay.steps import approval_expiry_cutoff
 from replay.tenants import tenant_scope
 from smart_support.time_zones import remember_time_zone, time_zone

@@ -205,7 +205,7 @@ class _Source:
 
     def agent_conversations(self, params: dict) -> list[tuple[str, int]]:
         if self.every_agent_where and params["agent"] is None:
-            sql = f"SELECT agent, sum(conversations) FROM {self.table} WHERE {self.every_agent_where} GROUP BY agent"  # noqa: S608
+            sql = f"SELECT agent, sum(conversations) FROM {self.table} WHERE {self.every_agent_where} GROUP BY agent"
         else:  # an agent's rows count its conversations, not those it shares with the population's agent
             sql = (
                 "SELECT used.agent, count(*) FROM conversations, unnest(conversations.agents_used) AS used(agent) "

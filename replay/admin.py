@@ -1,4 +1,5 @@
 from functools import cached_property
+from typing import ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
@@ -93,7 +94,7 @@ class ConversationAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">Replay</a>', url)
 
     # -- times in the viewer's zone (the one chosen on the dashboard), named in the column header
-    zoned_columns = {"started_at": "started_in_zone", "last_activity_at": "last_activity_in_zone"}
+    zoned_columns: ClassVar[dict[str, str]] = {"started_at": "started_in_zone", "last_activity_at": "last_activity_in_zone"}
 
     def get_list_display(self, request):
         return tuple(self.zoned_columns.get(name, name) for name in super().get_list_display(request))

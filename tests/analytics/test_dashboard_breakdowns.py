@@ -2,7 +2,6 @@
 
 import re
 from datetime import datetime, timedelta, timezone
-from html import unescape
 
 import pytest
 from django.core.management import call_command

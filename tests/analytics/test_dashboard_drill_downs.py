@@ -12,7 +12,13 @@ import pytest
 from django.core.management import call_command
 
 from replay.models import Conversation
-from smart_support.agent.scenarios import ConversationPlan, _refund, _Script, plan_conversation, thread_id_for
+from smart_support.agent.scenarios import (
+    ConversationPlan,
+    _refund,
+    _Script,
+    plan_conversation,
+    thread_id_for,
+)
 
 DAY = datetime(2026, 11, 10, 8, tzinfo=timezone.utc)
 DASHBOARD = "/admin/analytics/dashboard/"

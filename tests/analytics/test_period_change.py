@@ -2,7 +2,13 @@
 
 from decimal import Decimal
 
-from analytics.period_change import MIN_COMPARABLE_CONVERSATIONS, Better, PeriodChange, Verdict, period_change
+from analytics.period_change import (
+    MIN_COMPARABLE_CONVERSATIONS,
+    Better,
+    PeriodChange,
+    Verdict,
+    period_change,
+)
 
 ENOUGH = MIN_COMPARABLE_CONVERSATIONS
 
