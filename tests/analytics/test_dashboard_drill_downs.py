@@ -9,9 +9,10 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 
-from replay.models import Conversation
+from replay.models import Conversation, TenantAccess
 from smart_support.agent.scenarios import (
     ConversationPlan,
     _refund,
@@ -147,6 +148,18 @@ def test_narrowed_to_an_agent_every_link_keeps_the_agent(admin_client, written):
         assert shown_count(text) == landing_count(admin_client, href), (text, href)
 
 
+def test_a_reader_of_one_tenant_lands_on_as_many_of_that_tenants_rows_as_shown(client, written):
+    reader = User.objects.create_user("acme-lead", is_staff=True)
+    reader.user_permissions.add(*Permission.objects.filter(codename__in=["view_conversation", "view_analyticsevent"]))
+    TenantAccess.objects.create(user=reader, tenant="acme-eu")
+    client.force_login(reader)
+
+    response = client.get(DASHBOARD, RANGE)
+    assert response.context["result"].conversations == written.filter(tenant="acme-eu").count() < written.count()
+    for href, text in drill_downs(response.content.decode()):
+        assert shown_count(text) == landing_count(client, href), (text, href)
+
+
 # -- time zones
 
 
@@ -199,6 +212,7 @@ def test_the_zone_chosen_on_the_dashboard_stays_for_the_session(admin_client, ar
     assert "Started at (Asia/Tokyo)" in page and "Nov. 18, 2026, 11:30 p.m." in page
     replay = admin_client.get(f"/admin/replay/conversation/replay/{around_midnight['tokyo-nov-18-2330']}/").content.decode()
     assert "2026-11-18 23:30" in replay and "JST" in replay
+    assert "Occurred at (Asia/Tokyo)" in admin_client.get("/admin/analytics/analyticsevent/").content.decode()
 
     admin_client.get(DASHBOARD, {"tz": "UTC"})
     assert "Nov. 18, 2026, 2:30 p.m." in admin_client.get("/admin/replay/conversation/").content.decode()
@@ -230,3 +244,23 @@ def test_a_previous_period_of_few_conversations_shows_its_value_not_a_percentage
     assert cards["escalation_rate"].change.text == "prev. 100.0 %"
     assert "%" not in cards["cost_per_conversation"].change.text.replace("prev.", "")
     assert all(card.change.arrow == "" for card in cards.values() if card.change)
+
+
+def test_change_arrows_are_coloured_by_what_the_change_means_for_the_business(admin_client, run_reference_agent):
+    day_before = DAY - timedelta(days=1)
+    for index in range(20):  # the day before: nobody escalated
+        run_reference_agent(plan_conversation(seed=77, index=index, scenario="order_status"), day_before + timedelta(minutes=index))
+    for index in range(20):  # the day: a quarter escalated
+        scenario = "escalated_directly" if index % 4 == 0 else "order_status"
+        run_reference_agent(plan_conversation(seed=78, index=index, scenario=scenario), DAY + timedelta(minutes=index))
+    call_command("backfill_events", verbosity=0)
+
+    response = admin_client.get(DASHBOARD, RANGE)
+    page = response.content.decode()
+    cards = {card.key: card for card in response.context["cards"]}
+    assert (cards["escalation_rate"].change.arrow, cards["escalation_rate"].change.verdict) == ("↑", "bad")
+    assert cards["escalation_rate"].change.text == "+25.0 pts vs previous period"
+    assert (cards["resolution_rate"].change.arrow, cards["resolution_rate"].change.verdict) == ("↓", "bad")
+    assert (cards["conversations"].change.text, cards["conversations"].change.verdict) == ("+0 % vs previous period", "neutral")
+    card_html = page.split('id="card-escalation_rate"')[1].split('<div class="definition">')[0]
+    assert '<span class="change bad"><span aria-hidden="true">↑</span> +25.0 pts vs previous period</span>' in card_html
