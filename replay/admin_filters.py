@@ -126,6 +126,20 @@ class AgentFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         return queryset.filter(agents_used__contains=self.agents) if self.agents else queryset
 
+    def choices(self, changelist):
+        # every agent the list is narrowed to is marked, not only the last one given
+        yield {
+            "selected": not self.agents,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("All"),
+        }
+        for name, label in self.lookup_choices:
+            yield {
+                "selected": name in self.agents,
+                "query_string": changelist.get_query_string({self.parameter_name: name}),
+                "display": label,
+            }
+
 
 class RoutedToFilter(admin.SimpleListFilter):
     title = "handed over to"

@@ -140,6 +140,8 @@ def test_narrowed_to_an_agent_every_link_keeps_the_agent(admin_client, written):
     page = response.content.decode()
     orders = {bar.label: bar for bar in response.context["charts"][3].bars}["orders"]
     assert orders.value.startswith("1 conversation (")  # the one that saw both billing and orders
+    agent_filter = admin_client.get(orders.url).content.decode().split('data-filter-title="agent"')[1].split("</details>")[0]
+    assert re.findall(r'<li class="selected">\s*<a [^>]*>([^<]+)</a>', agent_filter) == ["billing", "orders"]
 
     links = drill_downs(page)
     for href, text in links:
