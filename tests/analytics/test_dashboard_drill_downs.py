@@ -213,7 +213,7 @@ def test_the_zone_chosen_on_the_dashboard_stays_for_the_session(admin_client, ar
     page = admin_client.get("/admin/replay/conversation/").content.decode()
     assert "Started at (Asia/Tokyo)" in page and "Nov. 18, 2026, 11:30 p.m." in page
     replay = admin_client.get(f"/admin/replay/conversation/replay/{around_midnight['tokyo-nov-18-2330']}/").content.decode()
-    assert "2026-11-18 23:30" in replay and "JST" in replay
+    assert "2026-11-18 23:30" in replay and "JST" in replay and "Times in<strong>Asia/Tokyo</strong>" in replay
     assert "Occurred at (Asia/Tokyo)" in admin_client.get("/admin/analytics/analyticsevent/").content.decode()
 
     admin_client.get(DASHBOARD, {"tz": "UTC"})
