@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
@@ -19,6 +18,15 @@ from rest_framework.exceptions import ValidationError
 
 from analytics.api import parse_analytics_query
 from analytics.breakdowns import UsageBreakdown
+from analytics.dashboard_links import (
+    DrillDown,
+    DrillLink,
+    approval_requests_text,
+    conversations_text,
+    count,
+    money,
+    percent,
+)
 from analytics.measures import MEASURES, Kind, Measure, measure
 from analytics.models import EventType
 from analytics.period_change import Better, PeriodChange, period_change
@@ -26,12 +34,10 @@ from analytics.queries import (
     AgentConversations,
     AnalyticsResult,
     agent_names,
-    day_bounds,
     get_analytics,
 )
-from replay.steps import approval_expiry_cutoff
 from replay.tenants import tenant_scope
-from smart_support.time_zones import remember_time_zone, time_zone
+from smart_support.time_zones import remember_time_zone
 
 RANGE_CHOICES = (("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"), ("custom", "Custom"))
 COMMON_ZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Kolkata",
@@ -51,44 +57,6 @@ COUNTS = {
     "conversations": gettext_lazy("Counts conversations."),
     "interrupts": gettext_lazy("Counts approval requests, not conversations: one conversation may have several."),
 }
-
-
-def percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f} %"
-
-
-def money(value: Decimal | None) -> str:
-    if value is None:
-        return "–"
-    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.4f}"
-
-
-def count(value: int) -> str:
-    return f"{value:,}"
-
-
-def conversations_text(number: int, kind: str = "") -> str:
-    """"8 conversations", "1 resolved conversation": the number a link shows, with what it counts."""
-    texts = {
-        "": ngettext("%(count)s conversation", "%(count)s conversations", number),
-        "resolved": ngettext("%(count)s resolved conversation", "%(count)s resolved conversations", number),
-        "escalated": ngettext("%(count)s escalated conversation", "%(count)s escalated conversations", number),
-        "open": ngettext("open this %(count)s conversation", "open these %(count)s conversations", number),
-        "over": ngettext("over %(count)s conversation", "over %(count)s conversations", number),
-    }
-    return texts[kind] % {"count": count(number)}
-
-
-def approval_requests_text(number: int) -> str:
-    return ngettext("%(count)s approval request", "%(count)s approval requests", number) % {"count": count(number)}
-
-
-@dataclass(frozen=True)
-class DrillLink:
-    """A link to the list behind a number; ``text`` shows the number of rows the list holds."""
-
-    text: str
-    url: str
 
 
 @dataclass(frozen=True)
@@ -134,44 +102,6 @@ class Chart:
     max_label: str = ""
     horizontal: bool = False
     note: str = ""
-
-
-class DrillDown:
-    """URLs of the admin lists holding exactly the rows behind a number: the conversation list for
-    conversations, the events list for approval requests and calls."""
-
-    def __init__(self, result: AnalyticsResult) -> None:
-        self.result = result
-        self.base = {"started_from": result.start.isoformat(), "started_to": result.end.isoformat(), "tz": result.tz}
-        self.changelist = reverse("admin:replay_conversation_changelist")
-
-    def url(self, *, agent: str = "", **filters: str) -> str:
-        # narrowed to an agent, the dashboard counts conversations with that agent and any other one asked for
-        agents = [name for name in dict.fromkeys((self.result.agent or "", agent)) if name]
-        return f"{self.changelist}?{urlencode({**self.base, **filters, 'agent': agents}, doseq=True)}"
-
-    def day(self, day: date, **filters: str) -> str:
-        return self.url(**{"started_from": day.isoformat(), "started_to": day.isoformat(), **filters})
-
-    def events(self, **filters: str) -> str:
-        """The events of the population's conversations that match ``filters``."""
-        result = self.result
-        lower, upper = day_bounds(start=result.start, end=result.end, tz=time_zone(name=result.tz))
-        query = {"conversation__started_at__gte": lower.isoformat(), "conversation__started_at__lt": upper.isoformat()}
-        if result.agent:
-            query["conversation_agent"] = result.agent
-        return f"{reverse('admin:analytics_analyticsevent_changelist')}?{urlencode({**filters, **query})}"
-
-    def approval_requests(self, outcome: str = "", *, now: datetime) -> str:
-        """The population's approval requests with this outcome (any, approved, rejected, other, expired, pending)."""
-        filters = {"event_type__exact": EventType.INTERRUPT_RAISED}
-        cutoff = approval_expiry_cutoff(now=now).isoformat()
-        filters.update({
-            "": {}, "approved": {"status": "approved"}, "rejected": {"status": "rejected"}, "other": {"status": "resolved"},
-            "expired": {"status": "pending", "occurred_at__lt": cutoff},
-            "pending": {"status": "pending", "occurred_at__gte": cutoff},
-        }[outcome])
-        return self.events(**filters)
 
 
 def _change(result: AnalyticsResult, *, current, previous, better: Better, as_points: bool, shown) -> PeriodChange:
