@@ -3,11 +3,14 @@ import copy
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from analytics.models import AnalyticsEvent, FailedThread, ModelPrice
 from analytics.pricing import reprice
 from replay.redaction import redact_value, redaction_for
+from replay.services import known_agent_names
 from replay.tenants import tenant_scope
+from smart_support.time_zones import in_current_zone
 
 
 @admin.register(ModelPrice)
@@ -43,10 +46,23 @@ class ModelPriceAdmin(admin.ModelAdmin):
             self.message_user(request, f"Repriced {line.describe()}", messages.SUCCESS)
 
 
+class ConversationAgentFilter(admin.SimpleListFilter):
+    """Events of the conversations an agent took part in (the dashboard's agent filter, carried into its links)."""
+
+    title = _("conversation's agent")
+    parameter_name = "conversation_agent"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in known_agent_names(tenants=tenant_scope(user=request.user))]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(conversation__agents_used__contains=[self.value()]) if self.value() else queryset
+
+
 @admin.register(AnalyticsEvent)
 class AnalyticsEventAdmin(admin.ModelAdmin):
-    list_display = ("occurred_at", "event_type", "conversation", "agent", "tool_name", "model", "status", "cost_usd")
-    list_filter = ("event_type", "source", "status")
+    list_display = ("occurred_in_zone", "event_type", "conversation", "agent", "tool_name", "model", "status", "cost_usd")
+    list_filter = ("event_type", "source", "status", ConversationAgentFilter)
     search_fields = ("conversation__thread_id", "tool_name", "agent", "model")
     list_select_related = ("conversation",)
     raw_id_fields = ("conversation",)
@@ -57,6 +73,10 @@ class AnalyticsEventAdmin(admin.ModelAdmin):
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
         return lookup in self.drill_down_lookups or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description=in_current_zone(_("Occurred at")), ordering="occurred_at")
+    def occurred_in_zone(self, event: AnalyticsEvent):
+        return event.occurred_at
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(tenant_scope(user=request.user).q(prefix="conversation__"))

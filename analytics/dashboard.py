@@ -6,22 +6,38 @@ It reads only ``analytics.queries`` (through ``get_analytics``) and shapes the r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from rest_framework.exceptions import ValidationError
 
 from analytics.api import parse_analytics_query
 from analytics.breakdowns import UsageBreakdown
+from analytics.dashboard_links import (
+    DrillDown,
+    DrillLink,
+    approval_requests_text,
+    conversations_text,
+    count,
+    money,
+    percent,
+)
 from analytics.measures import MEASURES, Kind, Measure, measure
 from analytics.models import EventType
-from analytics.queries import AnalyticsResult, agent_names, day_bounds, get_analytics
+from analytics.period_change import Better, PeriodChange, period_change
+from analytics.queries import (
+    AgentConversations,
+    AnalyticsResult,
+    agent_names,
+    get_analytics,
+)
 from replay.tenants import tenant_scope
-from smart_support.time_zones import time_zone
+from smart_support.time_zones import remember_time_zone
 
 RANGE_CHOICES = (("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"), ("custom", "Custom"))
 COMMON_ZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Kolkata",
@@ -36,20 +52,11 @@ DEFINITIONS = {
     "cache_savings_usd": measure("cache_savings_usd").definition,
     "interrupts": "Human-approval requests by outcome; unanswered ones expire after the TTL.",
 }
-
-
-def percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f} %"
-
-
-def money(value: Decimal | None) -> str:
-    if value is None:
-        return "–"
-    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.4f}"
-
-
-def count(value: int) -> str:
-    return f"{value:,}"
+# What each card's number counts, said on the card: a conversation may hold several approval requests.
+COUNTS = {
+    "conversations": gettext_lazy("Counts conversations."),
+    "interrupts": gettext_lazy("Counts approval requests, not conversations: one conversation may have several."),
+}
 
 
 @dataclass(frozen=True)
@@ -58,9 +65,10 @@ class Card:
     label: str
     value: str
     definition: str
-    url: str
-    change: str = ""
-    change_direction: str = ""  # up | down | ""
+    links: tuple[DrillLink, ...] = ()
+    change: PeriodChange | None = None
+    counts: str = ""  # what the number counts, when a reader could take it for conversations
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,59 +101,50 @@ class Chart:
     axis_labels: tuple[tuple[float, str], ...] = ()
     max_label: str = ""
     horizontal: bool = False
+    note: str = ""
 
 
-class DrillDown:
-    """URLs of the admin conversation list filtered to the conversations behind a number."""
-
-    def __init__(self, result: AnalyticsResult) -> None:
-        self.base = {"started_from": result.start.isoformat(), "started_to": result.end.isoformat(), "tz": result.tz}
-        if result.agent:
-            self.base["agent"] = result.agent
-        self.changelist = reverse("admin:replay_conversation_changelist")
-
-    def url(self, **filters: str) -> str:
-        return f"{self.changelist}?{urlencode({**self.base, **filters})}"
-
-    def day(self, day: date, **filters: str) -> str:
-        return self.url(**{"started_from": day.isoformat(), "started_to": day.isoformat(), **filters})
+def _change(result: AnalyticsResult, *, current, previous, better: Better, as_points: bool, shown) -> PeriodChange:
+    return period_change(
+        current=current, previous=previous, current_conversations=result.conversations,
+        previous_conversations=result.previous_period.conversations, better=better, as_points=as_points,
+        previous_shown=shown(previous),
+    )
 
 
-def _change(current: float | Decimal | None, previous: float | Decimal | None, *, as_points: bool) -> tuple[str, str]:
-    if current is None or previous is None:
-        return "", ""
-    delta = current - previous
-    if as_points:
-        text = f"{delta * 100:+.1f} pts"
-    elif previous:
-        text = f"{float(delta) / float(previous) * 100:+.0f} %"
-    else:
-        return "new", "up"
-    return f"{text} vs previous period", ("up" if delta > 0 else "down" if delta < 0 else "")
-
-
-def kpi_cards(result: AnalyticsResult, drill: DrillDown) -> list[Card]:
+def kpi_cards(result: AnalyticsResult, drill: DrillDown, *, now: datetime) -> list[Card]:
     previous = result.previous_period
     stats = result.interrupt_stats
+    every = DrillLink(conversations_text(result.conversations, "over"), drill.url())
     cards = [
-        Card("conversations", "Conversations", count(result.conversations), DEFINITIONS["conversations"], drill.url(),
-             *_change(result.conversations, previous.conversations, as_points=False)),
+        Card("conversations", "Conversations", count(result.conversations), DEFINITIONS["conversations"],
+             (DrillLink(conversations_text(result.conversations, "open"), drill.url()),),
+             _change(result, current=result.conversations, previous=previous.conversations, better=Better.EITHER,
+                     as_points=False, shown=count)),
         Card("resolution_rate", "Resolution rate", percent(result.resolution_rate), DEFINITIONS["resolution_rate"],
-             drill.url(resolved__exact="1"), *_change(result.resolution_rate, previous.resolution_rate, as_points=True)),
+             (DrillLink(conversations_text(result.resolved, "resolved"), drill.url(resolved__exact="1")),),
+             _change(result, current=result.resolution_rate, previous=previous.resolution_rate, better=Better.HIGHER,
+                     as_points=True, shown=percent)),
         Card("escalation_rate", "Escalation rate", percent(result.escalation_rate), DEFINITIONS["escalation_rate"],
-             drill.url(escalated__exact="1"), *_change(result.escalation_rate, previous.escalation_rate, as_points=True)),
+             (DrillLink(conversations_text(result.escalated, "escalated"), drill.url(escalated__exact="1")),),
+             _change(result, current=result.escalation_rate, previous=previous.escalation_rate, better=Better.LOWER,
+                     as_points=True, shown=percent)),
         Card("cost_per_conversation", "Cost per conversation", money(result.cost_per_conversation),
-             DEFINITIONS["cost_per_conversation"], drill.url(),
-             *_change(result.cost_per_conversation, previous.cost_per_conversation, as_points=False)),
-        Card("total_cost", "Total cost", money(result.total_cost), DEFINITIONS["total_cost"], drill.url()),
+             DEFINITIONS["cost_per_conversation"], (every,),
+             _change(result, current=result.cost_per_conversation, previous=previous.cost_per_conversation,
+                     better=Better.LOWER, as_points=False, shown=money)),
+        Card("total_cost", "Total cost", money(result.total_cost), DEFINITIONS["total_cost"], (every,)),
         Card("tokens", "Tokens", f"{count(result.input_tokens)} in · {count(result.output_tokens)} out",
-             DEFINITIONS["tokens"], drill.url()),
+             DEFINITIONS["tokens"], (every,)),
         Card("cache_savings_usd", "Caching saved", money(result.totals["cache_savings_usd"]),
              f"{DEFINITIONS['cache_savings_usd']} {count(result.totals['cache_read_tokens'])} input tokens read from "
-             "the cache.", drill.url()),
-        Card("interrupts", "Approval requests",
-             f"{count(stats.total)} · {count(stats.approved)} approved · {count(stats.rejected)} rejected",
-             DEFINITIONS["interrupts"], drill.url(approval="any")),
+             "the cache.", (every,)),
+        Card("interrupts", "Approval requests", count(stats.total), DEFINITIONS["interrupts"],
+             (DrillLink(gettext("open these %(requests)s") % {"requests": approval_requests_text(stats.total)},
+                        drill.approval_requests(now=now)),),
+             counts=COUNTS["interrupts"],
+             detail=gettext("%(approved)s approved · %(rejected)s rejected") % {
+                 "approved": count(stats.approved), "rejected": count(stats.rejected)}),
     ]
     return cards
 
@@ -208,7 +207,8 @@ def _rate_chart(result: AnalyticsResult, drill: DrillDown) -> Chart:
                 x=MARGIN + index * slot + slot / 2,
                 y=CHART_HEIGHT - MARGIN - (CHART_HEIGHT - 2 * MARGIN) * (getattr(point, attribute) / point.conversations),
                 label=point.date.strftime("%b %d"),
-                value=percent(getattr(point, attribute) / point.conversations),
+                value=f"{name} {percent(getattr(point, attribute) / point.conversations)} · "
+                      f"{conversations_text(getattr(point, attribute), attribute)}",
                 url=drill.day(point.date, **filters),
             )
             for index, point in enumerate(result.series)
@@ -224,7 +224,7 @@ def _rate_chart(result: AnalyticsResult, drill: DrillDown) -> Chart:
                  lines=tuple(lines), axis_labels=axis, max_label="100 %")
 
 
-def _bar_list(title: str, rows: list[tuple[str, float, str, str]]) -> Chart:
+def _bar_list(title: str, rows: list[tuple[str, float, str, str]], note: str = "") -> Chart:
     """Horizontal bars: (label, value, value label, url)."""
     top = max((value for _, value, _, _ in rows), default=0) or 1
     row_height = 26
@@ -233,30 +233,43 @@ def _bar_list(title: str, rows: list[tuple[str, float, str, str]]) -> Chart:
             height=row_height - 8, label=label, value=value_label, url=url)
         for index, (label, value, value_label, url) in enumerate(rows)
     )
-    return Chart(title=title, width=CHART_WIDTH, height=max(len(rows), 1) * row_height + 8, bars=bars, horizontal=True)
+    return Chart(title=title, width=CHART_WIDTH, height=max(len(rows), 1) * row_height + 8, bars=bars, horizontal=True,
+                 note=note)
 
 
-def charts(result: AnalyticsResult, drill: DrillDown) -> list[Chart]:
+def _agent_value(agent: AgentConversations, population: int) -> str:
+    handoffs = ngettext("%(count)s handoff received", "%(count)s handoffs received", agent.handoffs_received)
+    return (f"{conversations_text(agent.conversations)} ({percent(agent.conversations / population)}) · "
+            f"{handoffs % {'count': count(agent.handoffs_received)}}")
+
+
+def charts(result: AnalyticsResult, drill: DrillDown, *, now: datetime) -> list[Chart]:
     series = result.series
     stats = result.interrupt_stats
     return [
         _column_chart("Conversations per day", [
-            (point.date, point.conversations, count(point.conversations), drill.day(point.date)) for point in series
+            (point.date, point.conversations, conversations_text(point.conversations), drill.day(point.date))
+            for point in series
         ]),
         _rate_chart(result, drill),
-        _column_chart("Cost per day", [(point.date, float(point.cost), money(point.cost), drill.day(point.date)) for point in series]),
-        _bar_list("Agent usage (handoffs received)", [
-            (usage.agent, usage.routings, f"{count(usage.routings)} · {percent(usage.share)}", drill.url(routed_to=usage.agent))
-            for usage in result.agent_usage
+        _column_chart("Cost per day", [
+            (point.date, float(point.cost), f"{money(point.cost)} · {conversations_text(point.conversations, 'over')}",
+             drill.day(point.date))
+            for point in series
         ]),
+        _bar_list(gettext("Conversations per agent"), [
+            (agent.agent, agent.conversations, _agent_value(agent, result.conversations), drill.url(agent=agent.agent))
+            for agent in result.agent_conversations
+        ], note=gettext("Conversations the agent took part in; an agent handed a conversation twice counts it once, "
+                        "its handoffs count both.")),
         _bar_list("Approval outcomes", [
-            (label, value, count(value), drill.url(approval=key))
+            (label, value, approval_requests_text(value), drill.approval_requests(key, now=now))
             for key, label, value in (
                 ("approved", "Approved", stats.approved), ("rejected", "Rejected", stats.rejected),
                 ("other", "Outcome unknown", stats.other), ("expired", "Expired", stats.expired),
                 ("pending", "Awaiting approval", stats.pending),
             )
-        ]),
+        ], note=COUNTS["interrupts"]),
     ]
 
 
@@ -266,22 +279,26 @@ def dashboard_view(site):
             raise PermissionDenied
         errors: dict[str, list[str]] = {}
         params = {key: value for key, value in request.GET.items() if value and not (key == "range" and value == "custom")}
+        # without a zone in the link, the zone this user chose last time
+        params.setdefault("tz", timezone.get_current_timezone_name())
         try:
             query = parse_analytics_query(params)
         except ValidationError as error:
             errors = {key: [str(message) for message in messages] for key, messages in error.detail.items()}
-            query = parse_analytics_query({"range": "30d"})
+            query = parse_analytics_query({"range": "30d", "tz": timezone.get_current_timezone_name()})
+        remember_time_zone(session=request.session, zone=query["tz"])
         tenants = tenant_scope(user=request.user)
-        result = get_analytics(**query, tenants=tenants)
+        now = timezone.now()
+        result = get_analytics(**query, tenants=tenants, now=now)
         drill = DrillDown(result)
         selected_range = request.GET.get("range") or ("custom" if request.GET.get("from") else "30d")
         context = dict(
             site.each_context(request),
             title="Analytics dashboard",
             result=result,
-            cards=kpi_cards(result, drill),
+            cards=kpi_cards(result, drill, now=now),
             measure_rows=measure_rows(result),
-            charts=charts(result, drill) if result.conversations else [],
+            charts=charts(result, drill, now=now) if result.conversations else [],
             breakdown_tables=breakdown_tables(result, drill) if result.conversations else [],
             errors=errors,
             range_choices=RANGE_CHOICES,
@@ -289,15 +306,14 @@ def dashboard_view(site):
             zones=COMMON_ZONES,
             agents=agent_names(tenants=tenants),
             price_add_url=reverse("admin:analytics_modelprice_add"),
-            conversations_url=drill.url(),
         )
         return TemplateResponse(request, "admin/analytics/dashboard.html", context)
 
     return dashboard
 
 
-# -- breakdown tables: cost and tokens by model and by agent, latency by agent; each row leads to what
-# is behind it (an agent: its conversations; a model: its LLM calls in the events admin)
+# -- breakdown tables: cost and tokens by model and by agent, latency by agent; each count leads to the
+# events it counts (a model's or an agent's LLM calls, an agent's measured tool calls)
 
 USAGE_COLUMNS = ("Calls", "Input tokens", "Output tokens", "Cache read", "Cache write", "Reasoning", "Cost",
                  "Cache savings", "Unpriced calls")
@@ -305,10 +321,15 @@ LATENCY_COLUMNS = ("LLM p50", "LLM p95", "LLM calls", "Tool p50", "Tool p95", "T
 
 
 @dataclass(frozen=True)
+class Cell:
+    text: str
+    url: str = ""  # the list of exactly the rows this number counts
+
+
+@dataclass(frozen=True)
 class TableRow:
     name: str
-    url: str
-    cells: tuple[str, ...]
+    cells: tuple[Cell, ...]
 
 
 @dataclass(frozen=True)
@@ -324,39 +345,36 @@ def milliseconds(value: int | None) -> str:
     return "–" if value is None else f"{value:,} ms"
 
 
-def _usage_cells(row: UsageBreakdown) -> tuple[str, ...]:
+def _usage_cells(row: UsageBreakdown, calls_url: str) -> tuple[Cell, ...]:
     return (
-        count(row.calls), count(row.input_tokens), count(row.output_tokens), count(row.cache_read_tokens),
-        count(row.cache_write_tokens), count(row.reasoning_tokens), money(row.cost_usd), money(row.cache_savings_usd),
-        count(row.unpriced_calls),
+        Cell(count(row.calls), calls_url), *(Cell(text) for text in (
+            count(row.input_tokens), count(row.output_tokens), count(row.cache_read_tokens), count(row.cache_write_tokens),
+            count(row.reasoning_tokens), money(row.cost_usd), money(row.cache_savings_usd), count(row.unpriced_calls),
+        )),
     )
 
 
-def model_calls_url(result: AnalyticsResult, model: str) -> str:
-    """The events admin: this model's LLM calls in the conversations that started in the range."""
-    lower, upper = day_bounds(start=result.start, end=result.end, tz=time_zone(name=result.tz))
-    query = {
-        "event_type__exact": EventType.LLM_USAGE, "model": model,
-        "conversation__started_at__gte": lower.isoformat(), "conversation__started_at__lt": upper.isoformat(),
-    }
-    return f"{reverse('admin:analytics_analyticsevent_changelist')}?{urlencode(query)}"
-
-
 def breakdown_tables(result: AnalyticsResult, drill: DrillDown) -> list[Table]:
-    def agent_url(agent: str) -> str:
-        return drill.url(agent=agent) if agent else drill.url()
+    llm_calls = {"event_type__exact": EventType.LLM_USAGE}
+
+    def measured(event_type: str, agent: str) -> str:
+        return drill.events(event_type__exact=event_type, agent__exact=agent, latency_ms__isnull="0")
 
     return [
         Table("Cost and tokens by model", "Model", USAGE_COLUMNS, tuple(
-            TableRow(row.name or "(not reported)", model_calls_url(result, row.name), _usage_cells(row)) for row in result.by_model
+            TableRow(row.name or "(not reported)", _usage_cells(row, drill.events(**llm_calls, model__exact=row.name)))
+            for row in result.by_model
         )),
         Table("Cost and tokens by agent", "Agent", USAGE_COLUMNS, tuple(
-            TableRow(row.name or "(no agent)", agent_url(row.name), _usage_cells(row)) for row in result.by_agent
+            TableRow(row.name or "(no agent)", _usage_cells(row, drill.events(**llm_calls, agent__exact=row.name)))
+            for row in result.by_agent
         )),
         Table("Latency by agent (p50 / p95)", "Agent", LATENCY_COLUMNS, tuple(
-            TableRow(row.agent or "(no agent)", agent_url(row.agent), (
-                milliseconds(row.llm_p50_ms), milliseconds(row.llm_p95_ms), count(row.llm_calls),
-                milliseconds(row.tool_p50_ms), milliseconds(row.tool_p95_ms), count(row.tool_calls),
+            TableRow(row.agent or "(no agent)", (
+                Cell(milliseconds(row.llm_p50_ms)), Cell(milliseconds(row.llm_p95_ms)),
+                Cell(count(row.llm_calls), measured(EventType.LLM_USAGE, row.agent)),
+                Cell(milliseconds(row.tool_p50_ms)), Cell(milliseconds(row.tool_p95_ms)),
+                Cell(count(row.tool_calls), measured(EventType.TOOL_RESULT, row.agent)),
             )) for row in result.latency
         ), note="Time between checkpoints; percentiles read within 1 % (exact up to 100 ms)."),
     ]

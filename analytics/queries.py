@@ -50,6 +50,15 @@ class AgentUsage:
 
 
 @dataclass(frozen=True)
+class AgentConversations:
+    """The population's conversations an agent took part in, and the handoffs it received in them."""
+
+    agent: str
+    conversations: int
+    handoffs_received: int
+
+
+@dataclass(frozen=True)
 class InterruptStats:
     total: int
     approved: int
@@ -100,6 +109,7 @@ class AnalyticsResult:
     by_model: tuple[UsageBreakdown, ...] = ()
     by_agent: tuple[UsageBreakdown, ...] = ()
     latency: tuple[LatencyBreakdown, ...] = ()
+    agent_conversations: tuple[AgentConversations, ...] = ()
 
 
 def agent_names(*, tenants: TenantScope = EVERY_TENANT) -> list[str]:
@@ -138,9 +148,12 @@ TENANT_WHERE = "(%(tenants)s::text[] IS NULL OR tenant = ANY(%(tenants)s::text[]
 _CONVERSATION_WHERE = f"""started_at >= %(lower)s AND started_at < %(upper)s AND {TENANT_WHERE}
     AND (%(agent)s::text IS NULL OR agents_used @> ARRAY[%(agent)s::text])"""
 # Whole UTC days inside the range from day rows, the hours at its edges from hour rows.
-_ROLLUP_WHERE = f"""agent = coalesce(%(agent)s::text, '') AND {ROLLUP_TENANT_WHERE} AND (
+_ROLLUP_RANGE_WHERE = f"""{ROLLUP_TENANT_WHERE} AND (
     (span = 'day' AND hour >= %(day_lower)s AND hour < %(day_upper)s)
     OR (span = 'hour' AND ((hour >= %(lower)s AND hour < %(day_lower)s) OR (hour >= %(day_upper)s AND hour < %(upper)s))))"""
+_ROLLUP_WHERE = f"agent = coalesce(%(agent)s::text, '') AND {_ROLLUP_RANGE_WHERE}"
+# The rows of each agent: conversations it took part in (only for a population not narrowed to an agent).
+_ROLLUP_EVERY_AGENT_WHERE = f"agent <> '' AND {_ROLLUP_RANGE_WHERE}"
 _ROLLUP_HOURS_WHERE = (
     f"agent = coalesce(%(agent)s::text, '') AND {ROLLUP_TENANT_WHERE} AND span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s"
 )
@@ -157,6 +170,7 @@ class _Source:
     day_of: str  # SQL for the row's day in %(tz)s
     day_counts: str  # SQL for a day's conversations, resolved, escalated
     series_where: str  # rows a daily series groups (UTC-day rows fall on one local day only at UTC+0)
+    every_agent_where: str | None = None  # rows holding each agent's own sums, if the table has them
 
     def _run(self, sql: str, params: dict) -> list[tuple]:
         with connection.cursor() as cursor:
@@ -189,6 +203,16 @@ class _Source:
         )
         return [(agent, int(routings)) for agent, routings in self._run(sql, params)]
 
+    def agent_conversations(self, params: dict) -> list[tuple[str, int]]:
+        if self.every_agent_where and params["agent"] is None:
+            sql = f"SELECT agent, sum(conversations) FROM {self.table} WHERE {self.every_agent_where} GROUP BY agent"
+        else:  # an agent's rows count its conversations, not those it shares with the population's agent
+            sql = (
+                "SELECT used.agent, count(*) FROM conversations, unnest(conversations.agents_used) AS used(agent) "
+                f"WHERE {_CONVERSATION_WHERE} GROUP BY used.agent"
+            )
+        return [(agent, int(count)) for agent, count in self._run(sql, params)]
+
     def unpriced_models(self, params: dict) -> tuple[str, ...]:
         sql = (
             f"SELECT DISTINCT model FROM {self.table}, unnest({self.table}.unpriced_models) AS model "  # noqa: S608
@@ -210,6 +234,7 @@ ROLLUPS = _Source(
     day_of="(hour AT TIME ZONE %(tz)s)::date",
     day_counts="sum(conversations), sum(resolved), sum(escalated)",
     series_where=_ROLLUP_HOURS_WHERE,
+    every_agent_where=_ROLLUP_EVERY_AGENT_WHERE,
 )
 
 
@@ -253,6 +278,23 @@ def agent_usage(*, start: date, end: date, tz: ZoneInfo, agent: str | None = Non
     rows = source.agent_usage(_params(start=start, end=end, tz=tz, agent=agent, tenants=tenants))
     total = sum(routings for _, routings in rows)
     return tuple(AgentUsage(agent=name, routings=routings, share=routings / total) for name, routings in rows)
+
+
+def agent_conversations(
+    *, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT,
+    source: _Source | None = None, usage: tuple[AgentUsage, ...] | None = None,
+) -> tuple[AgentConversations, ...]:
+    """Each agent's conversations in the population (what the changelist's agent filter lists), most first,
+    with the handoffs it received in them (``usage``: the population's ``agent_usage``, if already read)."""
+    scope = {"start": start, "end": end, "tz": tz, "agent": agent, "tenants": tenants}
+    source = source or source_for(start=start, end=end, tz=tz)
+    rows = source.agent_conversations(_params(**scope))
+    handoffs = {row.agent: row.routings for row in (agent_usage(**scope, source=source) if usage is None else usage)}
+    return tuple(
+        AgentConversations(agent=name, conversations=count, handoffs_received=handoffs.get(name, 0))
+        for name, count in sorted(rows, key=lambda row: (-row[1], row[0]))
+        if count
+    )
 
 
 def unpriced_models(*, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT, source: _Source | None = None) -> tuple[str, ...]:
@@ -321,6 +363,7 @@ def get_analytics(
     from analytics.breakdowns import get_breakdowns  # it reads the ranges and sources defined here
 
     breakdowns = get_breakdowns(**scope, from_rollups=source is ROLLUPS)
+    usage = agent_usage(**scope, source=source)
     return AnalyticsResult(
         start=start,
         end=end,
@@ -337,7 +380,8 @@ def get_analytics(
         output_tokens=totals["output_tokens"],
         unpriced_models=unpriced_models(**scope, source=source),
         totals=totals,
-        agent_usage=agent_usage(**scope, source=source),
+        agent_usage=usage,
+        agent_conversations=agent_conversations(**scope, source=source, usage=usage),
         interrupt_stats=_interrupt_stats(totals, **scope, now=now),
         series=daily_series(**scope, source=source),
         previous_period=previous_period(**scope),

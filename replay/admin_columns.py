@@ -19,6 +19,7 @@ from replay.customers import customer_of
 from replay.money import format_usd
 from replay.models import Conversation
 from replay.redaction import Redaction, holds_personal_data, redact_text
+from smart_support.time_zones import in_current_zone
 
 # The admin's own name for the list's query string carried by a page opened from the list.
 CHANGELIST_FILTERS = "_changelist_filters"
@@ -109,9 +110,9 @@ class ConversationColumns:
         return ", ".join(conversation.agents_used) or "–"
 
     @staticmethod
-    @admin.display(description=_("Started"), ordering="started_at")
+    @admin.display(description=in_current_zone(_("Started")), ordering="started_at")
     def started(conversation: Conversation) -> str:
-        # in the reader's active time zone; compact, so the column stays narrow
+        # in the reader's active time zone (named in the header); compact, so the column stays narrow
         return date_format(localtime(conversation.started_at), "Y-m-d H:i")
 
     @staticmethod

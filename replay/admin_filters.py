@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from replay.models import Conversation
 from replay.services import known_agent_names
@@ -40,6 +42,8 @@ class StartedFilter(admin.ListFilter):
             if name in params:
                 value = params.pop(name)
                 self.values[name] = value[-1] if isinstance(value, list) else value
+        # the title names the zone the days are read in: a Tokyo day is not a UTC day
+        self.title = _("started (%(zone)s)") % {"zone": self._zone()}
 
     def has_output(self) -> bool:
         return True
@@ -48,10 +52,11 @@ class StartedFilter(admin.ListFilter):
         return list(self.parameters)
 
     def _zone(self) -> ZoneInfo:
+        """The link's zone, else the zone the page is shown in (the one the user chose on the dashboard)."""
         try:
-            return time_zone(name=self.values.get("tz") or settings.TIME_ZONE)
+            return time_zone(name=self.values["tz"]) if self.values.get("tz") else timezone.get_current_timezone()
         except UnknownTimeZone:
-            return ZoneInfo(settings.TIME_ZONE)
+            return timezone.get_current_timezone()
 
     def queryset(self, request, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
         tz = self._zone()
@@ -81,19 +86,46 @@ class StartedFilter(admin.ListFilter):
                 "query_string": changelist.get_query_string({"started_from": start, "started_to": today.isoformat()}),
                 "display": label,
             }
-        if self.values and not any(
-            self.values.get("started_from") == (today - timedelta(days=days - 1)).isoformat() for days, _ in self.presets
+        chosen = self.chosen_days()
+        if chosen and not any(
+            self.values.get("started_from") == (today - timedelta(days=days - 1)).isoformat()
+            and self.values.get("started_to") == today.isoformat()
+            for days, _label in self.presets
         ):
-            yield {
-                "selected": True,
-                "query_string": changelist.get_query_string(),
-                "display": f"{self.values.get('started_from', '…')} – {self.values.get('started_to', '…')}",
-            }
+            yield {"selected": True, "query_string": changelist.get_query_string(), "display": chosen}
+
+    def chosen_days(self) -> str:
+        """The chosen days as a reader says them ("Nov 19, 2026", "Nov 1, 2026 – Nov 30, 2026"); "" for none."""
+        start, end = self.values.get("started_from"), self.values.get("started_to")
+        if not (start or end):
+            return ""
+        if start == end:
+            return self._day(start)
+        if not end:
+            return _("from %(day)s") % {"day": self._day(start)}
+        if not start:
+            return _("until %(day)s") % {"day": self._day(end)}
+        return f"{self._day(start)} – {self._day(end)}"
+
+    @staticmethod
+    def _day(value: str) -> str:
+        try:
+            return date_format(date.fromisoformat(value), "M j, Y")
+        except ValueError:
+            return value
 
 
 class AgentFilter(admin.SimpleListFilter):
+    """Conversations every given agent took part in: ``agent=billing&agent=orders`` is what the dashboard,
+    narrowed to billing, counts for orders."""
+
     title = "agent"
     parameter_name = "agent"
+
+    def __init__(self, request, params, model, model_admin) -> None:
+        given = params.get(self.parameter_name, [])
+        self.agents = [name for name in ([given] if isinstance(given, str) else given) if name]
+        super().__init__(request, params, model, model_admin)
 
     def lookups(self, request, model_admin):
         if not choices_shown(request):
@@ -101,7 +133,21 @@ class AgentFilter(admin.SimpleListFilter):
         return [(name, name) for name in known_agent_names(tenants=tenant_scope(user=request.user))]
 
     def queryset(self, request, queryset):
-        return queryset.filter(agents_used__contains=[self.value()]) if self.value() else queryset
+        return queryset.filter(agents_used__contains=self.agents) if self.agents else queryset
+
+    def choices(self, changelist):
+        # every agent the list is narrowed to is marked, not only the last one given
+        yield {
+            "selected": not self.agents,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("All"),
+        }
+        for name, label in self.lookup_choices:
+            yield {
+                "selected": name in self.agents,
+                "query_string": changelist.get_query_string({self.parameter_name: name}),
+                "display": label,
+            }
 
 
 class RoutedToFilter(admin.SimpleListFilter):

@@ -55,30 +55,36 @@ def test_dashboard_shows_the_kpis_with_definitions(admin_client, written):
     assert "No conversations in this range" not in page
     assert [chart.title for chart in response.context["charts"]] == [
         "Conversations per day", "Resolution and escalation rate per day", "Cost per day",
-        "Agent usage (handoffs received)", "Approval outcomes",
+        "Conversations per agent", "Approval outcomes",
     ]
 
 
 def test_every_drill_down_lands_on_exactly_the_conversations_its_number_counts(admin_client, written):
     response = admin_client.get(DASHBOARD, RANGE)
-    cards = {card.key: card.url for card in response.context["cards"]}
+    cards = {card.key: card.links[0].url for card in response.context["cards"]}
     everyone = set(written.values_list("thread_id", flat=True))
 
     assert listed(admin_client, cards["conversations"]) == everyone
     assert listed(admin_client, cards["resolution_rate"]) == set(written.filter(resolved=True).values_list("thread_id", flat=True))
     assert listed(admin_client, cards["escalation_rate"]) == set(written.filter(escalated=True).values_list("thread_id", flat=True))
-    assert listed(admin_client, cards["interrupts"]) == set(written.filter(interrupt_count__gt=0).values_list("thread_id", flat=True))
     charts = {chart.title: chart for chart in response.context["charts"]}
-    for bar in charts["Agent usage (handoffs received)"].bars:
-        expected = {c.thread_id for c in written if bar.label in c.handoffs}
+    for bar in charts["Conversations per agent"].bars:
+        expected = {c.thread_id for c in written if bar.label in c.agents_used}
         assert listed(admin_client, bar.url) == expected, bar.label
-    outcomes = {bar.label: bar for bar in charts["Approval outcomes"].bars}
-    assert listed(admin_client, outcomes["Approved"].url) == {
-        c.thread_id for c in written if c.interrupts_approved
-    }
-    assert listed(admin_client, outcomes["Rejected"].url) == {c.thread_id for c in written if c.interrupts_rejected}
     (day_bar,) = charts["Conversations per day"].bars
-    assert listed(admin_client, day_bar.url) == everyone and day_bar.value == "8"
+    assert listed(admin_client, day_bar.url) == everyone and day_bar.value == "8 conversations"
+
+
+def test_approval_links_list_the_approval_requests_of_each_outcome(admin_client, written):
+    response = admin_client.get(DASHBOARD, RANGE)
+    outcomes = {bar.label: bar for bar in {chart.title: chart for chart in response.context["charts"]}["Approval outcomes"].bars}
+
+    for label, status in (("Approved", "approved"), ("Rejected", "rejected")):
+        requests = list(admin_client.get(outcomes[label].url).context["cl"].queryset)
+        assert {(event.event_type, event.status) for event in requests} == {("interrupt_raised", status)}
+        assert {event.conversation.thread_id for event in requests} == {
+            c.thread_id for c in written if getattr(c, f"interrupts_{status}")
+        }
 
 
 def test_an_empty_range_says_so(admin_client, db):

@@ -13,8 +13,10 @@ from analytics.models import EventType
 from analytics.queries import (
     CONVERSATIONS,
     ROLLUPS,
+    AgentConversations,
     AgentUsage,
     InterruptStats,
+    agent_conversations,
     agent_names,
     agent_usage,
     get_analytics,
@@ -90,6 +92,21 @@ def test_the_same_dates_in_utc_count_other_conversations(week):
 def test_agent_usage_is_each_agents_share_of_handoffs(week):
     assert agent_usage(**population_range()) == (
         AgentUsage("billing", 3, 3 / 5), AgentUsage("orders", 1, 1 / 5), AgentUsage("tech_support", 1, 1 / 5),
+    )
+
+
+@pytest.mark.parametrize("source", [ROLLUPS, CONVERSATIONS], ids=["rollups", "conversations"])
+def test_agent_conversations_count_each_conversation_once_however_often_the_agent_was_handed_it(week, source):
+    # billing: approved_after_range_end (2 handoffs) and pending_approvals (1 handoff)
+    assert agent_conversations(**population_range(), source=source) == (
+        AgentConversations("supervisor", 4, 0), AgentConversations("billing", 2, 3),
+        AgentConversations("orders", 1, 1), AgentConversations("tech_support", 1, 1),
+    )
+
+
+def test_agent_conversations_narrowed_to_an_agent_count_the_conversations_both_took_part_in(week):
+    assert agent_conversations(**population_range(), agent="billing") == (
+        AgentConversations("billing", 2, 3), AgentConversations("supervisor", 2, 0),
     )
 
 

@@ -77,7 +77,7 @@ def test_conversation_list_is_titled_conversations_with_columns_that_fit_a_lapto
     assert "<title>Conversations |" in page
     headers = [unescape(text).strip() for text in re.findall(r'<th scope="col"[^>]*>.*?<(?:a|span)[^>]*>([^<]+)<', table, re.S)]
     assert headers == [
-        "Thread", "Started", "Customer", "First message", "Agents", "Steps", "Tokens", "Cost", "Escalated", "Resolved",
+        "Thread", "Started (UTC)", "Customer", "First message", "Agents", "Steps", "Tokens", "Cost", "Escalated", "Resolved",
         "Replay",
     ]
     refund = Conversation.objects.get(thread_id="acme-refund")
