@@ -6,6 +6,7 @@ import bisect
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -130,18 +131,37 @@ class RepriceLine:
         )
 
 
+@dataclass(frozen=True)
+class RepriceResult:
+    """What a reprice did (or, dry, would do): the cost per reported model name, and how many stored
+    calls and conversations got a new cost."""
+
+    lines: tuple[RepriceLine, ...]
+    changed_calls: int
+    changed_conversations: int
+
+    @property
+    def difference_usd(self) -> Decimal:
+        return sum((line.difference_usd for line in self.lines), start=Decimal(0))
+
+
 def reprice(
-    *, since: datetime | None = None, models: list[str] | None = None, dry_run: bool = False, batch_size: int = 5000
-) -> list[RepriceLine]:
-    """Recompute the stored cost and cache savings of every LLM call (since ``since``; of the calls the
-    prices named ``models`` apply to, by name or pattern) at the prices now in the table, and the
-    totals of the conversations concerned; return the before/after cost per reported model name."""
+    *, since: datetime | None = None, until: datetime | None = None, models: list[str] | None = None,
+    reported_names: list[str] | None = None, dry_run: bool = False, batch_size: int = 5000,
+) -> RepriceResult:
+    """Recompute the stored cost and cache savings of every LLM call (in ``[since, until)``; of the calls
+    the prices named ``models`` apply to, by name or pattern; or of the calls reported as ``reported_names``)
+    at the prices now in the table, and the totals and rollups of the conversations concerned."""
     lookup = load_price_lookup()
     events = AnalyticsEvent.objects.filter(event_type=EventType.LLM_USAGE)
     if since is not None:
         events = events.filter(occurred_at__gte=since)
+    if until is not None:
+        events = events.filter(occurred_at__lt=until)
     if models is not None:
-        events = events.filter(model__in=_reported_names_priced_by(models, events))
+        events = events.filter(model__in=_reported_names_priced_by(ModelPrice.objects.filter(model__in=models), events))
+    if reported_names is not None:
+        events = events.filter(model__in=reported_names)
     lines: dict[str, dict] = defaultdict(lambda: {"calls": 0, "before": Decimal(0), "after": Decimal(0), "unpriced": 0})
     changed: list[AnalyticsEvent] = []
     conversations: set[int] = set()
@@ -165,23 +185,47 @@ def reprice(
         with transaction.atomic():
             AnalyticsEvent.objects.bulk_update(changed, ["cost_usd", "cache_savings_usd", "status"], batch_size=batch_size)
             _refresh_conversation_costs(conversations)
-    return [
-        RepriceLine(model, values["calls"], values["before"], values["after"], values["unpriced"])
-        for model, values in sorted(lines.items())
-    ]
+    return RepriceResult(
+        lines=tuple(
+            RepriceLine(model, values["calls"], values["before"], values["after"], values["unpriced"])
+            for model, values in sorted(lines.items())
+        ),
+        changed_calls=len(changed),
+        changed_conversations=len(conversations),
+    )
+
+
+def reprice_after_price_change(*, before: ModelPrice | None, after: ModelPrice | None) -> RepriceResult:
+    """A price was added (``before`` None), changed, or deleted (``after`` None): reprice the stored calls
+    either version of it applies to, by name or pattern, from its start until the model's next price."""
+    versions = [price for price in (before, after) if price is not None]
+    ends = [_next_price_start(price) for price in versions]
+    events = AnalyticsEvent.objects.filter(event_type=EventType.LLM_USAGE)
+    return reprice(
+        since=min(price.effective_from for price in versions),
+        until=None if None in ends else max(ends),
+        reported_names=_reported_names_priced_by(versions, events),
+    )
+
+
+def _next_price_start(price: ModelPrice) -> datetime | None:
+    """When the next price of the same model takes over from this one (None: it is the newest)."""
+    return (
+        ModelPrice.objects.filter(model=price.model, effective_from__gt=price.effective_from)
+        .exclude(pk=price.pk).order_by("effective_from").values_list("effective_from", flat=True).first()
+    )
 
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
 
-def _reported_names_priced_by(models: list[str], events: QuerySet[AnalyticsEvent]) -> list[str]:
-    """The model names stored calls reported that a price of ``models`` applies to, by name or pattern."""
-    patterns = [
-        pattern for price in ModelPrice.objects.filter(model__in=models).exclude(match_pattern="")
-        if (pattern := _pattern_of(price)) is not None
-    ]
+def _reported_names_priced_by(prices: Iterable[ModelPrice], events: QuerySet[AnalyticsEvent]) -> list[str]:
+    """The model names stored calls reported that one of ``prices`` applies to, by name or pattern."""
+    prices = list(prices)
+    names = {price.model for price in prices}
+    patterns = [pattern for price in prices if (pattern := _pattern_of(price)) is not None]
     reported = events.order_by().values_list("model", flat=True).distinct()
-    return [name for name in reported if name in models or any(pattern.fullmatch(name) for pattern in patterns)]
+    return [name for name in reported if name in names or any(pattern.fullmatch(name) for pattern in patterns)]
 
 
 def _refresh_conversation_costs(conversation_ids: set[int]) -> None:

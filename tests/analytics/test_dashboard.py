@@ -160,10 +160,12 @@ def test_reprice_action_shows_the_difference_per_model(admin_client, written):
         effective_from=DAY - timedelta(days=1),
     )
     response = admin_client.post(
-        "/admin/analytics/modelprice/", {"action": "reprice_selected_models", "_selected_action": [price.pk]}, follow=True
+        "/admin/analytics/modelprice/", {"action": "reprice_selected_models", "_selected_action": [price.pk], "post": "yes"},
+        follow=True,
     )
     messages = [str(message) for message in response.context["messages"]]
-    assert len(messages) == 1 and messages[0].startswith("Repriced gpt-4o: ")
+    assert len(messages) == 2 and messages[0].startswith("Repriced gpt-4o: ")
+    assert re.fullmatch(r"Repriced \d+ LLM calls in 8 conversations; total cost change \+\d+\.\d{6} USD\.", messages[1])
     assert sum(Conversation.objects.values_list("cost_usd", flat=True)) > before
 
 
