@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from analytics.api import parse_analytics_query
@@ -20,6 +21,7 @@ from analytics.breakdowns import UsageBreakdown
 from analytics.measures import MEASURES, Kind, Measure, measure
 from analytics.models import EventType
 from analytics.queries import AnalyticsResult, agent_names, day_bounds, get_analytics
+from analytics.sync_status import get_sync_status
 from replay.tenants import tenant_scope
 from smart_support.time_zones import time_zone
 
@@ -275,6 +277,7 @@ def dashboard_view(site):
         result = get_analytics(**query, tenants=tenants)
         drill = DrillDown(result)
         selected_range = request.GET.get("range") or ("custom" if request.GET.get("from") else "30d")
+        sync = get_sync_status()
         context = dict(
             site.each_context(request),
             title="Analytics dashboard",
@@ -290,6 +293,8 @@ def dashboard_view(site):
             agents=agent_names(tenants=tenants),
             price_add_url=reverse("admin:analytics_modelprice_add"),
             conversations_url=drill.url(),
+            sync=sync,
+            last_sync=sync.describe(now=timezone.now()),
         )
         return TemplateResponse(request, "admin/analytics/dashboard.html", context)
 

@@ -159,6 +159,10 @@ class SyncState(models.Model):
     watermark = models.CharField(max_length=64, blank=True, help_text="Newest checkpoint id fully derived.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.DONE)
     updated_at = models.DateTimeField(auto_now=True)
+    synced_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the newest complete pass (backfill or live) began: every checkpoint committed before is derived.",
+    )
 
     class Meta:
         db_table = "analytics_sync_state"

@@ -8,6 +8,7 @@ from decimal import Decimal
 from html import unescape
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 
@@ -191,3 +192,19 @@ def test_approval_filter_tells_pending_from_expired_by_the_clock(admin_client, r
 
     assert listed(admin_client, "/admin/replay/conversation/?approval=expired") == {waiting_long.thread_id}
     assert listed(admin_client, "/admin/replay/conversation/?approval=pending") == {waiting_now.thread_id}
+
+
+def test_dashboard_says_when_the_sync_last_ran(admin_client, run_reference_agent):
+    assert "Not synced yet: run manage.py backfill_events" in admin_client.get(DASHBOARD, RANGE).content.decode()
+    run_reference_agent(plan_conversation(seed=61, index=0, scenario="order_status"), DAY)
+    synced = DAY + timedelta(hours=2)
+    with time_machine.travel(synced, tick=False):
+        call_command("backfill_events", verbosity=0)
+
+    with time_machine.travel(synced + timedelta(seconds=12), tick=False):
+        fresh = admin_client.get(DASHBOARD, RANGE).content.decode()
+    with time_machine.travel(synced + timedelta(minutes=10), tick=False):
+        stale = admin_client.get(DASHBOARD, RANGE).content.decode()
+
+    assert '<p class="last-synced" title="2026-11-10T10:00:00+00:00">Last synced 12 s ago.</p>' in fresh
+    assert "Last synced 10 min ago: newer conversations are not counted until backfill_events runs" in stale
