@@ -77,6 +77,8 @@ class Command(BaseCommand):
                 except DATABASE_FAULTS as error:
                     self._report_fault(error, during="the catch-up pass")
                     self._follow(source, recorder, options, lock, recovering=True)
+                except KeyboardInterrupt:  # stopped during the catch-up: a later run resumes it
+                    self.stdout.write("STOP backfill_events --follow")
                 else:
                     self._follow(source, recorder, options, lock)
         except SyncLocked as error:
