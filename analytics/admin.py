@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, gettext_lazy
 
 from analytics.models import AnalyticsEvent, FailedThread, ModelPrice
-from analytics.pricing import RepriceResult, reprice, reprice_after_price_change
+from analytics.pricing import PriceChangeOutcome, RepriceResult, reprice, reprice_after_price_change
 from replay.redaction import redact_value, redaction_for
 from replay.tenants import tenant_scope
 
@@ -36,22 +36,33 @@ class ModelPriceAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: ModelPrice, form, change: bool) -> None:
         before = ModelPrice.objects.filter(pk=obj.pk).first() if change else None
         super().save_model(request, obj, form, change)
-        self._report_repricing(request, reprice_after_price_change(before=before, after=obj))
+        self._report_repricing(request, reprice_after_price_change(before=before, after=obj, reason=f"{obj} saved"))
 
     def delete_model(self, request, obj: ModelPrice) -> None:
         deleted = copy.copy(obj)  # the row's values, kept past its deletion
         super().delete_model(request, obj)
-        self._report_repricing(request, reprice_after_price_change(before=deleted, after=None))
+        self._report_repricing(request, reprice_after_price_change(before=deleted, after=None, reason=f"{deleted} deleted"))
 
     def delete_queryset(self, request, queryset) -> None:
         deleted = list(queryset)
         super().delete_queryset(request, queryset)
         for price in deleted:
-            self._report_repricing(request, reprice_after_price_change(before=price, after=None))
+            self._report_repricing(request, reprice_after_price_change(before=price, after=None, reason=f"{price} deleted"))
 
-    def _report_repricing(self, request, result: RepriceResult) -> None:
-        """The admin saves a price and reprices in one transaction: every view shows the new costs at once."""
-        self.message_user(request, describe_repricing(result), messages.SUCCESS)
+    def _report_repricing(self, request, outcome: PriceChangeOutcome) -> None:
+        """Few calls: repriced in the transaction that saves the price, so every view shows the new costs at
+        once. Many: queued for the sync worker, and the dashboard says "Repricing…" until it is done."""
+        if outcome.repriced is not None:
+            self.message_user(request, describe_repricing(outcome.repriced), messages.SUCCESS)
+            return
+        self.message_user(
+            request,
+            gettext(
+                "%(calls)s LLM calls are being repriced in the background by backfill_events --follow; until it is "
+                "done the dashboard says “Repricing…” and the conversation list keeps the old costs."
+            ) % {"calls": f"{outcome.queued_calls:,}"},
+            messages.WARNING,
+        )
 
     @admin.action(
         description=gettext_lazy(

@@ -20,6 +20,7 @@ from analytics.api import parse_analytics_query
 from analytics.breakdowns import UsageBreakdown
 from analytics.measures import MEASURES, Kind, Measure, measure
 from analytics.models import EventType
+from analytics.pricing import pending_reprice_calls
 from analytics.queries import AnalyticsResult, agent_names, day_bounds, get_analytics
 from analytics.sync_status import get_sync_status
 from replay.tenants import tenant_scope
@@ -295,6 +296,7 @@ def dashboard_view(site):
             conversations_url=drill.url(),
             sync=sync,
             last_sync=sync.describe(now=timezone.now()),
+            repricing_calls=pending_reprice_calls(),
         )
         return TemplateResponse(request, "admin/analytics/dashboard.html", context)
 

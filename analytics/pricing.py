@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from analytics.models import AnalyticsEvent, EventType, ModelPrice
+from analytics.models import AnalyticsEvent, EventType, ModelPrice, PendingReprice
 from analytics.storage import refresh_rollups_of
 from replay.models import Conversation
 from replay.steps import ModelPricing, PriceLookup, TokenUsage
@@ -195,17 +195,82 @@ def reprice(
     )
 
 
-def reprice_after_price_change(*, before: ModelPrice | None, after: ModelPrice | None) -> RepriceResult:
-    """A price was added (``before`` None), changed, or deleted (``after`` None): reprice the stored calls
-    either version of it applies to, by name or pattern, from its start until the model's next price."""
+# Up to this many calls, a price saved in admin reprices them within the request (about 4,000 calls a
+# second); more are left to ``backfill_events --follow`` (bench/README.md: 100k conversations' calls of one
+# model take minutes).
+REPRICE_IN_REQUEST_UP_TO = 20_000
+
+
+@dataclass(frozen=True)
+class RepriceScope:
+    """The stored calls a price change may reprice: reported as one of ``reported_names``, in ``[since, until)``."""
+
+    since: datetime
+    until: datetime | None
+    reported_names: tuple[str, ...]
+
+    def count_calls(self) -> int:
+        events = AnalyticsEvent.objects.filter(
+            event_type=EventType.LLM_USAGE, occurred_at__gte=self.since, model__in=self.reported_names
+        )
+        return (events if self.until is None else events.filter(occurred_at__lt=self.until)).count()
+
+    def reprice(self) -> RepriceResult:
+        return reprice(since=self.since, until=self.until, reported_names=list(self.reported_names))
+
+
+@dataclass(frozen=True)
+class PriceChangeOutcome:
+    """Either repriced at once (``repriced``) or left to the sync (``queued_calls`` calls)."""
+
+    repriced: RepriceResult | None
+    queued_calls: int = 0
+
+
+def price_change_scope(*, before: ModelPrice | None, after: ModelPrice | None) -> RepriceScope:
+    """A price was added (``before`` None), changed, or deleted (``after`` None): the calls either version
+    of it applies to, by name or pattern, from its start until the model's next price."""
     versions = [price for price in (before, after) if price is not None]
     ends = [_next_price_start(price) for price in versions]
     events = AnalyticsEvent.objects.filter(event_type=EventType.LLM_USAGE)
-    return reprice(
+    return RepriceScope(
         since=min(price.effective_from for price in versions),
         until=None if None in ends else max(ends),
-        reported_names=_reported_names_priced_by(versions, events),
+        reported_names=tuple(_reported_names_priced_by(versions, events)),
     )
+
+
+def reprice_after_price_change(*, before: ModelPrice | None, after: ModelPrice | None, reason: str) -> PriceChangeOutcome:
+    """Reprice the calls a price change concerns now, in the caller's transaction, when they are few; else
+    queue them for the sync (``run_pending_reprices``)."""
+    scope = price_change_scope(before=before, after=after)
+    calls = scope.count_calls()
+    if calls <= REPRICE_IN_REQUEST_UP_TO:
+        return PriceChangeOutcome(repriced=scope.reprice())
+    PendingReprice.objects.create(
+        reason=reason, since=scope.since, until=scope.until, reported_names=list(scope.reported_names), calls=calls
+    )
+    return PriceChangeOutcome(repriced=None, queued_calls=calls)
+
+
+def pending_reprice_calls() -> int:
+    """LLM calls waiting to be repriced (0: every stored cost is at the current prices)."""
+    return PendingReprice.objects.aggregate(calls=Coalesce(Sum("calls"), 0))["calls"]
+
+
+def run_pending_reprices() -> list[tuple[str, RepriceResult]]:
+    """Reprice each queued price change, oldest first, each in one transaction with the removal of its row;
+    return ``(reason, result)`` of each."""
+    done = []
+    for pending_id in PendingReprice.objects.values_list("id", flat=True):
+        with transaction.atomic():
+            pending = PendingReprice.objects.select_for_update(skip_locked=True).filter(pk=pending_id).first()
+            if pending is None:
+                continue
+            scope = RepriceScope(since=pending.since, until=pending.until, reported_names=tuple(pending.reported_names))
+            done.append((pending.reason, scope.reprice()))
+            pending.delete()
+    return done
 
 
 def _next_price_start(price: ModelPrice) -> datetime | None:

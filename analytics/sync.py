@@ -30,7 +30,7 @@ from django.db import OperationalError as DjangoOperationalError
 from analytics.derive import DerivedThread, derive_thread
 from analytics.failed_threads import ThreadFailure, clear_failures, failed_heads, failed_thread_ids, record_failures
 from analytics.models import EventSource, SyncState
-from analytics.pricing import load_price_lookup
+from analytics.pricing import RepriceResult, load_price_lookup, run_pending_reprices
 from analytics.recorder import AnalyticsRecorder
 from analytics.storage import rebuild_rollups
 from analytics.sync_status import BACKFILL_STATE, record_pass
@@ -407,12 +407,13 @@ def follow(
     on_sync: Callable[[SyncSummary, float], None] = lambda summary, seconds: None,
     on_fault: Callable[[BaseException, float], None] = lambda error, delay: None,
     on_recovered: Callable[[], None] = lambda: None,
+    on_reprice: Callable[[str, RepriceResult, float], None] = lambda reason, result, seconds: None,
     keep_lock: Callable[[], None] = lambda: None,
     should_stop: Callable[[], bool] = lambda: False,
     recovering: bool = False,
 ) -> None:
     """Keep the analytics in step with the checkpoints until ``should_stop``: a live-sync pass every
-    ``interval`` and a full comparison every ``reconcile_every``. A database fault (a restart, a
+    ``interval``, a full comparison every ``reconcile_every``, and the price changes queued by admin. A database fault (a restart, a
     network cut) is reported once through ``on_fault`` and retried with growing delays; the lock is
     taken again (``keep_lock``) before syncing resumes. ``recovering``: the catch-up pass before it
     was cut by such a fault, so start as after one, with a full comparison first."""
@@ -432,6 +433,8 @@ def follow(
                 next_reconcile = started + follow_settings.reconcile_every
             # every pass, even an idle one: "last synced" and /readyz read this row
             record_pass(started_at=started_at, watermark=watermark)
+            for reason, result in run_pending_reprices():  # price changes too large for admin's request
+                on_reprice(reason, result, time.monotonic() - started)
             if summary.threads or summary.failed:
                 on_sync(summary, time.monotonic() - started)
             if delay:

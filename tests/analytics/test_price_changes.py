@@ -120,3 +120,29 @@ def test_the_reprice_action_shows_the_counts_and_changes_nothing_until_confirmed
         "Repriced 1 LLM calls in 1 conversations; total cost change +0.004785 USD.",
     ]
     assert Conversation.objects.get(thread_id="openai-cached").cost_usd == Decimal("0.00957000")
+
+
+def test_a_price_change_of_more_calls_than_a_request_reprices_is_left_to_the_sync_and_shown_as_repricing(
+    checkpointer, api, admin_client, monkeypatch, capsys
+):
+    run_openai_cached_prompt(checkpointer)
+    call_command("backfill_events", verbosity=0)
+    monkeypatch.setattr("analytics.pricing.REPRICE_IN_REQUEST_UP_TO", 0)
+    price = ModelPrice.objects.get(model="gpt-4o", effective_from__year=2024, effective_from__month=10)
+
+    response = admin_client.post(
+        f"/admin/analytics/modelprice/{price.pk}/change/",
+        price_form(price, input_usd_per_million="5.00", cache_read_usd_per_million="2.50", output_usd_per_million="20.00"),
+        follow=True,
+    )
+
+    assert "1 LLM calls are being repriced in the background by backfill_events --follow" in messages_of(response)[0]
+    dashboard = admin_client.get("/admin/analytics/dashboard/", RANGE).content.decode()
+    assert "Repricing… 1 LLM calls are being costed at new prices" in dashboard
+    assert Conversation.objects.get(thread_id="openai-cached").cost_usd == SEEDED_COST
+
+    call_command("backfill_events")  # what the sync worker does on its next pass
+
+    assert "REPRICE gpt-4o from 2024-10-02 saved: 1 calls in 1 conversations, +0.004785 USD" in capsys.readouterr().out
+    assert set(costs_everywhere(api, admin_client).values()) == {Decimal("0.00957")}
+    assert "Repricing…" not in admin_client.get("/admin/analytics/dashboard/", RANGE).content.decode()

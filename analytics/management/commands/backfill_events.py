@@ -11,6 +11,7 @@ from tqdm import tqdm
 # no monitor thread: the commands fork worker processes, and a fork copies every thread's locks
 tqdm.monitor_interval = 0
 
+from analytics.pricing import RepriceResult, run_pending_reprices
 from analytics.recorder import get_recorder
 from analytics.sync import DATABASE_FAULTS, FollowSettings, SyncSummary, backfill, follow
 from analytics.sync_lock import SyncLock, SyncLocked
@@ -70,6 +71,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"START backfill_events{' (dry run)' if options['dry_run'] else ''}")
                 if not options["follow"]:
                     self._print_summary("DONE backfill_events", self._backfill(source, recorder, options, until))
+                    if not options["dry_run"]:
+                        started = time.monotonic()
+                        for reason, result in run_pending_reprices():
+                            self._print_reprice(reason, result, time.monotonic() - started)
                     return
                 # a sync worker outlives database restarts, even one that cuts its first catch-up short
                 try:
@@ -154,11 +159,18 @@ class Command(BaseCommand):
                 on_sync=on_sync,
                 on_fault=on_fault,
                 on_recovered=lambda: self.stdout.write("RECOVERED backfill_events --follow: database reachable again"),
+                on_reprice=self._print_reprice,
                 keep_lock=lock.ensure_held,
                 recovering=recovering,
             )
         except KeyboardInterrupt:
             self.stdout.write("STOP backfill_events --follow")
+
+    def _print_reprice(self, reason: str, result: RepriceResult, seconds: float) -> None:
+        self.stdout.write(
+            f"REPRICE {reason}: {result.changed_calls} calls in {result.changed_conversations} conversations, "
+            f"{result.difference_usd:+.6f} USD ({seconds * 1000:.0f} ms)"
+        )
 
     def _print_summary(self, label: str, summary: SyncSummary) -> None:
         rate = summary.threads / summary.seconds if summary.seconds else 0
