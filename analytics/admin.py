@@ -8,7 +8,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, gettext_lazy
 
 from analytics.models import AnalyticsEvent, FailedThread, ModelPrice
-from analytics.pricing import PriceChangeOutcome, RepriceResult, reprice, reprice_after_price_change
+from analytics.pricing import (
+    PriceChangeOutcome, RepriceResult, models_scope, reprice, reprice_after_price_change, reprice_or_queue,
+)
 from replay.redaction import redact_value, redaction_for
 from replay.tenants import tenant_scope
 
@@ -74,16 +76,18 @@ class ModelPriceAdmin(admin.ModelAdmin):
         models = sorted(set(queryset.values_list("model", flat=True)))
         if not request.POST.get("post"):
             return self._confirm_reprice(request, queryset, reprice(models=models, dry_run=True))
-        result = reprice(models=models)
-        if not result.lines:
+        outcome = reprice_or_queue(
+            scope=models_scope(models=models), reason=f"reprice of {', '.join(models)} asked in admin"
+        )
+        if outcome.repriced is not None and not outcome.repriced.lines:
             self.message_user(
                 request, gettext("No LLM calls of %(models)s are stored yet.") % {"models": ", ".join(models)},
                 messages.WARNING,
             )
             return None
-        for line in result.lines:
+        for line in outcome.repriced.lines if outcome.repriced is not None else ():
             self.message_user(request, gettext("Repriced %(line)s") % {"line": line.describe()}, messages.SUCCESS)
-        self.message_user(request, describe_repricing(result), messages.SUCCESS)
+        self._report_repricing(request, outcome)
         return None
 
     def _confirm_reprice(self, request, queryset, preview: RepriceResult) -> TemplateResponse:

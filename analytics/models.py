@@ -178,7 +178,7 @@ class PendingReprice(models.Model):
 
     requested_at = models.DateTimeField(auto_now_add=True)
     reason = models.TextField(help_text="The price change, as admin described it.")
-    since = models.DateTimeField(help_text="Calls from this moment on.")
+    since = models.DateTimeField(null=True, blank=True, help_text="Calls from this moment on (empty: from the first).")
     until = models.DateTimeField(null=True, blank=True, help_text="Calls before this moment (empty: up to now).")
     reported_names = ArrayField(models.TextField(), help_text="The model names of the calls, as providers reported them.")
     calls = models.PositiveIntegerField(help_text="LLM calls in that range when it was requested.")

@@ -206,14 +206,14 @@ REPRICE_IN_REQUEST_UP_TO = 2_000
 class RepriceScope:
     """The stored calls a price change may reprice: reported as one of ``reported_names``, in ``[since, until)``."""
 
-    since: datetime
+    since: datetime | None
     until: datetime | None
     reported_names: tuple[str, ...]
 
     def count_calls(self) -> int:
-        events = AnalyticsEvent.objects.filter(
-            event_type=EventType.LLM_USAGE, occurred_at__gte=self.since, model__in=self.reported_names
-        )
+        events = AnalyticsEvent.objects.filter(event_type=EventType.LLM_USAGE, model__in=self.reported_names)
+        if self.since is not None:
+            events = events.filter(occurred_at__gte=self.since)
         return (events if self.until is None else events.filter(occurred_at__lt=self.until)).count()
 
     def reprice(self) -> RepriceResult:
@@ -241,10 +241,21 @@ def price_change_scope(*, before: ModelPrice | None, after: ModelPrice | None) -
     )
 
 
+def models_scope(*, models: list[str]) -> RepriceScope:
+    """Every stored call the prices of ``models`` apply to, by name or pattern."""
+    events = AnalyticsEvent.objects.filter(event_type=EventType.LLM_USAGE)
+    names = _reported_names_priced_by(ModelPrice.objects.filter(model__in=models), events)
+    return RepriceScope(since=None, until=None, reported_names=tuple(names))
+
+
 def reprice_after_price_change(*, before: ModelPrice | None, after: ModelPrice | None, reason: str) -> PriceChangeOutcome:
     """Reprice the calls a price change concerns now, in the caller's transaction, when they are few; else
     queue them for the sync (``run_pending_reprices``)."""
-    scope = price_change_scope(before=before, after=after)
+    return reprice_or_queue(scope=price_change_scope(before=before, after=after), reason=reason)
+
+
+def reprice_or_queue(*, scope: RepriceScope, reason: str) -> PriceChangeOutcome:
+    """Reprice ``scope`` now when it holds few calls, else queue it for the sync worker."""
     calls = scope.count_calls()
     if calls <= REPRICE_IN_REQUEST_UP_TO:
         return PriceChangeOutcome(repriced=scope.reprice())

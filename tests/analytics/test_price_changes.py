@@ -146,3 +146,24 @@ def test_a_price_change_of_more_calls_than_a_request_reprices_is_left_to_the_syn
     assert "REPRICE gpt-4o from 2024-10-02 saved: 1 calls in 1 conversations, +0.004785 USD" in capsys.readouterr().out
     assert set(costs_everywhere(api, admin_client).values()) == {Decimal("0.00957")}
     assert "Repricing…" not in admin_client.get("/admin/analytics/dashboard/", RANGE).content.decode()
+
+
+def test_the_confirmed_reprice_action_of_many_calls_is_left_to_the_sync(checkpointer, admin_client, monkeypatch):
+    run_openai_cached_prompt(checkpointer)
+    call_command("backfill_events", verbosity=0)
+    monkeypatch.setattr("analytics.pricing.REPRICE_IN_REQUEST_UP_TO", 0)
+    price = ModelPrice.objects.get(model="gpt-4o", effective_from__year=2024, effective_from__month=10)
+    ModelPrice.objects.filter(pk=price.pk).update(input_usd_per_million=Decimal("5.00"))  # around admin: not repriced
+
+    done = admin_client.post(
+        "/admin/analytics/modelprice/",
+        {"action": "reprice_selected_models", "_selected_action": [price.pk], "post": "yes"}, follow=True,
+    )
+
+    assert messages_of(done) == [
+        "1 LLM calls are being repriced in the background by backfill_events --follow; until it is done the "
+        "dashboard says “Repricing…” and the conversation list keeps the old costs."
+    ]
+    assert Conversation.objects.get(thread_id="openai-cached").cost_usd == SEEDED_COST
+    call_command("backfill_events", verbosity=0)
+    assert Conversation.objects.get(thread_id="openai-cached").cost_usd == SEEDED_COST + 386 * Decimal("2.50") / MILLION
