@@ -80,8 +80,8 @@ SCENARIO_WEIGHTS = {
     "multi_turn": 11,
     # a handoff, a tool error and an approval in one conversation
     "refund_after_failed_lookup": 5,
-    # 12 to 24 questions in one conversation: 50 to 130 steps
-    "long_session": 3,
+    # 12 to 20 questions in one conversation: 50 to 110 steps
+    "long_session": 2,
     # never drawn: the conversation at MARATHON_AT in every MARATHON_EVERY is this one
     "marathon": 0,
 }
@@ -276,7 +276,7 @@ def _turns_for(scenario: str, s: _Script, rng: random.Random) -> tuple[Turn, ...
     if scenario == "refund_after_failed_lookup":
         return _refund_after_failed_lookup(s, rng)
     if scenario == "long_session":
-        return _long_session(s, rng, turns=rng.randint(12, 24))
+        return _long_session(s, rng, turns=rng.randint(12, 20))
     if scenario == "marathon":
         return _long_session(s, rng, turns=MARATHON_TURNS)
     single = {
