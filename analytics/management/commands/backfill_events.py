@@ -76,18 +76,23 @@ class Command(BaseCommand):
                         for reason, result in run_pending_reprices():
                             self._print_reprice(reason, result, time.monotonic() - started)
                     return
-                # a sync worker outlives database restarts, even one that cuts its first catch-up short
+                # Ctrl-C (or the demo stopping its worker) at any point, the catch-up included: a later run resumes
                 try:
-                    self._print_summary("DONE backfill_events", self._backfill(source, recorder, options, until))
-                except DATABASE_FAULTS as error:
-                    self._report_fault(error, during="the catch-up pass")
-                    self._follow(source, recorder, options, lock, recovering=True)
-                except KeyboardInterrupt:  # stopped during the catch-up: a later run resumes it
+                    self._catch_up_and_follow(source, recorder, options, lock, until)
+                except KeyboardInterrupt:
                     self.stdout.write("STOP backfill_events --follow")
-                else:
-                    self._follow(source, recorder, options, lock)
         except SyncLocked as error:
             raise CommandError(str(error)) from None
+
+    def _catch_up_and_follow(self, source, recorder, options, lock: SyncLock, until) -> None:
+        # a sync worker outlives database restarts, even one that cuts its first catch-up short
+        try:
+            self._print_summary("DONE backfill_events", self._backfill(source, recorder, options, until))
+        except DATABASE_FAULTS as error:
+            self._report_fault(error, during="the catch-up pass")
+            self._follow(source, recorder, options, lock, recovering=True)
+        else:
+            self._follow(source, recorder, options, lock)
 
     def _backfill(self, source, recorder, options, until) -> SyncSummary:
         if not sys.stderr.isatty() and options["verbosity"] > 0:
@@ -151,20 +156,17 @@ class Command(BaseCommand):
         def on_fault(error: BaseException, delay: float) -> None:
             self._report_fault(error, during=f"a live pass; retrying in {delay:.1f} s")
 
-        try:
-            follow(
-                source=source,
-                recorder=recorder,
-                follow_settings=FollowSettings(interval=options["interval"], reconcile_every=options["reconcile_every"]),
-                on_sync=on_sync,
-                on_fault=on_fault,
-                on_recovered=lambda: self.stdout.write("RECOVERED backfill_events --follow: database reachable again"),
-                on_reprice=self._print_reprice,
-                keep_lock=lock.ensure_held,
-                recovering=recovering,
-            )
-        except KeyboardInterrupt:
-            self.stdout.write("STOP backfill_events --follow")
+        follow(
+            source=source,
+            recorder=recorder,
+            follow_settings=FollowSettings(interval=options["interval"], reconcile_every=options["reconcile_every"]),
+            on_sync=on_sync,
+            on_fault=on_fault,
+            on_recovered=lambda: self.stdout.write("RECOVERED backfill_events --follow: database reachable again"),
+            on_reprice=self._print_reprice,
+            keep_lock=lock.ensure_held,
+            recovering=recovering,
+        )
 
     def _print_reprice(self, reason: str, result: RepriceResult, seconds: float) -> None:
         self.stdout.write(
