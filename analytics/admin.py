@@ -1,12 +1,17 @@
 import copy
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import AnalyticsEvent, FailedThread, ModelPrice
-from analytics.pricing import reprice
+from analytics.pricing import (
+    PriceChangeOutcome, RepriceResult, models_scope, reprice, reprice_after_price_change, reprice_or_queue,
+)
 from replay.redaction import redact_value, redaction_for
 from replay.services import known_agent_names
 from replay.tenants import tenant_scope
@@ -33,17 +38,83 @@ class ModelPriceAdmin(admin.ModelAdmin):
     def matches(self, price: ModelPrice) -> str:
         return price.match_pattern or "(exact name only)"
 
+    def save_model(self, request, obj: ModelPrice, form, change: bool) -> None:
+        before = ModelPrice.objects.filter(pk=obj.pk).first() if change else None
+        super().save_model(request, obj, form, change)
+        self._report_repricing(request, reprice_after_price_change(before=before, after=obj, reason=f"{obj} saved"))
+
+    def delete_model(self, request, obj: ModelPrice) -> None:
+        deleted = copy.copy(obj)  # the row's values, kept past its deletion
+        super().delete_model(request, obj)
+        self._report_repricing(request, reprice_after_price_change(before=deleted, after=None, reason=f"{deleted} deleted"))
+
+    def delete_queryset(self, request, queryset) -> None:
+        deleted = list(queryset)
+        super().delete_queryset(request, queryset)
+        for price in deleted:
+            self._report_repricing(request, reprice_after_price_change(before=price, after=None, reason=f"{price} deleted"))
+
+    def _report_repricing(self, request, outcome: PriceChangeOutcome) -> None:
+        """Few calls: repriced in the transaction that saves the price, so every view shows the new costs at
+        once. Many: queued for the sync worker, and the dashboard says "Repricing…" until it is done."""
+        if outcome.repriced is not None:
+            self.message_user(request, describe_repricing(outcome.repriced), messages.SUCCESS)
+            return
+        self.message_user(
+            request,
+            gettext(
+                "%(calls)s LLM calls are being repriced in the background by backfill_events --follow; until it is "
+                "done the dashboard says “Repricing…” and the conversation list keeps the old costs."
+            ) % {"calls": f"{outcome.queued_calls:,}"},
+            messages.WARNING,
+        )
+
     @admin.action(
-        description="Recompute stored costs of the selected models (and the names they match) at the current prices",
+        description=gettext_lazy(
+            "Recompute stored costs of the selected models (and the names they match) at the current prices"
+        ),
         permissions=["change"],
     )
     def reprice_selected_models(self, request, queryset):
         models = sorted(set(queryset.values_list("model", flat=True)))
-        lines = reprice(models=models)
-        if not lines:
-            self.message_user(request, f"No LLM calls of {', '.join(models)} are stored yet.", messages.WARNING)
-        for line in lines:
-            self.message_user(request, f"Repriced {line.describe()}", messages.SUCCESS)
+        if not request.POST.get("post"):
+            return self._confirm_reprice(request, queryset, reprice(models=models, dry_run=True))
+        outcome = reprice_or_queue(
+            scope=models_scope(models=models), reason=f"reprice of {', '.join(models)} asked in admin"
+        )
+        if outcome.repriced is not None and not outcome.repriced.lines:
+            self.message_user(
+                request, gettext("No LLM calls of %(models)s are stored yet.") % {"models": ", ".join(models)},
+                messages.WARNING,
+            )
+            return None
+        for line in outcome.repriced.lines if outcome.repriced is not None else ():
+            self.message_user(request, gettext("Repriced %(line)s") % {"line": line.describe()}, messages.SUCCESS)
+        self._report_repricing(request, outcome)
+        return None
+
+    def _confirm_reprice(self, request, queryset, preview: RepriceResult) -> TemplateResponse:
+        """Like delete_selected: what the action would change, and a button that does it."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Recompute stored costs?"),
+            "opts": self.model._meta,
+            "prices": queryset,
+            "preview": preview,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/analytics/modelprice/reprice_confirmation.html", context)
+
+
+def describe_repricing(result: RepriceResult) -> str:
+    return gettext(
+        "Repriced %(calls)s LLM calls in %(conversations)s conversations; total cost change %(difference)s USD."
+    ) % {
+        "calls": f"{result.changed_calls:,}",
+        "conversations": f"{result.changed_conversations:,}",
+        "difference": f"{result.difference_usd:+,.6f}",
+    }
 
 
 class ConversationAgentFilter(admin.SimpleListFilter):

@@ -30,12 +30,14 @@ from analytics.dashboard_links import (
 from analytics.measures import MEASURES, Kind, Measure, measure
 from analytics.models import EventType
 from analytics.period_change import Better, PeriodChange, period_change
+from analytics.pricing import pending_reprice_calls
 from analytics.queries import (
     AgentConversations,
     AnalyticsResult,
     agent_names,
     get_analytics,
 )
+from analytics.sync_status import get_sync_status
 from replay.tenants import tenant_scope
 from smart_support.time_zones import remember_time_zone
 
@@ -292,6 +294,7 @@ def dashboard_view(site):
         result = get_analytics(**query, tenants=tenants, now=now)
         drill = DrillDown(result)
         selected_range = request.GET.get("range") or ("custom" if request.GET.get("from") else "30d")
+        sync = get_sync_status()
         context = dict(
             site.each_context(request),
             title="Analytics dashboard",
@@ -306,6 +309,9 @@ def dashboard_view(site):
             zones=COMMON_ZONES,
             agents=agent_names(tenants=tenants),
             price_add_url=reverse("admin:analytics_modelprice_add"),
+            sync=sync,
+            last_sync=sync.describe(now=timezone.now()),
+            repricing_calls=pending_reprice_calls(),
         )
         return TemplateResponse(request, "admin/analytics/dashboard.html", context)
 

@@ -159,12 +159,36 @@ class SyncState(models.Model):
     watermark = models.CharField(max_length=64, blank=True, help_text="Newest checkpoint id fully derived.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.DONE)
     updated_at = models.DateTimeField(auto_now=True)
+    synced_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the newest complete pass (backfill or live) began: every checkpoint committed before is derived.",
+    )
 
     class Meta:
         db_table = "analytics_sync_state"
 
     def __str__(self) -> str:
         return f"{self.name}: {self.state} at {self.watermark or 'the beginning'}"
+
+
+class PendingReprice(models.Model):
+    """A price change whose calls are too many to reprice while admin waits: ``backfill_events --follow``
+    reprices them and deletes the row in the same transaction (a crash leaves it pending, and a rerun is
+    safe: repricing is idempotent). While one is pending the dashboard says "Repricing…"."""
+
+    requested_at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField(help_text="The price change, as admin described it.")
+    since = models.DateTimeField(null=True, blank=True, help_text="Calls from this moment on (empty: from the first).")
+    until = models.DateTimeField(null=True, blank=True, help_text="Calls before this moment (empty: up to now).")
+    reported_names = ArrayField(models.TextField(), help_text="The model names of the calls, as providers reported them.")
+    calls = models.PositiveIntegerField(help_text="LLM calls in that range when it was requested.")
+
+    class Meta:
+        db_table = "analytics_pending_reprices"
+        ordering = ["requested_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.calls} calls)"
 
 
 class HourlyRollup(models.Model):

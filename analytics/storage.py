@@ -1,10 +1,12 @@
-"""The SQL that writes analytics rows, where the ORM is measurably slower (bench/backfill.py): the
-recorder's bulk upsert and COPY, two-statement deletes, and the hourly rollups' upkeep."""
+"""The SQL that writes analytics rows, where the ORM is measurably slower (bench/backfill.py,
+bench/reprice.py): the recorder's bulk upsert and COPY, two-statement deletes, repriced costs, and the
+hourly rollups' upkeep."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -310,3 +312,39 @@ def refresh_rollups_of(conversation_ids: Iterable[int]) -> None:
     with connection.cursor() as cursor:
         hours = hours_of(cursor=cursor, conversation_filter_sql="id = ANY(%s)", params=[list(conversation_ids)])
         _refresh_rollups(cursor=cursor, hours=hours)
+
+
+_UPDATE_EVENT_COSTS_SQL = """
+UPDATE analytics_events AS event
+SET cost_usd = priced.cost_usd, cache_savings_usd = priced.cache_savings_usd, status = priced.status
+FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::text[]) AS priced(id, cost_usd, cache_savings_usd, status)
+WHERE event.id = priced.id
+"""
+
+_REFRESH_CONVERSATION_COSTS_SQL = """
+UPDATE conversations AS conversation
+SET cost_usd = totals.cost_usd, cache_savings_usd = totals.cache_savings_usd, unpriced_models = totals.unpriced_models
+FROM (
+    SELECT conversation_id, COALESCE(sum(cost_usd), 0) AS cost_usd, COALESCE(sum(cache_savings_usd), 0) AS cache_savings_usd,
+           COALESCE(array_agg(DISTINCT model ORDER BY model) FILTER (WHERE status = 'unpriced'), '{}') AS unpriced_models
+    FROM analytics_events
+    WHERE conversation_id = ANY(%s) AND event_type = 'llm_usage'
+    GROUP BY conversation_id
+) AS totals
+WHERE conversation.id = totals.conversation_id
+"""
+
+
+def update_event_costs(*, costs: list[tuple[int, Decimal | None, Decimal | None, str]]) -> None:
+    """Write ``(event id, cost, cache savings, status)`` of repriced LLM calls: one statement per 5,000, where
+    ``bulk_update``'s CASE of a branch per row grows with the square of the batch."""
+    with connection.cursor() as cursor:
+        for start in range(0, len(costs), 5000):
+            batch = costs[start:start + 5000]
+            cursor.execute(_UPDATE_EVENT_COSTS_SQL, [list(column) for column in zip(*batch, strict=True)])
+
+
+def refresh_conversation_costs(*, conversation_ids: list[int]) -> None:
+    """The conversations' cost, cache savings and unpriced models, summed again from their LLM calls."""
+    with connection.cursor() as cursor:
+        cursor.execute(_REFRESH_CONVERSATION_COSTS_SQL, [conversation_ids])

@@ -30,9 +30,10 @@ from django.db import OperationalError as DjangoOperationalError
 from analytics.derive import DerivedThread, derive_thread
 from analytics.failed_threads import ThreadFailure, clear_failures, failed_heads, failed_thread_ids, record_failures
 from analytics.models import EventSource, SyncState
-from analytics.pricing import load_price_lookup
+from analytics.pricing import RepriceResult, load_price_lookup, run_pending_reprices
 from analytics.recorder import AnalyticsRecorder
 from analytics.storage import rebuild_rollups
+from analytics.sync_status import BACKFILL_STATE, record_pass
 from replay.checkpoint_times import checkpoint_id_floor, uuid6_time
 from replay.checkpoints import PostgresCheckpointSource, ThreadCheckpoints, close_checkpoint_pool
 from replay.models import Conversation, ConversationStatus
@@ -41,7 +42,6 @@ from replay.timeline import TimelineRules
 
 logger = logging.getLogger(__name__)
 
-BACKFILL_STATE = "backfill"
 # LangGraph may save a checkpoint's writes (an interrupt, a resume) after the checkpoint itself, and
 # checkpoints committed out of id order: a thread derived less than this after its newest checkpoint
 # is derived again by the next run, and live sync re-reads this much behind its watermark.
@@ -234,7 +234,7 @@ def backfill(
 ) -> SyncSummary:
     """Derive every thread whose checkpoints changed since it was last derived (or the ones selected;
     ``rebuild`` derives them all again, invisibly until complete); resumable."""
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(dt_timezone.utc)
     if thread_id is not None or retry_failed:
         thread_ids = [thread_id] if thread_id is not None else failed_thread_ids()
         on_start(len(thread_ids))
@@ -279,6 +279,8 @@ def backfill(
         rebuild_rollups()
     if not dry_run:
         SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.DONE)
+        if since is None and until is None:
+            record_pass(started_at=started_at)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -405,12 +407,13 @@ def follow(
     on_sync: Callable[[SyncSummary, float], None] = lambda summary, seconds: None,
     on_fault: Callable[[BaseException, float], None] = lambda error, delay: None,
     on_recovered: Callable[[], None] = lambda: None,
+    on_reprice: Callable[[str, RepriceResult, float], None] = lambda reason, result, seconds: None,
     keep_lock: Callable[[], None] = lambda: None,
     should_stop: Callable[[], bool] = lambda: False,
     recovering: bool = False,
 ) -> None:
     """Keep the analytics in step with the checkpoints until ``should_stop``: a live-sync pass every
-    ``interval`` and a full comparison every ``reconcile_every``. A database fault (a restart, a
+    ``interval``, a full comparison every ``reconcile_every``, and the price changes queued by admin. A database fault (a restart, a
     network cut) is reported once through ``on_fault`` and retried with growing delays; the lock is
     taken again (``keep_lock``) before syncing resumes. ``recovering``: the catch-up pass before it
     was cut by such a fault, so start as after one, with a full comparison first."""
@@ -418,7 +421,7 @@ def follow(
     watermark: str | None = None  # read in the loop, where a fault is retried like any other
     next_reconcile = time.monotonic() + (0 if recovering else follow_settings.reconcile_every)
     while not should_stop():
-        started = time.monotonic()
+        started, started_at = time.monotonic(), datetime.now(dt_timezone.utc)
         try:
             if delay:
                 keep_lock()
@@ -428,8 +431,11 @@ def follow(
             if started >= next_reconcile:
                 summary.merge(backfill(source=source, recorder=recorder))
                 next_reconcile = started + follow_settings.reconcile_every
+            # every pass, even an idle one: "last synced" and /readyz read this row
+            record_pass(started_at=started_at, watermark=watermark)
+            for reason, result in run_pending_reprices():  # price changes too large for admin's request
+                on_reprice(reason, result, time.monotonic() - started)
             if summary.threads or summary.failed:
-                SyncState.objects.filter(name=BACKFILL_STATE).update(watermark=watermark)
                 on_sync(summary, time.monotonic() - started)
             if delay:
                 on_recovered()

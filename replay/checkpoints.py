@@ -152,7 +152,7 @@ class CheckpointSource(Protocol):
 
     def recent_thread_signatures(self, *, after: str) -> list[tuple[str, str, int]]: ...
 
-    def newest_checkpoint_id(self) -> str | None: ...
+    def ping(self) -> None: ...
 
     def missing_tables(self) -> tuple[str, ...]: ...
 
@@ -494,9 +494,9 @@ class PostgresCheckpointSource:
         ).fetchall()
         return tuple(name for (name,) in rows)
 
-    def newest_checkpoint_id(self) -> str | None:
-        """The newest checkpoint id of any thread (ids sort by time), or None when there is none yet."""
-        return psycopg.Cursor(self._connect()).execute("SELECT max(checkpoint_id) FROM checkpoints").fetchone()[0]
+    def ping(self) -> None:
+        """Reach the checkpoint database (a psycopg error when it cannot be reached)."""
+        psycopg.Cursor(self._connect()).execute("SELECT 1")
 
 
 _THREAD_HEADS_SQL = """

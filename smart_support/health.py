@@ -1,9 +1,10 @@
 """Is this process up (``/healthz``), and can it serve (``/readyz``)?
 
 ``/readyz`` reaches both databases — Django's and the checkpoint database — and says how far the
-analytics are behind the checkpoints and how many threads could not be derived. A database that cannot
-be reached makes it a 503, so a load balancer stops sending traffic; a sync that lags does not (the
-web still serves), it is only reported. Neither needs a login nor says what went wrong beyond
+analytics may be behind (how long ago the sync's newest complete pass began, as the sync records it:
+one row, never a scan of the checkpoint tables) and how many threads could not be derived. A database
+that cannot be reached makes it a 503, so a load balancer stops sending traffic; a sync that lags does
+not (the web still serves), it is only reported. Neither needs a login nor says what went wrong beyond
 "unavailable": the details go to the log.
 """
 
@@ -13,16 +14,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import timezone as dt_timezone
 
 import psycopg
 from django.db import DatabaseError
-from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from analytics.models import FailedThread
-from replay.checkpoint_times import uuid6_time
+from analytics.sync_status import SyncStatus, get_sync_status
 from replay.checkpoints import open_checkpoint_source
-from replay.models import Conversation
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +34,9 @@ UNAVAILABLE = "unavailable"
 @dataclass(frozen=True)
 class Readiness:
     databases: dict[str, str]
-    newest_checkpoint_at: datetime | None
-    newest_derived_at: datetime | None
+    sync: SyncStatus | None
     failed_threads: int | None
+    checked_at: datetime
 
     @property
     def ready(self) -> bool:
@@ -44,23 +44,19 @@ class Readiness:
 
     @property
     def sync_lag_seconds(self) -> float | None:
-        """How much older the newest derived checkpoint is than the newest checkpoint: 0 when the analytics
-        are up to date (or there is nothing to derive), None when unknown or nothing was derived yet."""
-        if self.databases["checkpoints"] != OK or self.databases["default"] != OK:
+        """How long ago the sync's newest complete pass began: about the poll interval while
+        ``backfill_events --follow`` runs, growing when it stops; None when unknown or never synced."""
+        if self.sync is None or self.databases["checkpoints"] != OK:
             return None
-        if self.newest_checkpoint_at is None:
-            return 0.0
-        if self.newest_derived_at is None:
-            return None
-        return round(max(0.0, (self.newest_checkpoint_at - self.newest_derived_at).total_seconds()), 3)
+        return self.sync.age_seconds(now=self.checked_at)
 
     def as_json(self) -> dict:
         return {
             "status": "ready" if self.ready else UNAVAILABLE,
             "databases": self.databases,
             "sync_lag_seconds": self.sync_lag_seconds,
-            "newest_checkpoint_at": self.newest_checkpoint_at,
-            "newest_derived_at": self.newest_derived_at,
+            "last_synced_at": self.sync.synced_at if self.sync else None,
+            "newest_derived_at": self.sync.newest_derived_at if self.sync else None,
             "failed_threads": self.failed_threads,
         }
 
@@ -68,26 +64,21 @@ class Readiness:
 def get_readiness() -> Readiness:
     """Reach Django's database and the checkpoint database; return what each said."""
     databases = {"default": OK, "checkpoints": OK}
-    newest_derived = failed_threads = newest_checkpoint = None
+    sync = failed_threads = None
     try:
-        newest_derived = Conversation.objects.aggregate(newest=Max("last_checkpoint_id"))["newest"] or None
+        sync = get_sync_status()
         failed_threads = FailedThread.objects.count()
     except DATABASE_ERRORS:
         logger.warning("readyz: Django's database is unavailable", exc_info=True)
         databases["default"] = UNAVAILABLE
     try:
         with open_checkpoint_source() as source:
-            newest_checkpoint = source.newest_checkpoint_id()
-    except psycopg.errors.UndefinedTable:
-        pass  # reachable; the agent has not created its checkpoint tables yet
+            source.ping()
     except DATABASE_ERRORS:
         logger.warning("readyz: the checkpoint database is unavailable", exc_info=True)
         databases["checkpoints"] = UNAVAILABLE
     return Readiness(
-        databases=databases,
-        newest_checkpoint_at=uuid6_time(newest_checkpoint) if newest_checkpoint else None,
-        newest_derived_at=uuid6_time(newest_derived) if newest_derived else None,
-        failed_threads=failed_threads,
+        databases=databases, sync=sync, failed_threads=failed_threads, checked_at=datetime.now(dt_timezone.utc)
     )
 
 

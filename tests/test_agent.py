@@ -1,12 +1,12 @@
 """The reference agent writes real checkpoints that hold what the analytics will need."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 from langchain_core.messages import ToolMessage
 
 from smart_support.agent.scenarios import SCENARIO_WEIGHTS, plan_conversation
-from smart_support.agent.simulate import conversation_start
+from smart_support.agent.simulate import LONGEST_CONVERSATION, conversation_start
 
 STARTED_AT = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
 
@@ -101,4 +101,37 @@ def test_every_scenario_runs_through_the_real_graph(run_reference_agent, checkpo
     threads = _rows(checkpoint_db, "SELECT count(DISTINCT thread_id) FROM checkpoints")[0][0]
     assert threads == len(SCENARIO_WEIGHTS)
     resumes = _rows(checkpoint_db, "SELECT count(DISTINCT thread_id) FROM checkpoint_writes WHERE channel = '__resume__'")
-    assert resumes[0][0] == 3  # refund approved, refund rejected, cancel order
+    assert resumes[0][0] == 4  # refund approved, refund rejected, cancel order, refund after a failed lookup
+
+
+def test_the_demos_300_conversations_include_the_long_and_the_combined_scenarios():
+    scenarios = [plan_conversation(seed=1, index=index).scenario for index in range(300)]
+    assert scenarios.count("marathon") == 1
+    assert scenarios.count("long_session") >= 3
+    assert scenarios.count("refund_after_failed_lookup") >= 3
+
+
+def test_the_new_scenarios_show_in_the_derived_conversations(run_reference_agent):
+    from django.core.management import call_command
+
+    from replay.models import Conversation
+
+    plans = {
+        "marathon": plan_conversation(seed=1, index=150),
+        "long_session": plan_conversation(seed=3, index=1, scenario="long_session"),
+        "refund_after_failed_lookup": plan_conversation(seed=3, index=2, scenario="refund_after_failed_lookup"),
+    }
+    for hour, plan in enumerate(plans.values()):
+        run_reference_agent(plan, STARTED_AT + timedelta(hours=3 * hour))
+    call_command("backfill_events", verbosity=0)
+    derived = {name: Conversation.objects.get(thread_id=plan.thread_id) for name, plan in plans.items()}
+
+    combined = derived["refund_after_failed_lookup"]
+    assert combined.handoffs == {"orders": 1, "billing": 1}
+    assert (combined.tool_error_count, combined.interrupt_count, combined.interrupts_approved) == (1, 1, 1)
+    assert derived["marathon"].step_count >= 250
+    assert derived["long_session"].step_count > 50
+    # long prompts to OpenAI models read their start from the cache, at gpt-4o's and gpt-4o-mini's cache price
+    assert derived["marathon"].cache_read_tokens > 0
+    assert derived["marathon"].cache_savings_usd > 0
+    assert derived["marathon"].last_activity_at < derived["marathon"].started_at + LONGEST_CONVERSATION

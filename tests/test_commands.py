@@ -3,14 +3,19 @@
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import psutil
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.test import Client
 
 from replay.checkpoints import count_checkpoint_rows
@@ -80,3 +85,46 @@ def test_dbshell_reaches_the_database_the_commands_use():
         cwd=PROJECT_DIR, env={**os.environ, "DEBUG": "true"}, capture_output=True, text=True, timeout=120,
     )
     assert (result.returncode, result.stdout.strip()) == (0, "42"), result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _sync_workers_of(process: psutil.Process) -> list[psutil.Process]:
+    return [
+        child for child in process.children(recursive=True)
+        if "backfill_events" in child.cmdline() and "--follow" in child.cmdline()
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_serves_with_a_sync_worker_that_stops_when_the_demo_gets_sigterm(checkpoint_db):
+    port = _free_port()
+    env = {**os.environ, "DATABASE_NAME": connection.settings_dict["NAME"], "PYTHONUNBUFFERED": "1"}
+    demo = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--conversations=2", "--days=1", f"--addrport=127.0.0.1:{port}"],
+        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    watchdog = threading.Timer(120, demo.kill)  # a demo that never gets this far fails instead of hanging
+    watchdog.start()
+    try:
+        lines = []
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("FOLLOW backfill_events"):
+                break
+        workers = _sync_workers_of(psutil.Process(demo.pid))
+        assert len(workers) == 1, "".join(lines)
+    finally:
+        watchdog.cancel()
+        demo.send_signal(signal.SIGTERM)
+        out, err = demo.communicate(timeout=30)
+
+    gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert alive == [], "the sync worker outlived the demo"
+    assert "Traceback" not in err, err
+    assert demo.returncode == 128 + signal.SIGTERM
+    assert out.rstrip().endswith("STOP backfill_events --follow")

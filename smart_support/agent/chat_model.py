@@ -24,6 +24,9 @@ ReplyFor = Callable[[str, Sequence[BaseMessage]], AIMessage]
 PROMPT_OVERHEAD_TOKENS = 180
 TOKENS_PER_TOOL_SCHEMA = 45
 TOKENS_PER_TOOL_CALL = 22
+# OpenAI's automatic prompt caching: prompts from this long on, in steps of this many tokens.
+PROMPT_CACHE_MIN_TOKENS = 1024
+PROMPT_CACHE_STEP_TOKENS = 128
 
 
 def estimate_tokens(text: str) -> int:
@@ -45,6 +48,8 @@ class ScriptedChatModel(BaseChatModel):
     model_name: str
     reply_for: ReplyFor
     bound_tool_count: int = 0
+    # as OpenAI does unasked: a long prompt's start, already sent in the previous call, is read from the cache
+    caches_prompts: bool = False
 
     @property
     def _llm_type(self) -> str:
@@ -63,17 +68,33 @@ class ScriptedChatModel(BaseChatModel):
             + sum(estimate_tokens(_message_text(message)) for message in messages)
         )
         output_tokens = estimate_tokens(_message_text(reply)) + TOKENS_PER_TOOL_CALL * len(reply.tool_calls)
+        usage = {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": input_tokens + output_tokens}
+        cache_read = self._cached_prefix_tokens(messages, input_tokens=input_tokens)
+        if cache_read:
+            usage["input_token_details"] = {"cache_read": cache_read}
         message = reply.model_copy(
             update={
-                "usage_metadata": {
-                    "input_tokens": input_tokens,
-                    "output_tokens": output_tokens,
-                    "total_tokens": input_tokens + output_tokens,
-                },
+                "usage_metadata": usage,
                 "response_metadata": {**reply.response_metadata, "model_name": self.model_name},
             }
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _cached_prefix_tokens(self, messages: list[BaseMessage], *, input_tokens: int) -> int:
+        return _cached_prefix_tokens_of(messages, input_tokens=input_tokens) if self.caches_prompts else 0
+
+
+def _cached_prefix_tokens_of(messages: list[BaseMessage], *, input_tokens: int) -> int:
+    """The prompt up to this model's previous reply was sent before: that much, in whole cache steps, is
+    read from the cache once the prompt is long enough to be cached at all."""
+    if input_tokens < PROMPT_CACHE_MIN_TOKENS:
+        return 0
+    previous_reply = max((position for position, message in enumerate(messages) if isinstance(message, AIMessage)), default=None)
+    if previous_reply is None:
+        return 0
+    new_tokens = sum(estimate_tokens(_message_text(message)) for message in messages[previous_reply + 1:])
+    prefix = input_tokens - new_tokens
+    return prefix // PROMPT_CACHE_STEP_TOKENS * PROMPT_CACHE_STEP_TOKENS if prefix >= PROMPT_CACHE_MIN_TOKENS else 0
 
 
 def replies_in_order(replies: Iterable[AIMessage]) -> ReplyFor:

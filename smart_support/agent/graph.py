@@ -26,6 +26,8 @@ AGENT_MODELS = {
     "orders": "gpt-4o-mini",
     "tech_support": "claude-haiku-4-5",
 }
+# OpenAI caches long prompts without being asked; Anthropic only where the request marks the cache.
+CACHING_MODEL_PREFIXES = ("gpt-",)
 PROMPTS = {
     SUPERVISOR: "You are the front desk of Acme support. Route the customer to the right specialist.",
     "billing": "You are Acme's billing specialist: invoices and refunds.",
@@ -41,6 +43,14 @@ def make_handoff_tool(agent: str) -> BaseTool:
         return Command(goto=agent, update={"messages": [message]})
 
     return handoff
+
+
+def _scripted_model(agent: str, reply_for: ReplyFor) -> ScriptedChatModel:
+    model_name = AGENT_MODELS[agent]
+    return ScriptedChatModel(
+        agent_name=agent, model_name=model_name, reply_for=reply_for,
+        caches_prompts=model_name.startswith(CACHING_MODEL_PREFIXES),
+    )
 
 
 def _model_node(agent: str, model: ScriptedChatModel):
@@ -61,7 +71,7 @@ def _route_after_model(tools_node: str):
 
 def _add_specialist(builder: StateGraph, agent: str, reply_for: ReplyFor) -> None:
     tools = AGENT_TOOLS[agent]
-    model = ScriptedChatModel(agent_name=agent, model_name=AGENT_MODELS[agent], reply_for=reply_for).bind_tools(tools)
+    model = _scripted_model(agent, reply_for).bind_tools(tools)
     tools_node = f"{agent}_tools"
     builder.add_node(agent, _model_node(agent, model))
     builder.add_node(tools_node, ToolNode(tools, handle_tool_errors=True))
@@ -80,9 +90,7 @@ def build_support_graph(*, reply_for: ReplyFor, checkpointer: BaseCheckpointSave
     """Compile the reference agent; every model reply comes from ``reply_for(agent, messages)``."""
     specialists = [*SUBGRAPH_AGENTS, *INLINE_AGENTS]
     handoff_tools = [make_handoff_tool(agent) for agent in specialists]
-    supervisor_model = ScriptedChatModel(
-        agent_name=SUPERVISOR, model_name=AGENT_MODELS[SUPERVISOR], reply_for=reply_for
-    ).bind_tools(handoff_tools)
+    supervisor_model = _scripted_model(SUPERVISOR, reply_for).bind_tools(handoff_tools)
 
     builder = StateGraph(MessagesState)
     builder.add_node(SUPERVISOR, _model_node(SUPERVISOR, supervisor_model))

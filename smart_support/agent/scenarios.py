@@ -2,13 +2,14 @@
 
 A ``ConversationPlan`` is pure data chosen by ``plan_conversation(seed=..., index=...)``; the same
 seed and index always give the same plan. The mix covers every outcome the analytics report:
-resolved, unresolved, escalated, tool errors, approvals approved, rejected and left pending.
+resolved, unresolved, escalated, tool errors, approvals approved, rejected and left pending; and
+conversations of every length, up to one of over 250 steps in every ``MARATHON_EVERY``.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,8 @@ class Turn:
     # One resume value per interrupt the turn raises, in order; a missing one leaves it pending.
     decisions: tuple[dict[str, Any], ...] = ()
     review_wait: timedelta = timedelta(minutes=5)
+    # how long the customer takes before this turn; None: 1 to 20 minutes, as one who comes back later
+    pause_before: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,17 @@ SCENARIO_WEIGHTS = {
     "cancel_order": 6,
     "smalltalk": 5,
     "multi_turn": 11,
+    # a handoff, a tool error and an approval in one conversation
+    "refund_after_failed_lookup": 5,
+    # 12 to 20 questions in one conversation: 50 to 110 steps
+    "long_session": 2,
+    # never drawn: the conversation at MARATHON_AT in every MARATHON_EVERY is this one
+    "marathon": 0,
 }
+# One very long conversation (over 250 steps, for paging through a replay) in every this many.
+MARATHON_EVERY = 300
+MARATHON_AT = 150
+MARATHON_TURNS = 50
 
 
 def _order_status(s: _Script, rng: random.Random) -> Turn:
@@ -202,6 +215,52 @@ def _smalltalk(s: _Script, rng: random.Random) -> Turn:
 REVIEWERS = ("maria.lopez", "tom.becker", "aiko.tanaka")
 
 
+def _refund_after_failed_lookup(s: _Script, rng: random.Random) -> tuple[Turn, ...]:
+    number = rng.randint(10000, 99999)
+    order = f"ORD-{number}"
+    decision = {"approved": True, "reviewer": rng.choice(REVIEWERS), "reason": "Carrier confirmed the damage"}
+    return (
+        Turn(
+            user_text=f"Order {number} arrived smashed. What happened to it?",
+            replies=(
+                s.route("orders"),
+                s.call("orders", ("track_order", {"order_id": str(number)})),
+                s.call("orders", ("track_order", {"order_id": order})),
+                s.say("orders", f"{order} was delivered yesterday. Billing can refund it; ask me for a refund."),
+            ),
+        ),
+        Turn(
+            user_text="Yes, please refund it.",
+            replies=(
+                s.route("billing"),
+                s.call("billing", ("issue_refund", {"order_id": order, "amount_usd": 49.0, "reason": "damaged"})),
+                s.say("billing", "Your refund has been approved and issued."),
+            ),
+            decisions=(decision,),
+            review_wait=timedelta(minutes=rng.randint(2, 60)),
+        ),
+    )
+
+
+# The questions a long session is made of (no approvals: a reviewer would hold it up for hours).
+_SESSION_QUESTIONS = (
+    lambda s, rng: _order_status(s, rng),
+    lambda s, rng: _order_status_parallel(s, rng),
+    lambda s, rng: _invoice_question(s, rng),
+    lambda s, rng: _invoice_retry(s, rng),
+    lambda s, rng: _password_failed(s, rng),
+    lambda s, rng: _smalltalk(s, rng),
+)
+
+
+def _long_session(s: _Script, rng: random.Random, *, turns: int) -> tuple[Turn, ...]:
+    """A customer chatting on: question after question, a minute or two apart."""
+    return tuple(
+        replace(rng.choice(_SESSION_QUESTIONS)(s, rng), pause_before=timedelta(seconds=rng.randint(20, 150)))
+        for _ in range(turns)
+    )
+
+
 def _turns_for(scenario: str, s: _Script, rng: random.Random) -> tuple[Turn, ...]:
     reviewer = rng.choice(REVIEWERS)
     if scenario == "refund_approved":
@@ -214,6 +273,12 @@ def _turns_for(scenario: str, s: _Script, rng: random.Random) -> tuple[Turn, ...
         return (_refund(s, rng, None, ""),)
     if scenario == "multi_turn":
         return (_order_status(s, rng), _invoice_question(s, rng))
+    if scenario == "refund_after_failed_lookup":
+        return _refund_after_failed_lookup(s, rng)
+    if scenario == "long_session":
+        return _long_session(s, rng, turns=rng.randint(12, 20))
+    if scenario == "marathon":
+        return _long_session(s, rng, turns=MARATHON_TURNS)
     single = {
         "order_status": _order_status,
         "order_status_parallel": _order_status_parallel,
@@ -237,6 +302,8 @@ def plan_conversation(*, seed: int, index: int, scenario: str | None = None) -> 
     rng = random.Random(f"{seed}:{index}")
     names = list(SCENARIO_WEIGHTS)
     chosen = rng.choices(names, weights=[SCENARIO_WEIGHTS[name] for name in names])[0]
+    if index % MARATHON_EVERY == MARATHON_AT:
+        chosen = "marathon"
     scenario = scenario or chosen
     thread_id = thread_id_for(seed=seed, index=index)
     script = _Script(thread_id)

@@ -69,7 +69,7 @@ def run_conversation(*, graph: CompiledStateGraph, book: ScriptBook, plan: Conve
         book.advance_clock = traveller.shift
         for turn_number, turn in enumerate(plan.turns):
             if turn_number:
-                traveller.shift(timedelta(minutes=rng.randint(1, 20)))
+                traveller.shift(turn.pause_before or timedelta(minutes=rng.randint(1, 20)))
             message = HumanMessage(turn.user_text, id=f"user-{plan.thread_id}-{turn_number}")
             graph.invoke({"messages": [message]}, config)
             for decision in turn.decisions:

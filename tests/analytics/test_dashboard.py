@@ -8,6 +8,7 @@ from decimal import Decimal
 from html import unescape
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 
@@ -166,10 +167,12 @@ def test_reprice_action_shows_the_difference_per_model(admin_client, written):
         effective_from=DAY - timedelta(days=1),
     )
     response = admin_client.post(
-        "/admin/analytics/modelprice/", {"action": "reprice_selected_models", "_selected_action": [price.pk]}, follow=True
+        "/admin/analytics/modelprice/", {"action": "reprice_selected_models", "_selected_action": [price.pk], "post": "yes"},
+        follow=True,
     )
     messages = [str(message) for message in response.context["messages"]]
-    assert len(messages) == 1 and messages[0].startswith("Repriced gpt-4o: ")
+    assert len(messages) == 2 and messages[0].startswith("Repriced gpt-4o: ")
+    assert re.fullmatch(r"Repriced \d+ LLM calls in 8 conversations; total cost change \+\d+\.\d{6} USD\.", messages[1])
     assert sum(Conversation.objects.values_list("cost_usd", flat=True)) > before
 
 
@@ -195,3 +198,19 @@ def test_approval_filter_tells_pending_from_expired_by_the_clock(admin_client, r
 
     assert listed(admin_client, "/admin/replay/conversation/?approval=expired") == {waiting_long.thread_id}
     assert listed(admin_client, "/admin/replay/conversation/?approval=pending") == {waiting_now.thread_id}
+
+
+def test_dashboard_says_when_the_sync_last_ran(admin_client, run_reference_agent):
+    assert "Not synced yet: run manage.py backfill_events" in admin_client.get(DASHBOARD, RANGE).content.decode()
+    run_reference_agent(plan_conversation(seed=61, index=0, scenario="order_status"), DAY)
+    synced = DAY + timedelta(hours=2)
+    with time_machine.travel(synced, tick=False):
+        call_command("backfill_events", verbosity=0)
+
+    with time_machine.travel(synced + timedelta(seconds=12), tick=False):
+        fresh = admin_client.get(DASHBOARD, RANGE).content.decode()
+    with time_machine.travel(synced + timedelta(minutes=10), tick=False):
+        stale = admin_client.get(DASHBOARD, RANGE).content.decode()
+
+    assert '<p class="last-synced" title="2026-11-10T10:00:00+00:00">Last synced 12 s ago.</p>' in fresh
+    assert "Last synced 10 min ago: newer conversations are not counted until backfill_events runs" in stale

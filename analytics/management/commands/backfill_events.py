@@ -11,6 +11,7 @@ from tqdm import tqdm
 # no monitor thread: the commands fork worker processes, and a fork copies every thread's locks
 tqdm.monitor_interval = 0
 
+from analytics.pricing import RepriceResult, run_pending_reprices
 from analytics.recorder import get_recorder
 from analytics.sync import DATABASE_FAULTS, FollowSettings, SyncSummary, backfill, follow
 from analytics.sync_lock import SyncLock, SyncLocked
@@ -71,15 +72,16 @@ class Command(BaseCommand):
                 self._wait_for_checkpoint_tables(source, follow=options["follow"], interval=options["interval"])
                 if not options["follow"]:
                     self._print_summary("DONE backfill_events", self._backfill(source, recorder, options, until))
+                    if not options["dry_run"]:
+                        started = time.monotonic()
+                        for reason, result in run_pending_reprices():
+                            self._print_reprice(reason, result, time.monotonic() - started)
                     return
-                # a sync worker outlives database restarts, even one that cuts its first catch-up short
+                # Ctrl-C (or the demo stopping its worker) at any point, the catch-up included: a later run resumes
                 try:
-                    self._print_summary("DONE backfill_events", self._backfill(source, recorder, options, until))
-                except DATABASE_FAULTS as error:
-                    self._report_fault(error, during="the catch-up pass")
-                    self._follow(source, recorder, options, lock, recovering=True)
-                else:
-                    self._follow(source, recorder, options, lock)
+                    self._catch_up_and_follow(source, recorder, options, lock, until)
+                except KeyboardInterrupt:
+                    self.stdout.write("STOP backfill_events --follow")
         except SyncLocked as error:
             raise CommandError(str(error)) from None
 
@@ -100,6 +102,16 @@ class Command(BaseCommand):
             time.sleep(interval)
             missing = source.missing_tables()
         self.stdout.write("FOUND backfill_events --follow: the checkpoint tables are there")
+
+    def _catch_up_and_follow(self, source, recorder, options, lock: SyncLock, until) -> None:
+        # a sync worker outlives database restarts, even one that cuts its first catch-up short
+        try:
+            self._print_summary("DONE backfill_events", self._backfill(source, recorder, options, until))
+        except DATABASE_FAULTS as error:
+            self._report_fault(error, during="the catch-up pass")
+            self._follow(source, recorder, options, lock, recovering=True)
+        else:
+            self._follow(source, recorder, options, lock)
 
     def _backfill(self, source, recorder, options, until) -> SyncSummary:
         if not sys.stderr.isatty() and options["verbosity"] > 0:
@@ -163,19 +175,23 @@ class Command(BaseCommand):
         def on_fault(error: BaseException, delay: float) -> None:
             self._report_fault(error, during=f"a live pass; retrying in {delay:.1f} s")
 
-        try:
-            follow(
-                source=source,
-                recorder=recorder,
-                follow_settings=FollowSettings(interval=options["interval"], reconcile_every=options["reconcile_every"]),
-                on_sync=on_sync,
-                on_fault=on_fault,
-                on_recovered=lambda: self.stdout.write("RECOVERED backfill_events --follow: database reachable again"),
-                keep_lock=lock.ensure_held,
-                recovering=recovering,
-            )
-        except KeyboardInterrupt:
-            self.stdout.write("STOP backfill_events --follow")
+        follow(
+            source=source,
+            recorder=recorder,
+            follow_settings=FollowSettings(interval=options["interval"], reconcile_every=options["reconcile_every"]),
+            on_sync=on_sync,
+            on_fault=on_fault,
+            on_recovered=lambda: self.stdout.write("RECOVERED backfill_events --follow: database reachable again"),
+            on_reprice=self._print_reprice,
+            keep_lock=lock.ensure_held,
+            recovering=recovering,
+        )
+
+    def _print_reprice(self, reason: str, result: RepriceResult, seconds: float) -> None:
+        self.stdout.write(
+            f"REPRICE {reason}: {result.changed_calls} calls in {result.changed_conversations} conversations, "
+            f"{result.difference_usd:+.6f} USD ({seconds * 1000:.0f} ms)"
+        )
 
     def _print_summary(self, label: str, summary: SyncSummary) -> None:
         rate = summary.threads / summary.seconds if summary.seconds else 0

@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="show the difference, change nothing")
 
     def handle(self, *args, since, dry_run: bool, **options) -> None:
-        lines = reprice(since=since, dry_run=dry_run)
+        lines = reprice(since=since, dry_run=dry_run).lines
         self.stdout.write(f"{'model':<28} {'calls':>8} {'before USD':>14} {'after USD':>14} {'difference':>14} unpriced")
         for line in lines:
             self.stdout.write(

@@ -1,5 +1,12 @@
+import os
 import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
@@ -8,6 +15,8 @@ from access.tokens import issue_api_token
 from replay.checkpoints import count_checkpoint_rows, setup_checkpoint_tables
 
 DEMO_USERNAME = "admin"
+# How long the sync worker gets to finish its pass after being asked to stop.
+SYNC_WORKER_STOP_SECONDS = 10
 
 
 class Command(BaseCommand):
@@ -32,7 +41,8 @@ class Command(BaseCommand):
         call_command("backfill_events", verbosity=options["verbosity"])
         self._print_summary(addrport, credentials)
         if not no_serve:
-            call_command("runserver", addrport, use_reloader=False)
+            with sync_worker(), sigterm_as_exit():
+                call_command("runserver", addrport, use_reloader=False)
 
     def _create_admin_user(self) -> tuple[str, str] | None:
         """On the first run, the admin user with a generated password and an API token: (password, token),
@@ -64,3 +74,41 @@ class Command(BaseCommand):
             f"API token: {token}  (curl -H 'Authorization: Token {token}' 'http://{addrport}/api/analytics?range=30d')\n"
             "The password and the token are shown this once (only their hashes are stored): note them now."
         )
+
+
+@contextmanager
+def sync_worker() -> Iterator[subprocess.Popen]:
+    """``backfill_events --follow`` in a process of its own while the block runs, so conversations written
+    during the demo reach the list and the dashboard; stopped (Ctrl-C, SIGTERM or an error) when it ends."""
+    # a session of its own: Ctrl-C in the terminal reaches the demo only, which then stops the worker once
+    worker = subprocess.Popen(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "backfill_events", "--follow"],
+        env=os.environ.copy(), start_new_session=True,
+    )
+    try:
+        yield worker
+    finally:
+        stop_sync_worker(worker)
+
+
+def stop_sync_worker(worker: subprocess.Popen) -> None:
+    """Ask as Ctrl-C does (the worker finishes its pass and says STOP); kill it if it does not stop in time."""
+    if worker.poll() is not None:
+        return
+    worker.send_signal(signal.SIGINT)
+    try:
+        worker.wait(timeout=SYNC_WORKER_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+@contextmanager
+def sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM (a service manager, ``kill``) ends the server like Ctrl-C, so the worker is stopped too; by
+    default it would end this process at once and leave the worker running."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
