@@ -16,6 +16,7 @@ router.register("analytics", AnalyticsViewSet, basename="analytics")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", ApiSchemaView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/auth/login", ApiLoginView.as_view(), name="api-login"),
