@@ -104,6 +104,22 @@ def test_login_page_offers_the_switch_too(client):
     assert 'id="language-switch"' in page and "Smart Support 管理后台" in page
 
 
+def test_inspection_page_reads_in_chinese_with_its_advice(admin_client, checkpointer):
+    from tests.apps.routing_tools_app import build_routing_tools_app
+
+    build_routing_tools_app(checkpointer=checkpointer).invoke(
+        {"messages": [("user", "move my flight to LX 38")]}, {"configurable": {"thread_id": "travel-1"}}
+    )
+
+    page = admin_client.get("/admin/replay/inspection/", **CHINESE).content.decode()
+
+    assert "以只读方式读取了最近的 1 个线程（请求最多 200 个）：" in page
+    assert "<h2>会改变解读结果的设置</h2>" in page
+    assert "这些工具被调用后，由非工具节点答复，并且紧接着 Agent/节点发生了切换" in page
+    # what is pasted into the environment stays as it is
+    assert '<pre class="settings">SMART_SUPPORT_ROUTING_TOOLS=CompleteOrEscalate,ToFlightBookingAssistant</pre>' in page
+
+
 def test_lockout_message_reads_in_chinese():
     from django.utils import translation
 
