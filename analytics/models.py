@@ -60,6 +60,8 @@ class AnalyticsEvent(models.Model):
 
     class Meta:
         db_table = "analytics_events"
+        verbose_name = _("analytics event")
+        verbose_name_plural = _("analytics events")
         ordering = ["occurred_at", "id"]
         constraints = [models.UniqueConstraint(fields=["conversation", "dedup_key"], name="event_unique_dedup_key")]
         indexes = [
