@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext, gettext_lazy as _
 from knox.models import AuthToken
 
 from access.tokens import MAX_TOKEN_DAYS, IssuedToken, default_token_days, issue_api_token
@@ -22,7 +23,8 @@ admin.site.unregister(AuthToken)  # knox's own lists whole digests and shows a n
 class IssueTokenForm(forms.ModelForm):
     expires_in_days = forms.IntegerField(
         min_value=1, max_value=MAX_TOKEN_DAYS, initial=lambda: round(default_token_days()),
-        help_text="Days until the token stops working.",
+        label=_("Expires in (days)"),
+        help_text=_("Days until the token stops working."),
     )
 
     class Meta:
@@ -39,7 +41,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     ordering = ("-created",)
     add_form = IssueTokenForm
 
-    @admin.display(description="Digest (start)")
+    @admin.display(description=_("Digest (start)"))
     def digest_prefix(self, token: AuthToken) -> str:
         return f"{token.digest[:DIGEST_PREFIX_LENGTH]}…"
 
@@ -73,7 +75,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         context = dict(
             self.admin_site.each_context(request),
             opts=self.model._meta,
-            title="API token issued",
+            title=gettext("API token issued"),
             issued=issued,
             username=obj.user.get_username(),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox.views import LoginView
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from access.authentication import PasswordLoginAuthentication
@@ -22,15 +23,16 @@ class ApiLoginView(LoginView):
             (200, "application/json"): inline_serializer(
                 "IssuedToken",
                 {
-                    "token": serializers.CharField(help_text="Send as 'Authorization: Token <token>'. Shown only here."),
-                    "expiry": serializers.DateTimeField(help_text="When the token stops working."),
+                    "token": serializers.CharField(help_text=_("Send as 'Authorization: Token <token>'. Shown only here.")),
+                    "expiry": serializers.DateTimeField(help_text=_("When the token stops working.")),
                 },
             ),
-            (401, "application/json"): OpenApiResponse(ErrorSerializer, description="No credentials, or wrong ones."),
+            (401, "application/json"): OpenApiResponse(ErrorSerializer, description=_("No credentials, or wrong ones.")),
             (429, "application/json"): OpenApiResponse(
-                ErrorSerializer, description="Too many failed logins of this username from this address; retry after Retry-After seconds."
+                ErrorSerializer,
+                description=_("Too many failed logins of this username from this address; retry after Retry-After seconds."),
             ),
-            (503, "application/json"): OpenApiResponse(ErrorSerializer, description="The database is unavailable."),
+            (503, "application/json"): OpenApiResponse(ErrorSerializer, description=_("The database is unavailable.")),
         },
     )
     def post(self, request, format=None):

@@ -3,6 +3,7 @@ at the login endpoint, both refused with an answer rather than an error."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from knox.auth import TokenAuthentication
 from rest_framework import status
 from rest_framework.authentication import BasicAuthentication
@@ -19,7 +20,7 @@ class ApiTokenAuthentication(TokenAuthentication):
         try:
             token.decode("utf-8")
         except UnicodeDecodeError:
-            raise AuthenticationFailed("Invalid token.") from None
+            raise AuthenticationFailed(gettext("Invalid token.")) from None
         return super().authenticate_credentials(token)
 
 

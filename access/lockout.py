@@ -6,6 +6,7 @@ from axes.helpers import get_client_username, get_cool_off
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext, ngettext
 
 
 def lockout_seconds() -> int:
@@ -15,11 +16,12 @@ def lockout_seconds() -> int:
 
 def lockout_message(*, username: str) -> str:
     minutes = lockout_seconds() / 60
-    span = f"{minutes:g} minute{'' if minutes == 1 else 's'}"
-    return (
-        f"Too many failed logins for {username!r} from this address: logins are refused for {span}, "
+    # ngettext picks the plural form by a whole number; a fractional span reads as plural
+    span = ngettext("%(minutes)s minute", "%(minutes)s minutes", 1 if minutes == 1 else 2) % {"minutes": f"{minutes:g}"}
+    return gettext(
+        "Too many failed logins for %(username)s from this address: logins are refused for %(span)s, "
         "even with the right password. Try again later, or ask an administrator to unlock the account."
-    )
+    ) % {"username": repr(username), "span": span}
 
 
 def lockout_response(request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None) -> HttpResponse:
@@ -27,5 +29,5 @@ def lockout_response(request: HttpRequest, original_response: HttpResponse | Non
     login answers its own JSON 429: django-axes flags DRF's request, which its middleware never sees.)"""
     username = get_client_username(request, credentials) or ""
     headers = {"Retry-After": str(lockout_seconds())}
-    context = dict(admin.site.each_context(request), title="Login refused", message=lockout_message(username=username))
+    context = dict(admin.site.each_context(request), title=gettext("Login refused"), message=lockout_message(username=username))
     return TemplateResponse(request, "access/lockout.html", context, status=429, headers=headers).render()

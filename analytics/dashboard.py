@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from rest_framework.exceptions import ValidationError
 
@@ -50,7 +51,8 @@ DEFINITIONS = {
     "escalation_rate": "Share with at least one escalation to a human.",
     "cost_per_conversation": "Total LLM cost of these conversations ÷ their number.",
     "total_cost": measure("cost_usd").definition,
-    "tokens": f"{measure('input_tokens').definition} {measure('output_tokens').definition}",
+    # lazy: the definitions are translated into each request's language, not the first one's
+    "tokens": format_lazy("{} {}", measure("input_tokens").definition, measure("output_tokens").definition),
     "cache_savings_usd": measure("cache_savings_usd").definition,
     "interrupts": "Human-approval requests by outcome; unanswered ones expire after the TTL.",
 }

@@ -17,6 +17,8 @@ from enum import StrEnum
 from functools import cached_property
 
 from django.db import models
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from replay.decisions import is_decision
@@ -88,18 +90,18 @@ class ConversationSteps:
 @dataclass(frozen=True)
 class Measure:
     name: str  # the column, the totals key and the API field
-    label: str
-    definition: str  # one line, shown to managers beside the number
+    label: str | Promise  # translated where it is shown
+    definition: str | Promise  # one line, shown to managers beside the number
     kind: Kind
     of_conversation: Callable[[ConversationSteps], Value]
 
     def conversation_field(self) -> models.Field:
-        field = _field(self.kind, help_text=self.definition, sums=False)
+        field = _field(self.kind, verbose_name=self.label, help_text=self.definition, sums=False)
         field.is_measure = True  # how the replay app finds the measure columns without importing this module
         return field
 
     def rollup_field(self) -> models.Field:
-        return _field(self.kind, help_text=self.definition, sums=True)
+        return _field(self.kind, verbose_name=self.label, help_text=self.definition, sums=True)
 
     @property
     def sql_type(self) -> str:
@@ -129,14 +131,16 @@ class Measure:
 
 
 
-def _field(kind: Kind, *, help_text: str, sums: bool) -> models.Field:
+def _field(kind: Kind, *, verbose_name: str, help_text: str, sums: bool) -> models.Field:
     if kind == Kind.USD:
-        return models.DecimalField(max_digits=18 if sums else 16, decimal_places=8, default=0, help_text=help_text)
+        return models.DecimalField(
+            verbose_name, max_digits=18 if sums else 16, decimal_places=8, default=0, help_text=help_text
+        )
     if kind == Kind.TOKENS or sums:
-        return models.BigIntegerField(default=0, help_text=help_text)
+        return models.BigIntegerField(verbose_name, default=0, help_text=help_text)
     if kind == Kind.FLAG:
-        return models.BooleanField(default=False, help_text=help_text)
-    return models.PositiveIntegerField(default=0, help_text=help_text)
+        return models.BooleanField(verbose_name, default=False, help_text=help_text)
+    return models.PositiveIntegerField(verbose_name, default=0, help_text=help_text)
 
 
 # The value functions below are small frozen classes rather than closures: their code runs when a
@@ -172,42 +176,42 @@ class _TimelineTotal:
 
 
 MEASURES: tuple[Measure, ...] = (
-    Measure("resolved", "Resolved", "A successful tool result (not a handoff or escalation) and no escalation.",
+    Measure("resolved", _("Resolved"), _("A successful tool result (not a handoff or escalation) and no escalation."),
             Kind.FLAG, lambda conversation: conversation.resolved),
-    Measure("escalated", "Escalated", "At least one escalation to a human.",
+    Measure("escalated", _("Escalated"), _("At least one escalation to a human."),
             Kind.FLAG, lambda conversation: conversation.escalated),
-    Measure("message_count", "Messages", "Customer and agent messages.",
+    Measure("message_count", _("Messages"), _("Customer and agent messages."),
             Kind.COUNT, _KindCount((StepType.USER_MESSAGE, StepType.AGENT_MESSAGE))),
-    Measure("step_count", "Steps", "Steps of the replay.",
+    Measure("step_count", _("Steps"), _("Steps of the replay."),
             Kind.COUNT, lambda conversation: len(conversation.steps)),
-    Measure("tool_call_count", "Tool calls", "Tool calls, escalations included, handoffs and reviewers' decisions not.",
+    Measure("tool_call_count", _("Tool calls"), _("Tool calls, escalations included, handoffs and reviewers' decisions not."),
             Kind.COUNT, lambda conversation: conversation.kinds[StepType.TOOL_CALL] + conversation.kinds[StepType.ESCALATION]
             - sum(map(is_decision, conversation.steps))),
-    Measure("tool_error_count", "Tool errors", "Tool results with status error.",
+    Measure("tool_error_count", _("Tool errors"), _("Tool results with status error."),
             Kind.COUNT, lambda conversation: sum(
                 1 for step in conversation.steps if step.type == StepType.TOOL_RESULT and step.status == "error")),
-    Measure("interrupt_count", "Approval requests", "Human-approval interrupts, each counted once.",
+    Measure("interrupt_count", _("Approval requests"), _("Human-approval interrupts, each counted once."),
             Kind.COUNT, _KindCount((StepType.INTERRUPT,))),
-    Measure("interrupts_approved", "Approved", "Approval requests resolved as approved.", Kind.COUNT, _OutcomeCount("approved")),
-    Measure("interrupts_rejected", "Rejected", "Approval requests resolved as rejected.", Kind.COUNT, _OutcomeCount("rejected")),
-    Measure("interrupts_other", "Outcome unknown", "Approval requests resolved with no approve/reject stored.",
+    Measure("interrupts_approved", _("Approved"), _("Approval requests resolved as approved."), Kind.COUNT, _OutcomeCount("approved")),
+    Measure("interrupts_rejected", _("Rejected"), _("Approval requests resolved as rejected."), Kind.COUNT, _OutcomeCount("rejected")),
+    Measure("interrupts_other", _("Outcome unknown"), _("Approval requests resolved with no approve/reject stored."),
             Kind.COUNT, _OutcomeCount("resolved")),
-    Measure("interrupts_pending", "Unanswered", "Approval requests not answered, expired or not.",
+    Measure("interrupts_pending", _("Unanswered"), _("Approval requests not answered, expired or not."),
             Kind.COUNT, _OutcomeCount("pending")),
-    Measure("input_tokens", "Input tokens", "Input tokens of every LLM call, cached ones included.",
+    Measure("input_tokens", _("Input tokens"), _("Input tokens of every LLM call, cached ones included."),
             Kind.TOKENS, _TimelineTotal("input_tokens")),
-    Measure("output_tokens", "Output tokens", "Output tokens of every LLM call, reasoning included.",
+    Measure("output_tokens", _("Output tokens"), _("Output tokens of every LLM call, reasoning included."),
             Kind.TOKENS, _TimelineTotal("output_tokens")),
-    Measure("cache_read_tokens", "Cached input read", "Input tokens the provider read from its prompt cache.",
+    Measure("cache_read_tokens", _("Cached input read"), _("Input tokens the provider read from its prompt cache."),
             Kind.TOKENS, _TimelineTotal("cache_read_tokens")),
-    Measure("cache_write_tokens", "Cached input written", "Input tokens the provider wrote to its prompt cache.",
+    Measure("cache_write_tokens", _("Cached input written"), _("Input tokens the provider wrote to its prompt cache."),
             Kind.TOKENS, _TimelineTotal("cache_write_tokens")),
-    Measure("reasoning_tokens", "Reasoning tokens", "Output tokens the model spent on reasoning.",
+    Measure("reasoning_tokens", _("Reasoning tokens"), _("Output tokens the model spent on reasoning."),
             Kind.TOKENS, _TimelineTotal("reasoning_tokens")),
-    Measure("cost_usd", "Cost (USD)", "LLM cost at the prices in force at each call (priced models).",
+    Measure("cost_usd", _("Cost (USD)"), _("LLM cost at the prices in force at each call (priced models)."),
             Kind.USD, _TimelineTotal("cost_usd")),
-    Measure("cache_savings_usd", "Caching saved (USD)",
-            "What the cached input saved against the plain input price (cache writes above it count against).",
+    Measure("cache_savings_usd", _("Caching saved (USD)"),
+            _("What the cached input saved against the plain input price (cache writes above it count against)."),
             Kind.USD, _TimelineTotal("cache_savings_usd")),
 )
 

@@ -4,6 +4,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils.translation import gettext, gettext_lazy as _
 from django.db.models import Q
 
 from analytics.measures import MEASURES
@@ -11,20 +12,20 @@ from replay.models import Conversation
 
 
 class EventType(models.TextChoices):
-    CONVERSATION_STARTED = "conversation_started", "Conversation started"
-    HANDOFF = "handoff", "Handoff"
-    TOOL_CALL = "tool_call", "Tool call"
-    TOOL_RESULT = "tool_result", "Tool result"
-    LLM_USAGE = "llm_usage", "LLM usage"
-    INTERRUPT_RAISED = "interrupt_raised", "Interrupt raised"
-    INTERRUPT_RESOLVED = "interrupt_resolved", "Interrupt resolved"
-    ESCALATED = "escalated", "Escalated"
-    UNKNOWN = "unknown", "Unknown"
+    CONVERSATION_STARTED = "conversation_started", _("Conversation started")
+    HANDOFF = "handoff", _("Handoff")
+    TOOL_CALL = "tool_call", _("Tool call")
+    TOOL_RESULT = "tool_result", _("Tool result")
+    LLM_USAGE = "llm_usage", _("LLM usage")
+    INTERRUPT_RAISED = "interrupt_raised", _("Interrupt raised")
+    INTERRUPT_RESOLVED = "interrupt_resolved", _("Interrupt resolved")
+    ESCALATED = "escalated", _("Escalated")
+    UNKNOWN = "unknown", _("Unknown")
 
 
 class EventSource(models.TextChoices):
-    LIVE = "live", "Live sync"
-    BACKFILL = "backfill", "Backfill"
+    LIVE = "live", _("Live sync")
+    BACKFILL = "backfill", _("Backfill")
 
 
 class AnalyticsEvent(models.Model):
@@ -39,26 +40,28 @@ class AnalyticsEvent(models.Model):
     model = models.TextField(blank=True)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
-    cache_read_tokens = models.PositiveIntegerField(default=0, help_text="Input tokens read from the provider's cache.")
-    cache_write_tokens = models.PositiveIntegerField(default=0, help_text="Input tokens written to the provider's cache.")
-    reasoning_tokens = models.PositiveIntegerField(default=0, help_text="Output tokens spent on reasoning.")
+    cache_read_tokens = models.PositiveIntegerField(default=0, help_text=_("Input tokens read from the provider's cache."))
+    cache_write_tokens = models.PositiveIntegerField(default=0, help_text=_("Input tokens written to the provider's cache."))
+    reasoning_tokens = models.PositiveIntegerField(default=0, help_text=_("Output tokens spent on reasoning."))
     cost_usd = models.DecimalField(
-        max_digits=16, decimal_places=8, null=True, blank=True, help_text="Empty when the model has no price."
+        max_digits=16, decimal_places=8, null=True, blank=True, help_text=_("Empty when the model has no price.")
     )
     cache_savings_usd = models.DecimalField(
         max_digits=16, decimal_places=8, null=True, blank=True,
-        help_text="What the cached input saved against the plain input price; empty when the model has no price.",
+        help_text=_("What the cached input saved against the plain input price; empty when the model has no price."),
     )
     latency_ms = models.PositiveIntegerField(
-        null=True, blank=True, help_text="LLM call: since the step before it; tool result: since its call."
+        null=True, blank=True, help_text=_("LLM call: since the step before it; tool result: since its call.")
     )
     status = models.CharField(max_length=32, blank=True)
     payload = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=16, choices=EventSource.choices, default=EventSource.BACKFILL)
-    dedup_key = models.TextField(help_text="What the event is within its conversation, stable across re-derivations.")
+    dedup_key = models.TextField(help_text=_("What the event is within its conversation, stable across re-derivations."))
 
     class Meta:
         db_table = "analytics_events"
+        verbose_name = _("analytics event")
+        verbose_name_plural = _("analytics events")
         ordering = ["occurred_at", "id"]
         constraints = [models.UniqueConstraint(fields=["conversation", "dedup_key"], name="event_unique_dedup_key")]
         indexes = [
@@ -85,51 +88,53 @@ class ModelPrice(models.Model):
     ``model`` is the longest part of that name (alphabetical on a tie; a catch-all whose name is not
     part of it comes last). Only the prices in force at the call's time take part."""
 
-    model = models.CharField(max_length=255, help_text="As reported in response_metadata['model_name'].")
+    model = models.CharField(_("model"), max_length=255, help_text=_("As reported in response_metadata['model_name']."))
     match_pattern = models.CharField(
-        max_length=500, blank=True, default="", verbose_name="also matches",
-        help_text=(
+        max_length=500, blank=True, default="", verbose_name=_("also matches"),
+        help_text=_(
             "Empty (the default): only the exact model name above. Otherwise a regular expression the whole "
             r"reported name must match, e.g. (?:openai/)?gpt-4o(?:-\d{4}-\d{2}-\d{2})? for gpt-4o-2024-08-06 "
             "and openai/gpt-4o. An exact name always beats a pattern."
         ),
     )
     input_usd_per_million = models.DecimalField(
-        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)], help_text="USD per million input tokens."
+        _("input USD per million tokens"), max_digits=12, decimal_places=6, validators=[MinValueValidator(0)], help_text=_("USD per million input tokens.")
     )
     output_usd_per_million = models.DecimalField(
-        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)],
-        help_text="USD per million output tokens (reasoning tokens included).",
+        _("output USD per million tokens"), max_digits=12, decimal_places=6, validators=[MinValueValidator(0)],
+        help_text=_("USD per million output tokens (reasoning tokens included)."),
     )
     cache_read_usd_per_million = models.DecimalField(
-        max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(0)],
-        help_text="USD per million input tokens read from the provider's cache. Empty: the input price.",
+        _("cache read USD per million tokens"), max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text=_("USD per million input tokens read from the provider's cache. Empty: the input price."),
     )
     cache_write_usd_per_million = models.DecimalField(
-        max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(0)],
-        help_text="USD per million input tokens written to the provider's cache. Empty: the input price.",
+        _("cache write USD per million tokens"), max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text=_("USD per million input tokens written to the provider's cache. Empty: the input price."),
     )
-    effective_from = models.DateTimeField(help_text="Calls from this moment on are costed at this price.")
+    effective_from = models.DateTimeField(_("effective from"), help_text=_("Calls from this moment on are costed at this price."))
 
     class Meta:
         db_table = "model_prices"
+        verbose_name = _("model price")
+        verbose_name_plural = _("model prices")
         ordering = ["model", "-effective_from"]
         constraints = [
             models.UniqueConstraint(
                 fields=["model", "effective_from"],
                 name="model_price_unique_effective_from",
-                violation_error_message="This model already has a price from that moment; edit that one instead.",
+                violation_error_message=_("This model already has a price from that moment; edit that one instead."),
             ),
             models.CheckConstraint(
                 condition=Q(input_usd_per_million__gte=0) & Q(output_usd_per_million__gte=0),
                 name="model_price_non_negative",
-                violation_error_message="Prices cannot be negative.",
+                violation_error_message=_("Prices cannot be negative."),
             ),
             models.CheckConstraint(
                 condition=(Q(cache_read_usd_per_million__isnull=True) | Q(cache_read_usd_per_million__gte=0))
                 & (Q(cache_write_usd_per_million__isnull=True) | Q(cache_write_usd_per_million__gte=0)),
                 name="model_price_cache_non_negative",
-                violation_error_message="Cache prices cannot be negative.",
+                violation_error_message=_("Cache prices cannot be negative."),
             ),
         ]
 
@@ -142,8 +147,10 @@ class ModelPrice(models.Model):
             re.compile(self.match_pattern)
         except re.error as error:
             raise ValidationError(
-                {"match_pattern": f"Not a regular expression: {error.msg} at position {error.pos}. "
-                                  "Leave it empty to match the exact model name only."}
+                {"match_pattern": gettext(
+                    "Not a regular expression: %(error)s at position %(position)s. "
+                    "Leave it empty to match the exact model name only."
+                ) % {"error": error.msg, "position": error.pos}}
             ) from error
 
 
@@ -152,11 +159,11 @@ class SyncState(models.Model):
     thread has been derived, and whether the unit of work after it was started and not finished."""
 
     class State(models.TextChoices):
-        STARTED = "started", "Started"
-        DONE = "done", "Done"
+        STARTED = "started", _("Started")
+        DONE = "done", _("Done")
 
     name = models.CharField(max_length=64, unique=True)
-    watermark = models.CharField(max_length=64, blank=True, help_text="Newest checkpoint id fully derived.")
+    watermark = models.CharField(max_length=64, blank=True, help_text=_("Newest checkpoint id fully derived."))
     state = models.CharField(max_length=16, choices=State.choices, default=State.DONE)
     updated_at = models.DateTimeField(auto_now=True)
     synced_at = models.DateTimeField(
@@ -200,13 +207,13 @@ class HourlyRollup(models.Model):
     conversations directly."""
 
     class Span(models.TextChoices):
-        HOUR = "hour", "Hour"
-        DAY = "day", "Day"
+        HOUR = "hour", _("Hour")
+        DAY = "day", _("Day")
 
     span = models.CharField(max_length=4, choices=Span.choices, default=Span.HOUR)
-    hour = models.DateTimeField(help_text="Start of the hour or day, in UTC.")
+    hour = models.DateTimeField(help_text=_("Start of the hour or day, in UTC."))
     tenant = models.TextField(
-        null=True, blank=True, help_text="The conversations' tenant; empty (NULL) for the rows of every tenant."
+        null=True, blank=True, help_text=_("The conversations' tenant; empty (NULL) for the rows of every tenant.")
     )
     agent = models.TextField(blank=True)
     conversations = models.PositiveIntegerField(default=0)
@@ -231,18 +238,20 @@ class FailedThread(models.Model):
     """A thread that could not be read or derived at its last attempt. Every other thread is derived
     regardless; ``backfill_events --retry-failed`` tries these again, and a success removes the row."""
 
-    thread_id = models.TextField(unique=True, help_text="LangGraph thread id.")
-    error = models.TextField(help_text="What went wrong, as the exception said it.")
-    traceback = models.TextField(blank=True, help_text="Where it went wrong, for whoever fixes the data or the code.")
+    thread_id = models.TextField(unique=True, help_text=_("LangGraph thread id."))
+    error = models.TextField(help_text=_("What went wrong, as the exception said it."))
+    traceback = models.TextField(blank=True, help_text=_("Where it went wrong, for whoever fixes the data or the code."))
     last_checkpoint_id = models.TextField(
-        blank=True, help_text="The thread's newest checkpoint when it failed: a plain run tries again once the thread grows."
+        blank=True, help_text=_("The thread's newest checkpoint when it failed: a plain run tries again once the thread grows.")
     )
-    attempts = models.PositiveIntegerField(default=1, help_text="Failed attempts so far.")
-    first_failed_at = models.DateTimeField(help_text="When the thread first failed.")
-    last_failed_at = models.DateTimeField(help_text="When the thread last failed.")
+    attempts = models.PositiveIntegerField(default=1, help_text=_("Failed attempts so far."))
+    first_failed_at = models.DateTimeField(help_text=_("When the thread first failed."))
+    last_failed_at = models.DateTimeField(help_text=_("When the thread last failed."))
 
     class Meta:
         db_table = "analytics_failed_threads"
+        verbose_name = _("failed thread")
+        verbose_name_plural = _("failed threads")
         ordering = ["-last_failed_at"]
 
     def __str__(self) -> str:
@@ -257,18 +266,18 @@ class UsageRollup(models.Model):
     ``analytics.usage_rollups.LATENCY_BOUNDS`` that hold calls, ``*_latency_counts`` how many."""
 
     class Span(models.TextChoices):
-        HOUR = "hour", "Hour"
-        DAY = "day", "Day"
-        MONTH = "month", "Month"
+        HOUR = "hour", _("Hour")
+        DAY = "day", _("Day")
+        MONTH = "month", _("Month")
 
     span = models.CharField(max_length=5, choices=Span.choices)
-    hour = models.DateTimeField(help_text="Start of the hour, day or month the conversations started in, in UTC.")
+    hour = models.DateTimeField(help_text=_("Start of the hour, day or month the conversations started in, in UTC."))
     tenant = models.TextField(
-        null=True, blank=True, help_text="The conversations' tenant; empty (NULL) for the rows of every tenant."
+        null=True, blank=True, help_text=_("The conversations' tenant; empty (NULL) for the rows of every tenant.")
     )
-    scope = models.TextField(blank=True, help_text="An agent the conversations had, or empty for all of them.")
-    agent = models.TextField(blank=True, help_text="The agent that made the calls.")
-    model = models.TextField(blank=True, help_text="The model of the LLM calls (empty for tool results).")
+    scope = models.TextField(blank=True, help_text=_("An agent the conversations had, or empty for all of them."))
+    agent = models.TextField(blank=True, help_text=_("The agent that made the calls."))
+    model = models.TextField(blank=True, help_text=_("The model of the LLM calls (empty for tool results)."))
     calls = models.PositiveIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)

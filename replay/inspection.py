@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from replay.checkpoints import INTERRUPT_CHANNEL, PostgresCheckpointSource, checkpoint_conninfo
 from replay.inspection_advice import advise
@@ -55,10 +56,12 @@ def inspect_checkpoints(
         if thread_id is not None:
             if not thread_exists(connection, thread_id=thread_id):
                 raise ThreadNotFound(thread_id)
-            thread_ids, sample = [thread_id], f"thread {thread_id}"
+            thread_ids, sample = [thread_id], gettext("thread %(thread_id)s") % {"thread_id": thread_id}
         else:
             thread_ids = recent_thread_ids(connection, limit=threads)
-            sample = f"the {len(thread_ids)} most recent threads (asked for up to {threads})"
+            sample = gettext("the %(count)d most recent threads (asked for up to %(asked)d)") % {
+                "count": len(thread_ids), "asked": threads,
+            }
         facts = read_stored_facts(connection, thread_ids=thread_ids)
         stored = PostgresCheckpointSource(connection=connection).get_threads(thread_ids=thread_ids)
         # Built inside the transaction: a thread saved with durability="exit" loads its channel blobs.

@@ -11,6 +11,8 @@ import re
 from collections import Counter
 from typing import Any
 
+from django.utils.translation import gettext
+
 from replay.inspection_report import SettingAdvice
 from replay.inspection_tally import Tally
 
@@ -51,13 +53,15 @@ def _routing_tools(tally: Tally, reading: dict[str, Any]) -> SettingAdvice | Non
         found.append(name)
         answered_by = ", ".join(place for place, _ in tool.answered_by.most_common(MOST_EVIDENCE))
         change, _ = tool.changes.most_common(1)[0]
-        evidence.append(f"{name}: {tool.calls} calls answered by {answered_by}; then {change}")
+        evidence.append(gettext("%(tool)s: %(calls)d calls answered by %(nodes)s; then %(change)s") % {
+            "tool": name, "calls": tool.calls, "nodes": answered_by, "change": change,
+        })
     if not found:
         return None
     return SettingAdvice(
         setting="SMART_SUPPORT_ROUTING_TOOLS",
         value=_joined(list(reading["ROUTING_TOOLS"]), found),
-        reason="these tools are called and answered by nodes that are not tool nodes, and the agent/node changes right after",
+        reason=gettext("these tools are called and answered by nodes that are not tool nodes, and the agent/node changes right after"),
         evidence=tuple(evidence),
     )
 
@@ -72,13 +76,13 @@ def _router_targets(tally: Tally, reading: dict[str, Any]) -> SettingAdvice | No
             continue
         targets[target] += count
         if len(evidence) < MOST_EVIDENCE:
-            evidence.append(f"{source} → {target}: {count} times")
+            evidence.append(gettext("%(source)s → %(target)s: %(count)d times") % {"source": source, "target": target, "count": count})
     if not targets:
         return None
     return SettingAdvice(
         setting="SMART_SUPPORT_ROUTER_TARGETS",
         value=_joined(list(reading["ROUTER_TARGETS"]), sorted(targets)),
-        reason="these nodes receive the conversation from other agent nodes with no handoff tool or channel in between",
+        reason=gettext("these nodes receive the conversation from other agent nodes with no handoff tool or channel in between"),
         evidence=tuple(evidence),
     )
 
@@ -103,12 +107,12 @@ def _active_agent_channel(tally: Tally, reading: dict[str, Any]) -> SettingAdvic
     if not candidates:
         return None
     threads, lists, channel, example = max(candidates)
-    kind = "a list-valued channel whose last item names a node" if lists else "a channel whose value names a node"
+    kind = gettext("a list-valued channel whose last item names a node") if lists else gettext("a channel whose value names a node")
     return SettingAdvice(
         setting="SMART_SUPPORT_ACTIVE_AGENT_CHANNEL",
         value=channel,
-        reason=f"{kind}; {configured or 'the configured channel'} is never stored",
-        evidence=(f"{channel} = {example!r} (in {threads} threads)",),
+        reason=gettext("%(kind)s; %(channel)s is never stored") % {"kind": kind, "channel": configured or gettext("the configured channel")},
+        evidence=(gettext("%(channel)s = %(example)s (in %(threads)d threads)") % {"channel": channel, "example": repr(example), "threads": threads},),
     )
 
 
@@ -144,9 +148,9 @@ def _tool_error_patterns(tally: Tally, reading: dict[str, Any]) -> SettingAdvice
     return SettingAdvice(
         setting="SMART_SUPPORT_TOOL_ERROR_PATTERNS",
         value=value,
-        reason="tool messages whose content looks like an error template not matched (read as successes now)",
+        reason=gettext("tool messages whose content looks like an error template not matched (read as successes now)"),
         evidence=tuple(
-            f"{tool}: {count} results like {_first_line(content)!r}"
+            gettext("%(tool)s: %(count)d results like %(example)s") % {"tool": tool, "count": count, "example": repr(_first_line(content))}
             for (tool, count), content in zip(tools.most_common(MOST_EVIDENCE), _examples(tally, tools))
         ),
     )
@@ -175,6 +179,8 @@ def _escalation_tools(tally: Tally, reading: dict[str, Any], *, routing_tools: s
     return SettingAdvice(
         setting="SMART_SUPPORT_ESCALATION_TOOLS",
         value=_joined(list(reading["ESCALATION_TOOLS"]), found),
-        reason="these tools are named like a handover to a human but are read as ordinary tool calls",
-        evidence=tuple(f"{name}: {tally.tools[name].calls} calls" for name in found[:MOST_EVIDENCE]),
+        reason=gettext("these tools are named like a handover to a human but are read as ordinary tool calls"),
+        evidence=tuple(
+            gettext("%(tool)s: %(calls)d calls") % {"tool": name, "calls": tally.tools[name].calls} for name in found[:MOST_EVIDENCE]
+        ),
     )

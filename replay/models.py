@@ -2,70 +2,75 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ConversationStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
-    RESOLVED = "resolved", "Resolved"
-    ESCALATED = "escalated", "Escalated"
-    UNRESOLVED = "unresolved", "Unresolved"
+    ACTIVE = "active", _("Active")
+    AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval")
+    RESOLVED = "resolved", _("Resolved")
+    ESCALATED = "escalated", _("Escalated")
+    UNRESOLVED = "unresolved", _("Unresolved")
 
 
 class Conversation(models.Model):
     """One LangGraph thread, summarised from its checkpoints by the analytics derivation."""
 
     # LangGraph thread ids are unbounded text: any length, any character.
-    thread_id = models.TextField(unique=True, help_text="LangGraph thread id (config['configurable']['thread_id']).")
-    metadata = models.JSONField(default=dict, blank=True, help_text="config['metadata'] keys of the thread.")
+    thread_id = models.TextField(_("thread id"), unique=True, help_text=_("LangGraph thread id (config['configurable']['thread_id'])."))
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True, help_text=_("config['metadata'] keys of the thread."))
     # Its own indexed column (derived from metadata): every read path filters on it.
     tenant = models.TextField(
-        blank=True, default="", help_text="The metadata key SMART_SUPPORT_TENANT_KEY names; empty when it has none."
+        _("tenant"), blank=True, default="", help_text=_("The metadata key SMART_SUPPORT_TENANT_KEY names; empty when it has none.")
     )
-    started_at = models.DateTimeField(help_text="Time of the thread's first checkpoint.")
-    last_activity_at = models.DateTimeField(help_text="Time of the thread's latest checkpoint or step.")
+    started_at = models.DateTimeField(_("started"), help_text=_("Time of the thread's first checkpoint."))
+    last_activity_at = models.DateTimeField(_("last activity"), help_text=_("Time of the thread's latest checkpoint or step."))
     status = models.CharField(
+        _("status"),
         max_length=32,
         choices=ConversationStatus.choices,
         default=ConversationStatus.ACTIVE,
-        help_text="escalated, awaiting_approval (an unexpired approval is pending), resolved, active (no outcome, "
-        "recent) or unresolved.",
+        help_text=_("escalated, awaiting_approval (an unexpired approval is pending), resolved, active (no outcome, "
+        "recent) or unresolved."),
     )
     agents_used = ArrayField(
-        models.TextField(), default=list, blank=True, help_text="Agents that acted, in order of first action."
+        models.TextField(), verbose_name=_("agents used"), default=list, blank=True, help_text=_("Agents that acted, in order of first action.")
     )
     # The measures (step_count, resolved, cost_usd …) are columns too, declared once in analytics/measures.py
     # and added to this model by analytics/models.py.
     # When the unresolved approvals were raised: whether one is still pending or has expired depends on
     # the clock, so filters compare these with now minus the TTL instead of storing the answer.
     oldest_pending_interrupt_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the oldest unresolved approval was raised."
+        null=True, blank=True, help_text=_("When the oldest unresolved approval was raised.")
     )
     newest_pending_interrupt_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the newest unresolved approval was raised."
+        null=True, blank=True, help_text=_("When the newest unresolved approval was raised.")
     )
-    handoffs = models.JSONField(default=dict, blank=True, help_text="Handoffs received, by agent.")
+    handoffs = models.JSONField(_("handoffs"), default=dict, blank=True, help_text=_("Handoffs received, by agent."))
     unpriced_models = ArrayField(
-        models.TextField(), default=list, blank=True, help_text="Models whose tokens had no price."
+        models.TextField(), verbose_name=_("unpriced models"), default=list, blank=True, help_text=_("Models whose tokens had no price.")
     )
-    first_message = models.TextField(blank=True, help_text="Preview of the first user message.")
+    first_message = models.TextField(_("first message"), blank=True, help_text=_("Preview of the first user message."))
     summarised = models.BooleanField(
+        _("summarised"),
         default=False,
-        help_text="Earlier messages were summarised (LangChain's SummarizationMiddleware); the summarising calls' "
-        "tokens are not in the checkpoints, so not in the token and cost totals.",
+        help_text=_("Earlier messages were summarised (LangChain's SummarizationMiddleware); the summarising calls' "
+        "tokens are not in the checkpoints, so not in the token and cost totals."),
     )
     # Stored so a search re-checks matches without recomputing to_tsvector for every candidate row.
     first_message_search = models.GeneratedField(
         expression=SearchVector("first_message", config="simple"), output_field=SearchVectorField(), db_persist=True
     )
     last_checkpoint_id = models.CharField(
-        max_length=64, blank=True, help_text="Sync watermark: the newest checkpoint id derived."
+        max_length=64, blank=True, help_text=_("Sync watermark: the newest checkpoint id derived.")
     )
-    write_count = models.PositiveIntegerField(default=0, help_text="Checkpoint writes seen at the last derivation.")
+    write_count = models.PositiveIntegerField(default=0, help_text=_("Checkpoint writes seen at the last derivation."))
     synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "conversations"
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         ordering = ["-last_activity_at", "-id"]
         permissions = [
             ("view_all_tenants", "Can view the conversations of every tenant"),
@@ -100,13 +105,13 @@ class Conversation(models.Model):
 class TenantAccess(models.Model):
     """One tenant a user may see the conversations and analytics of."""
 
-    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="tenant_accesses")
-    tenant = models.TextField(help_text="A value of the conversations' tenant metadata key, exactly as stored.")
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="tenant_accesses", verbose_name=_("user"))
+    tenant = models.TextField(_("tenant"), help_text=_("A value of the conversations' tenant metadata key, exactly as stored."))
 
     class Meta:
         db_table = "replay_tenant_access"
-        verbose_name = "tenant access"
-        verbose_name_plural = "tenant access"
+        verbose_name = _("tenant access")
+        verbose_name_plural = _("tenant access")
         constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="tenant_access_unique_user_tenant")]
 
     def __str__(self) -> str:

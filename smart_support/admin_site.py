@@ -9,12 +9,13 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpResponseBadRequest
 from django.urls import path, reverse
+from django.utils.translation import gettext, gettext_lazy as _
 
 
 class SupportAdminSite(admin.AdminSite):
-    site_header = "Smart Support back office"
-    site_title = "Smart Support"
-    index_title = "Conversations, replays and analytics"
+    site_header = _("Smart Support back office")
+    site_title = _("Smart Support")
+    index_title = _("Conversations, replays and analytics")
 
     def admin_view(self, view, cacheable=False):
         checked = super().admin_view(view, cacheable)
@@ -23,7 +24,7 @@ class SupportAdminSite(admin.AdminSite):
         def refusing_nul(request, *args, **kwargs):
             # PostgreSQL can neither store nor compare NUL: a filter or search holding one would fail in the query.
             if any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
-                return HttpResponseBadRequest("Query parameters must not contain NUL characters.", content_type="text/plain")
+                return HttpResponseBadRequest(gettext("Query parameters must not contain NUL characters."), content_type="text/plain")
             return checked(request, *args, **kwargs)
 
         return refusing_nul
@@ -44,7 +45,7 @@ class SupportAdminSite(admin.AdminSite):
             for app in apps:
                 if app["app_label"] == "analytics":
                     app["models"].insert(0, {
-                        "name": "Dashboard",
+                        "name": gettext("Dashboard"),
                         "object_name": "Dashboard",
                         "admin_url": reverse("admin:analytics_dashboard"),
                         "view_only": True,
@@ -54,7 +55,7 @@ class SupportAdminSite(admin.AdminSite):
             for app in apps:
                 if app["app_label"] == "replay":
                     app["models"].append({
-                        "name": "How your agent is read",
+                        "name": gettext("How your agent is read"),
                         "object_name": "Inspection",
                         "admin_url": reverse("admin:replay_inspection"),
                         "view_only": True,

@@ -55,7 +55,14 @@ SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_TZ = True
 USE_I18N = True
-LANGUAGE_CODE = "en-us"
+# The back office speaks the managers' languages: the browser's Accept-Language picks one until the user
+# chooses another with the switch in the admin header (Django's set_language keeps it in a cookie).
+LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "en")
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LANGUAGE_COOKIE_HTTPONLY = True  # read by the server only
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
 EMBEDDED_POSTGRES = not DATABASE_URL
@@ -100,6 +107,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -121,6 +129,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],

@@ -20,6 +20,7 @@ urlpatterns = [
     # The back office has no public site: the admin's "View site" and a bare host name open the admin.
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", ApiSchemaView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/auth/login", ApiLoginView.as_view(), name="api-login"),
