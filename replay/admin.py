@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import re_path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from replay.admin_filters import AgentFilter, ApprovalFilter, RoutedToFilter, StartedFilter, metadata_filter
 from replay.exports import CsvExportTooLarge, check_csv_export_size, conversation_csv_lines
@@ -72,7 +73,11 @@ class ConversationAdmin(admin.ModelAdmin):
         metadata_filter("channel"),
     )
     search_fields = ("thread_id", "first_message")
-    search_help_text = "Thread id prefix, or words of the first message."
+    search_help_text = _(
+        "A thread id prefix, or ids and words from any message, tool call or result and metadata value: "
+        "a whole id (ORD-61744, cus_870879), its number (61744) or its start (ORD-617); words by their start "
+        "(refund finds refunds). Every term must match."
+    )
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_select_related = False  # no relation is displayed: one query per page
