@@ -66,7 +66,7 @@ def main() -> None:
     from django.test import RequestFactory
     from rest_framework.test import APIClient
 
-    from replay.admin import ConversationAdmin
+    from replay.admin import ConversationAdmin, EstimatedCountPaginator
     from replay.models import Conversation
     from replay.queries import search_conversations
 
@@ -101,8 +101,18 @@ def main() -> None:
         response.render()
         return response
 
+    def admin_search_queries(text: str) -> int:
+        """What the admin's search costs the database: its page of rows and its (capped) count."""
+        request = factory.get("/admin/replay/conversation/", {"q": text})
+        request.user = user
+        queryset, _ = ours.get_search_results(request, ours.get_queryset(request), text)
+        queryset = queryset.order_by(*ours.ordering)
+        list(queryset[:50])
+        return EstimatedCountPaginator(queryset, 50).count
+
     def sequential_scan(text: str) -> list:
-        """The same search with its GIN indexes out of reach: every row's document is read."""
+        """The same search with its GIN indexes out of reach: rows are read in list order (or all of them)
+        and each document tested."""
         with connection.cursor() as cursor:
             cursor.execute("SET enable_bitmapscan = off")
             try:
@@ -120,9 +130,15 @@ def main() -> None:
         assert response.status_code == 200, response.content
         stats = measure(lambda: api.get("/api/conversations", {"search": text}), repeat=REPEAT)
         print(row(f"API `search={text}` ({what}; {found:,} found)", stats, "p95 ≤ 50 ms"))
-        print(row(f"admin `?q={text}`", measure(lambda: admin_page(ours, text), repeat=REPEAT), "p95 ≤ 50 ms"))
-        print(row(f"baseline: the same search as a sequential scan `{text}`", measure(lambda: sequential_scan(text), repeat=5), ""))
+        print(row(f"admin `?q={text}`: its search queries (page and capped count)",
+                  measure(lambda: admin_search_queries(text), repeat=REPEAT), "p95 ≤ 50 ms"))
+        print(row(f"admin `?q={text}`: the whole page", measure(lambda: admin_page(ours, text), repeat=REPEAT // 2), "p95 ≤ 150 ms"))
+        print(row(f"baseline: the same search without its GIN index `{text}`", measure(lambda: sequential_scan(text), repeat=5), ""))
+    print(row("API without a search", measure(lambda: api.get("/api/conversations"), repeat=REPEAT), ""))
+    print(row("admin: the whole page without a search", measure(lambda: admin_page(ours, ""), repeat=REPEAT // 2), "p95 ≤ 150 ms"))
     text = "ORD-6"
+    print(row(f"API `search={text}` (a short id start)",
+              measure(lambda: api.get("/api/conversations", {"search": text}), repeat=REPEAT), "p95 ≤ 50 ms"))
     print(row(f"API `search={text}` as a reader who sees personal data masked",
               measure(lambda: masked_api.get("/api/conversations", {"search": text}), repeat=REPEAT), "p95 ≤ 50 ms"))
     for text in ("broken", "ORD-6"):

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from replay.redaction import PLACEHOLDER, redact_text, redact_value
+from replay.redaction import PLACEHOLDER, redact_text
 
 TERM = re.compile(r"[^\W_]+(?:[-_.@/:#+][^\W_]+)*")
 PART = re.compile(r"[^\W_]+")
@@ -35,40 +36,49 @@ def terms_of(text: str) -> list[str]:
     return terms
 
 
-def document_terms(*, texts: Iterable[str], values: Iterable[Any], masked: bool) -> list[str]:
+@dataclass(frozen=True)
+class DocumentTerms:
+    """A conversation's terms as stored, and as a reader without ``replay.view_unredacted`` sees them
+    (no masked value, nor a part of one, is among those)."""
+
+    terms: tuple[str, ...]
+    masked_terms: tuple[str, ...]
+
+
+def document_terms(*, texts: Iterable[str], values: Iterable[Any]) -> DocumentTerms:
     """The distinct terms of these texts and of every string in these JSON-like values (tool arguments,
-    metadata), in order of first appearance, within PostgreSQL's limits. ``masked``: of the texts as a
-    reader without ``replay.view_unredacted`` sees them, so no masked value (nor a part of one) is in it."""
+    metadata), in order of first appearance, within PostgreSQL's limits."""
+    # one string, masked in one pass: no piece of personal data spans a line
+    text = "\n".join([*(text for text in texts if text), *(string for value in values for string in _strings_in(value))])
+    terms = _distinct_terms(text)
+    masked = redact_text(text)
+    if masked == text:
+        return DocumentTerms(terms=terms, masked_terms=terms)
+    return DocumentTerms(terms=terms, masked_terms=_distinct_terms(PLACEHOLDER.sub(" ", masked)))
+
+
+def _distinct_terms(text: str) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     size = 0
-    for text in _strings(texts=texts, values=values, masked=masked):
-        for term in terms_of(text):
-            if term in seen or len(term.encode()) > LONGEST_TERM:
-                continue
-            size += len(term.encode()) + 8  # a lexeme's bytes and its entry in the tsvector
-            if size > MOST_DOCUMENT_BYTES:
-                return list(seen)
-            seen[term] = None
-    return list(seen)
+    for term in terms_of(text):
+        if term in seen or len(term.encode()) > LONGEST_TERM:
+            continue
+        size += len(term.encode()) + 8  # a lexeme's bytes and its entry in the tsvector
+        if size > MOST_DOCUMENT_BYTES:
+            break
+        seen[term] = None
+    return tuple(seen)
 
 
-def _strings(*, texts: Iterable[str], values: Iterable[Any], masked: bool) -> Iterable[str]:
-    for text in texts:
-        if text:
-            yield PLACEHOLDER.sub(" ", redact_text(text)) if masked else text
-    for value in values:
-        yield from _strings_in(redact_value(value) if masked else value, masked=masked)
-
-
-def _strings_in(value: Any, *, masked: bool) -> Iterable[str]:
+def _strings_in(value: Any) -> Iterable[str]:
     if isinstance(value, str):
-        yield PLACEHOLDER.sub(" ", value) if masked else value
+        yield value
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _strings_in(item, masked=masked)
+            yield from _strings_in(item)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            yield from _strings_in(item, masked=masked)
+            yield from _strings_in(item)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         yield str(value)
 

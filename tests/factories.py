@@ -29,12 +29,15 @@ class ConversationFactory(factory.django.DjangoModelFactory):
     resolved = True
     first_message = factory.Sequence(lambda n: f"Where is my order ORD-{10000 + n}?")
     # what the derivation would store for a conversation holding only this message and metadata
-    search_document = factory.LazyAttribute(lambda conversation: _tsvector_text(conversation, masked=False))
-    masked_search_document = factory.LazyAttribute(lambda conversation: _tsvector_text(conversation, masked=True))
+    search_document = factory.LazyAttribute(lambda conversation: _tsvector_text(_terms(conversation).terms))
+    masked_search_document = factory.LazyAttribute(lambda conversation: _tsvector_text(_terms(conversation).masked_terms))
 
 
-def _tsvector_text(conversation, *, masked: bool) -> str:
-    terms = document_terms(texts=[conversation.first_message], values=[conversation.metadata], masked=masked)
+def _terms(conversation):
+    return document_terms(texts=[conversation.first_message], values=[conversation.metadata])
+
+
+def _tsvector_text(terms: tuple[str, ...]) -> str:
     return " ".join(f"'{term}'" for term in terms)  # terms hold no quote
 
 
