@@ -23,6 +23,8 @@ from replay.tenants import tenant_scope, visible_conversations
 
 REPLAY_PAGE_SIZE = 100
 ESTIMATE_ABOVE = 10_000
+# an index, not something to read on a conversation's page: and the unmasked one would show personal data
+SEARCH_DOCUMENTS = ("search_document", "masked_search_document")
 
 
 class EstimatedCountPaginator(Paginator):
@@ -86,7 +88,8 @@ class ConversationAdmin(admin.ModelAdmin):
     list_per_page = 50
     ordering = ("-last_activity_at", "-id")
     actions = ("export_csv",)
-    readonly_fields = [field.name for field in Conversation._meta.fields]
+    exclude = SEARCH_DOCUMENTS
+    readonly_fields = [field.name for field in Conversation._meta.fields if field.name not in SEARCH_DOCUMENTS]
 
     @admin.display(description="Agents")
     def agents_list(self, conversation: Conversation) -> str:

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 from langchain_core.messages import AIMessage
 
-from replay.models import TenantAccess
+from replay.models import Conversation, TenantAccess
 from smart_support.agent.graph import SUPERVISOR
 from smart_support.agent.scenarios import ConversationPlan, Turn
 from smart_support.agent.tools import escalate_to_human
@@ -204,6 +204,14 @@ def test_a_masked_reader_still_finds_it_by_what_is_not_masked(conversations, mas
 def test_a_masked_reader_does_not_find_it_by_the_masks_placeholder(conversations, masked):
     assert found(masked, "email") == {OTHER}  # its channel, in its metadata: not the mask of an address
     assert found(masked, "phone") == {FOUND}  # a word the customer typed ("phone +44 …"), not the mask
+
+
+def test_the_admin_page_of_a_conversation_does_not_show_its_search_terms(conversations, masked):
+    page = masked.get(f"/admin/replay/conversation/{Conversation.objects.get(thread_id=FOUND).pk}/change/")
+
+    assert page.status_code == 200
+    assert b"cus_870879" in page.content  # its metadata, shown
+    assert b"hopper" not in page.content and b"0123" not in page.content
 
 
 def test_search_keeps_to_the_readers_tenants(conversations):
