@@ -118,9 +118,9 @@ class ConversationFilter(django_filters.FilterSet):
         help_text=_(
             "A thread id prefix, or terms searched in every message (the customer's and the agents'), tool argument, "
             "tool result and metadata value of a conversation: ids whole (ORD-61744, cus_870879), by their parts "
-            "(61744) or by their start (ORD-617), words by their start ('refund' finds 'refunds'); every term must "
-            "match, case aside. Not the middle of a term ('1744' does not find ORD-61744). For readers who see "
-            "personal data masked, personal data and its fragments find nothing."
+            "(61744, example.org) or by their start (ORD-617), words by their start ('refund' finds 'refunds'); every "
+            "term must match, case aside. Not from inside a run of letters or digits ('1744' does not find "
+            "ORD-61744). For readers who see personal data masked, personal data and its fragments find nothing."
         ),
     )
     ordering = django_filters.ChoiceFilter(

@@ -3,10 +3,10 @@ becomes. Both sides cut text the same way here, so "ORD-61744", "ord-617", "6174
 the conversation that mentions ORD-61744, whatever PostgreSQL's text-search parser would make of it.
 
 A term is a run of letters and digits ("refund", "61744") or an identifier made of such runs joined by
-one of ``-_.@/:#+`` ("ord-61744", "cus_870879", "jane.doe@example.com"); an identifier is a term and so is
-each of its runs. Terms are lower-cased. A search matches a conversation holding, for every typed term,
-a term that starts with it: whole ids, their parts and word prefixes ("refund" finds "refunds"), never
-the middle or end of a term ("1744" does not find ORD-61744)."""
+one of ``-_.@/:#+`` ("ord-61744", "cus_870879", "jane.doe@example.com"); an identifier is a term, and so
+are its tails ("doe@example.com", "example.com") and each of its runs. Terms are lower-cased. A search matches a conversation holding, for every typed term,
+a term that starts with it: whole ids, their tails and parts, and prefixes ("refund" finds "refunds"),
+never text from inside a run ("1744" does not find ORD-61744)."""
 
 from __future__ import annotations
 
@@ -26,13 +26,16 @@ MOST_DOCUMENT_BYTES = 900_000
 
 
 def terms_of(text: str) -> list[str]:
-    """The terms of a text: each identifier whole and cut into its runs, each word, lower-cased."""
+    """The terms of a text: each identifier whole, from each of its runs on ("hopper@example.org",
+    "example.org" of "grace.hopper@example.org") and cut into its runs; each word; lower-cased."""
     terms = []
     for match in TERM.finditer(text.lower()):
         term = match.group()
         terms.append(term)
-        if PART.fullmatch(term) is None:
-            terms.extend(PART.findall(term))
+        parts = list(PART.finditer(term))
+        if len(parts) > 1:
+            terms.extend(term[part.start():] for part in parts[1:-1])
+            terms.extend(part.group() for part in parts)
     return terms
 
 

@@ -11,6 +11,12 @@ def test_an_id_is_a_term_whole_and_by_its_parts():
     ]
 
 
+def test_an_address_is_a_term_from_each_of_its_runs_on():
+    assert terms_of("grace.hopper@example.org") == [
+        "grace.hopper@example.org", "hopper@example.org", "example.org", "grace", "hopper", "example", "org",
+    ]
+
+
 def test_document_terms_are_distinct_and_cover_tool_arguments_and_metadata_values():
     terms = document_terms(texts=["Order ORD-1 and ORD-1 again"], values=[{"order_id": "ORD-1", "items": [7, True]}])
     assert terms.terms == ("order", "ord-1", "ord", "1", "and", "again", "7")
