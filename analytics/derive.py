@@ -19,6 +19,7 @@ from replay.checkpoints import ThreadCheckpoints
 from replay.tenants import tenant_of
 from replay.decisions import is_decision
 from replay.models import ConversationStatus
+from replay.search_terms import DocumentTerms, document_terms
 from replay.timeline import PriceLookup, ReplayStep, StepType, TimelineRules, build_timeline
 
 FIRST_MESSAGE_PREVIEW = 500
@@ -62,6 +63,8 @@ class DerivedConversation:
     handoffs: dict[str, int]
     unpriced_models: tuple[str, ...]
     first_message: str
+    # what the conversation can be found by (replay/search_terms.py)
+    search_terms: DocumentTerms
     # SummarizationMiddleware condensed part of it: the summarising calls' tokens are not in the totals
     summarised: bool
     last_checkpoint_id: str
@@ -119,9 +122,23 @@ def _summary(thread: ThreadCheckpoints, conversation: ConversationSteps, *, now:
         handoffs=dict(Counter(step.agent for step in steps if step.type == StepType.HANDOFF and step.agent)),
         unpriced_models=conversation.totals.unpriced_models,
         first_message=(first_user.content or "")[:FIRST_MESSAGE_PREVIEW] if first_user else "",
+        search_terms=_search_terms(steps, thread.metadata),
         summarised=conversation.kinds[StepType.SUMMARY] > 0,
         last_checkpoint_id=thread.newest_checkpoint_id,
         write_count=len(thread.writes),
+    )
+
+
+# A summary stands for messages the conversation still holds; a handoff's text is the agents' names.
+_UNSEARCHED = {StepType.SUMMARY, StepType.HANDOFF}
+
+
+def _search_terms(steps: list[ReplayStep], metadata: dict[str, Any]) -> DocumentTerms:
+    """Every message (the customer's and the agents'), tool argument and result, and metadata value."""
+    searched = [step for step in steps if step.type not in _UNSEARCHED]
+    return document_terms(
+        texts=(step.content or "" for step in searched),
+        values=[*(step.tool_args for step in searched if step.tool_args), metadata],
     )
 
 

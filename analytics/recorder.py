@@ -139,6 +139,9 @@ def _conversation_row(conversation: DerivedConversation, synced_at) -> tuple:
         **conversation.measures,
     }
     values["first_message"] = _text(conversation.first_message)
+    # terms hold no space: the upsert splits them back into the tsvector's lexemes
+    values["search_document"] = " ".join(conversation.search_terms.terms)
+    values["masked_search_document"] = " ".join(conversation.search_terms.masked_terms)
     values["tenant"] = _text(conversation.tenant)
     return tuple(values[name] if name in values else getattr(conversation, name) for name in CONVERSATION_COLUMNS)
 

@@ -19,7 +19,7 @@ from replay.models import Conversation
 CONVERSATION_COLUMNS = (
     "thread_id", "metadata", "started_at", "last_activity_at", "status", "agents_used", *MEASURE_NAMES,
     "oldest_pending_interrupt_at", "newest_pending_interrupt_at", "handoffs", "unpriced_models", "first_message",
-    "last_checkpoint_id", "write_count", "synced_at", "summarised", "tenant",
+    "last_checkpoint_id", "write_count", "synced_at", "summarised", "tenant", "search_document", "masked_search_document",
 )
 EVENT_COLUMNS = (
     "conversation_id", "event_type", "occurred_at", "agent", "tool_name", "model", "input_tokens", "output_tokens",
@@ -27,6 +27,9 @@ EVENT_COLUMNS = (
     "status", "payload", "source", "dedup_key",
 )
 _ARRAY_COLUMNS = {"agents_used", "unpriced_models"}
+# staged as the space-separated terms of replay/search_terms.py, taken as lexemes: to_tsvector would cut
+# an id such as ORD-61744 its own way
+_SEARCH_COLUMNS = {"search_document", "masked_search_document"}
 
 
 LIVE_TABLES = ("conversations", "analytics_events")
@@ -37,17 +40,23 @@ REBUILD_TABLES = ("analytics_rebuild_conversations", "analytics_rebuild_events")
 
 def _upsert_conversations_sql(*, table: str, staged: str, returning: str = " RETURNING id, thread_id") -> str:
     columns = ", ".join(CONVERSATION_COLUMNS)
-    values = ", ".join(
-        f"ARRAY(SELECT jsonb_array_elements_text(row.{name}))" if name in _ARRAY_COLUMNS and staged == "staged_conversations"
-        else f"row.{name}"
-        for name in CONVERSATION_COLUMNS
-    )
+    values = ", ".join(_staged_value(name, staged=staged) for name in CONVERSATION_COLUMNS)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in CONVERSATION_COLUMNS if name != "thread_id")
     return (
         f"INSERT INTO {table} ({columns}) "
         f"SELECT {values} FROM {staged} AS row "
         f"ON CONFLICT (thread_id) DO UPDATE SET {updates}{returning}"
     )
+
+
+def _staged_value(name: str, *, staged: str) -> str:
+    if staged != "staged_conversations":  # a rebuild's table, shaped like the live one
+        return f"row.{name}"
+    if name in _ARRAY_COLUMNS:
+        return f"ARRAY(SELECT jsonb_array_elements_text(row.{name}))"
+    if name in _SEARCH_COLUMNS:
+        return f"array_to_tsvector(string_to_array(row.{name}, ' '))"
+    return f"row.{name}"
 
 
 def _stage_conversations_sql() -> str:
@@ -57,7 +66,7 @@ CREATE TEMP TABLE IF NOT EXISTS staged_conversations (
     agents_used jsonb, {", ".join(f"{measure.name} {measure.sql_type}" for measure in MEASURES)},
     oldest_pending_interrupt_at timestamptz, newest_pending_interrupt_at timestamptz, handoffs jsonb,
     unpriced_models jsonb, first_message text, last_checkpoint_id text, write_count integer, synced_at timestamptz,
-    summarised boolean, tenant text
+    summarised boolean, tenant text, search_document text, masked_search_document text
 ) ON COMMIT DELETE ROWS
 """
 

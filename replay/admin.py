@@ -30,6 +30,8 @@ from replay.tenants import tenant_scope, visible_conversations
 
 REPLAY_PAGE_SIZE = 100
 ESTIMATE_ABOVE = 10_000
+# an index, not something to read on a conversation's page: and the unmasked one would show personal data
+SEARCH_DOCUMENTS = ("search_document", "masked_search_document")
 
 
 class EstimatedCountPaginator(Paginator):
@@ -48,7 +50,9 @@ class EstimatedCountPaginator(Paginator):
                 row = cursor.fetchone()
             if row and row[0] > ESTIMATE_ABOVE:
                 return row[0]
-        return self.object_list.values("pk")[: ESTIMATE_ABOVE + 1].count()
+        # unordered: the first matches in any order count the same, and a search matching most conversations
+        # is then counted from a few pages read in a row instead of thousands read in list order
+        return self.object_list.order_by().values("pk")[: ESTIMATE_ABOVE + 1].count()
 
 
 
@@ -78,7 +82,11 @@ class ConversationAdmin(admin.ModelAdmin):
         metadata_filter("channel"),
     )
     search_fields = ("thread_id", "first_message")
-    search_help_text = _("Thread id prefix, or words of the first message.")
+    search_help_text = _(
+        "A thread id prefix, or ids and words from any message, tool call or result and metadata value: "
+        "a whole id (ORD-61744, cus_870879), its number (61744) or its start (ORD-617); words by their start "
+        "(refund finds refunds). Every term must match."
+    )
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_select_related = False  # no relation is displayed: one query per page

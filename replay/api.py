@@ -11,6 +11,7 @@ from django import forms
 from django.http import StreamingHttpResponse
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, viewsets
@@ -115,7 +116,13 @@ class ConversationFilter(django_filters.FilterSet):
     has_interrupt = StrictBooleanFilter(method="filter_has_interrupt", help_text="Had an approval interrupt.")
     search = django_filters.CharFilter(
         method="filter_search",
-        help_text="Thread id prefix, or words the first message contains (word prefixes: 'refund' finds 'refunds').",
+        help_text=_(
+            "A thread id prefix, or terms searched in every message (the customer's and the agents'), tool argument, "
+            "tool result and metadata value of a conversation: ids whole (ORD-61744, cus_870879), by their parts "
+            "(61744, example.org) or by their start (ORD-617), words by their start ('refund' finds 'refunds'); every "
+            "term must match, case aside. Not from inside a run of letters or digits ('1744' does not find "
+            "ORD-61744). For readers who see personal data masked, personal data and its fragments find nothing."
+        ),
     )
     ordering = django_filters.ChoiceFilter(
         choices=[(key, key) for key in ORDERING_CHOICES],

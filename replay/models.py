@@ -1,6 +1,6 @@
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -57,9 +57,13 @@ class Conversation(models.Model):
         help_text=_("Earlier messages were summarised (LangChain's SummarizationMiddleware); the summarising calls' "
         "tokens are not in the checkpoints, so not in the token and cost totals."),
     )
-    # Stored so a search re-checks matches without recomputing to_tsvector for every candidate row.
-    first_message_search = models.GeneratedField(
-        expression=SearchVector("first_message", config="simple"), output_field=SearchVectorField(), db_persist=True
+    # Written by the analytics derivation (replay/search_terms.py): the terms of every message, tool argument
+    # and result and metadata value; the masked one as readers without view_unredacted see them.
+    search_document = SearchVectorField(
+        null=True, blank=True, help_text="What the conversation can be found by (ids, their parts, words)."
+    )
+    masked_search_document = SearchVectorField(
+        null=True, blank=True, help_text="The same, with personal data masked."
     )
     last_checkpoint_id = models.CharField(
         max_length=64, blank=True, help_text=_("Sync watermark: the newest checkpoint id derived.")
@@ -85,7 +89,8 @@ class Conversation(models.Model):
             models.Index(fields=["status", "-last_activity_at"], name="conv_status_idx"),
             GinIndex(fields=["agents_used"], name="conv_agents_gin"),
             GinIndex(fields=["metadata"], name="conv_metadata_gin", opclasses=["jsonb_path_ops"]),
-            GinIndex(fields=["first_message_search"], name="conv_first_message_search"),
+            GinIndex(fields=["search_document"], name="conv_search_document"),
+            GinIndex(fields=["masked_search_document"], name="conv_masked_search_document"),
             models.Index(fields=["thread_id"], name="conv_thread_prefix", opclasses=["text_pattern_ops"]),
         ]
 

@@ -29,6 +29,8 @@ PHONE = re.compile(
     r"(?<![\w+-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}"
     r"|\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4})(?![\w-])"
 )
+# What masked text holds in place of personal data (``redact_text``).
+PLACEHOLDER = re.compile(r"\[(?:email|card|phone|redacted)\]")
 
 
 def luhn_valid(digits: str) -> bool:

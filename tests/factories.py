@@ -5,6 +5,7 @@ import factory
 
 from analytics.models import AnalyticsEvent, EventType, ModelPrice
 from replay.models import Conversation, ConversationStatus
+from replay.search_terms import document_terms
 from replay.tenants import tenant_of
 
 
@@ -27,6 +28,17 @@ class ConversationFactory(factory.django.DjangoModelFactory):
     cost_usd = Decimal("0.00120000")
     resolved = True
     first_message = factory.Sequence(lambda n: f"Where is my order ORD-{10000 + n}?")
+    # what the derivation would store for a conversation holding only this message and metadata
+    search_document = factory.LazyAttribute(lambda conversation: _tsvector_text(_terms(conversation).terms))
+    masked_search_document = factory.LazyAttribute(lambda conversation: _tsvector_text(_terms(conversation).masked_terms))
+
+
+def _terms(conversation):
+    return document_terms(texts=[conversation.first_message], values=[conversation.metadata])
+
+
+def _tsvector_text(terms: tuple[str, ...]) -> str:
+    return " ".join(f"'{term}'" for term in terms)  # terms hold no quote
 
 
 class AnalyticsEventFactory(factory.django.DjangoModelFactory):

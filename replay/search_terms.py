@@ -1,0 +1,96 @@
+"""What a conversation can be found by: the terms of its search document, and the query a typed search
+becomes. Both sides cut text the same way here, so "ORD-61744", "ord-617", "61744" and "617" all reach
+the conversation that mentions ORD-61744, whatever PostgreSQL's text-search parser would make of it.
+
+A term is a run of letters and digits ("refund", "61744") or an identifier made of such runs joined by
+one of ``-_.@/:#+`` ("ord-61744", "cus_870879", "jane.doe@example.com"); an identifier is a term, and so
+are its tails ("doe@example.com", "example.com") and each of its runs. Terms are lower-cased. A search matches a conversation holding, for every typed term,
+a term that starts with it: whole ids, their tails and parts, and prefixes ("refund" finds "refunds"),
+never text from inside a run ("1744" does not find ORD-61744)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from replay.redaction import PLACEHOLDER, redact_text
+
+TERM = re.compile(r"[^\W_]+(?:[-_.@/:#+][^\W_]+)*")
+PART = re.compile(r"[^\W_]+")
+# PostgreSQL refuses a lexeme of 2 KB or more and a tsvector of 1 MB or more; a term this long is a blob
+# (base64, a hash), not something anyone types.
+LONGEST_TERM = 200
+MOST_DOCUMENT_BYTES = 900_000
+
+
+def terms_of(text: str) -> list[str]:
+    """The terms of a text: each identifier whole, from each of its runs on ("hopper@example.org",
+    "example.org" of "grace.hopper@example.org") and cut into its runs; each word; lower-cased."""
+    terms = []
+    for match in TERM.finditer(text.lower()):
+        term = match.group()
+        terms.append(term)
+        parts = list(PART.finditer(term))
+        if len(parts) > 1:
+            terms.extend(term[part.start():] for part in parts[1:-1])
+            terms.extend(part.group() for part in parts)
+    return terms
+
+
+@dataclass(frozen=True)
+class DocumentTerms:
+    """A conversation's terms as stored, and as a reader without ``replay.view_unredacted`` sees them
+    (no masked value, nor a part of one, is among those)."""
+
+    terms: tuple[str, ...]
+    masked_terms: tuple[str, ...]
+
+
+def document_terms(*, texts: Iterable[str], values: Iterable[Any]) -> DocumentTerms:
+    """The distinct terms of these texts and of every string in these JSON-like values (tool arguments,
+    metadata), in order of first appearance, within PostgreSQL's limits."""
+    # one string, masked in one pass: no piece of personal data spans a line
+    text = "\n".join([*(text for text in texts if text), *(string for value in values for string in _strings_in(value))])
+    terms = _distinct_terms(text)
+    masked = redact_text(text)
+    if masked == text:
+        return DocumentTerms(terms=terms, masked_terms=terms)
+    return DocumentTerms(terms=terms, masked_terms=_distinct_terms(PLACEHOLDER.sub(" ", masked)))
+
+
+def _distinct_terms(text: str) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    size = 0
+    for term in terms_of(text):
+        if term in seen or len(term.encode()) > LONGEST_TERM:
+            continue
+        size += len(term.encode()) + 8  # a lexeme's bytes and its entry in the tsvector
+        if size > MOST_DOCUMENT_BYTES:
+            break
+        seen[term] = None
+    return tuple(seen)
+
+
+def _strings_in(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings_in(item)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield str(value)
+
+
+def tsquery_of(text: str) -> str | None:
+    """A typed search as PostgreSQL tsquery text (every term, as a prefix), or None when it has no term.
+    The lexemes are quoted as written: the tsquery is cast, not parsed, so an id stays one lexeme."""
+    terms = list(dict.fromkeys(match.group() for match in TERM.finditer(text.lower())))
+    terms = [term for term in terms if len(term.encode()) <= LONGEST_TERM]
+    if not terms:
+        return None
+    return " & ".join(f"'{term}':*" for term in terms)
