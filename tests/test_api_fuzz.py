@@ -51,9 +51,11 @@ def conversations(db, run_reference_agent) -> None:
     ConversationFactory(thread_id=REPLAYED_THREAD_ID)
 
 
-# The live schema, fetched through the WSGI app like any client would, with the docs made public (no
-# database to sign in with at collection time; the generated requests are authenticated).
-with override_settings(SMART_SUPPORT={**django_settings.SMART_SUPPORT, "PUBLIC_API_DOCS": True}):
+# The live schema, fetched through the WSGI app like any client would, with the docs made public and
+# request rates off (no database to sign in with or count requests in at collection time; the generated
+# requests are authenticated).
+_NO_RATES = {**django_settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "off", "user": "off"}}
+with override_settings(SMART_SUPPORT={**django_settings.SMART_SUPPORT, "PUBLIC_API_DOCS": True}, REST_FRAMEWORK=_NO_RATES):
     schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
 
 
