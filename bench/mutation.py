@@ -47,7 +47,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     # a thread's steps -> its events and its conversation row (the measures read off them included)
     "analytics/derive.py": [
         "tests/analytics/test_derive.py", "tests/analytics/test_derive_edges.py", "tests/analytics/test_conversation_rows.py",
-        "tests/analytics/test_measures.py", "tests/analytics/test_latencies.py",
+        "tests/analytics/test_measures.py", "tests/analytics/test_latencies.py", "tests/analytics/test_middleware_numbers.py",
     ],
     # every number of get_analytics and /api/analytics, from rows and from rollups
     "analytics/queries.py": [

@@ -11,6 +11,7 @@ from langgraph.checkpoint.base import id as checkpoint_id_module
 from langgraph.types import Command
 
 from analytics.derive import ACTIVE_WINDOW, derive_thread
+from analytics.models import EventType
 from replay.steps import TimelineRules
 from replay.timeline import StepType, build_timeline
 from tests.apps.parallel_approvals_app import build_parallel_approvals_app
@@ -136,3 +137,43 @@ def test_a_conversation_whose_only_tool_result_is_a_routing_tools_is_not_resolve
 
     assert by_default.measures["resolved"] is True
     assert routing.measures["resolved"] is False and routing.status != "resolved"
+
+
+def test_a_tool_call_id_reused_in_a_later_turn_is_a_second_event_and_the_first_keeps_its_key(checkpointer, checkpoint_source):
+    run_weather_turns(checkpointer, "reused-id", turns=1, call_ids=["call-same"])
+    first_turn = derive(checkpoint_source, "reused-id").events
+    run_weather_turns(checkpointer, "reused-id-2", turns=2, call_ids=["call-same", "call-same"])
+    both_turns = derive(checkpoint_source, "reused-id-2").events
+
+    calls = [event.dedup_key for event in both_turns if event.event_type == EventType.TOOL_CALL]
+    assert [event.dedup_key for event in first_turn if event.event_type == EventType.TOOL_CALL] == ["tool_call:call-same|tool_call"]
+    assert calls == ["tool_call:call-same|tool_call", "tool_call:call-same#2|tool_call"]
+    assert len({event.dedup_key for event in both_turns}) == len(both_turns)
+
+
+def test_the_conversation_starts_with_an_event_naming_its_first_step(checkpointer, checkpoint_source):
+    run_weather_turns(checkpointer, "first-step")
+
+    started = derive(checkpoint_source, "first-step").events[0]
+
+    assert (started.event_type, started.dedup_key, started.payload) == (
+        EventType.CONVERSATION_STARTED, "conversation_started", {"first_step": "user_message"},
+    )
+
+
+def test_a_conversation_without_a_customer_message_has_no_first_message_and_no_summary(checkpointer, checkpoint_source):
+    graph = build_parallel_approvals_app(checkpointer=checkpointer)
+    with time_machine.travel(STARTED_AT, tick=False):
+        graph.invoke({"order_id": "D-1"}, {"configurable": {"thread_id": "no-customer-message"}})
+
+    conversation = derive(checkpoint_source, "no-customer-message").conversation
+
+    assert (conversation.first_message, conversation.summarised) == ("", False)
+
+
+def test_an_empty_customer_message_is_an_empty_first_message(checkpointer, checkpoint_source):
+    graph = weather_graph(checkpointer, [])
+    with time_machine.travel(STARTED_AT, tick=False):
+        graph.update_state({"configurable": {"thread_id": "empty-message"}}, {"messages": [HumanMessage("", id="user-1")]}, as_node="assistant")
+
+    assert derive(checkpoint_source, "empty-message").conversation.first_message == ""
