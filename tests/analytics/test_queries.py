@@ -231,3 +231,17 @@ def test_the_agent_list_names_each_agent_of_the_readers_tenants_once_in_order(we
     assert agent_names() == ["billing", "orders", "refunds", "supervisor", "tech_support"]
     assert agent_names(tenants=TenantScope(tenants=frozenset({"globex"}))) == ["refunds", "supervisor"]
     assert agent_names(tenants=TenantScope(tenants=frozenset())) == []
+
+
+def test_a_readers_tenants_bound_every_figure_recent_approvals_included(db):
+    for tenant, cost in (("acme-eu", "0.30"), ("globex", "0.70")):
+        conversation = ConversationFactory(
+            started_at=at(19, 9), metadata={"tenant": tenant}, cost_usd=Decimal(cost), interrupt_count=1, interrupts_pending=1,
+        )
+        AnalyticsEventFactory(conversation=conversation, event_type=EventType.INTERRUPT_RAISED, status="pending", occurred_at=at(19, 20))
+    rebuild_rollups()
+
+    acme = get_analytics(start=date(2026, 11, 19), end=date(2026, 11, 19), tz=UTC, now=NOW, tenants=TenantScope(tenants=frozenset({"acme-eu"})))
+
+    assert (acme.conversations, acme.total_cost) == (1, Decimal("0.30"))
+    assert acme.interrupt_stats == InterruptStats(total=1, approved=0, rejected=0, other=0, expired=0, pending=1)
