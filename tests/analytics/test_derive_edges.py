@@ -4,6 +4,7 @@ conversation stays active."""
 
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import time_machine
 from langchain_core.messages import HumanMessage
@@ -12,11 +13,19 @@ from langgraph.types import Command
 
 from analytics.derive import ACTIVE_WINDOW, derive_thread
 from analytics.models import EventType
+from analytics.pricing import load_price_lookup
+from replay.checkpoint_times import uuid6_time
 from replay.steps import TimelineRules
 from replay.timeline import StepType, build_timeline
+from tests.analytics.test_provider_costs import run_anthropic_cache_write_then_read
 from tests.apps.parallel_approvals_app import build_parallel_approvals_app
-from replay.checkpoint_times import uuid6_time
-from tests.replay.damaged_threads import execute, run_weather_turns, strip_times, weather_graph
+from tests.apps.provider_app import openai_result, run_recorded_conversation
+from tests.replay.damaged_threads import (
+    execute,
+    run_weather_turns,
+    strip_times,
+    weather_graph,
+)
 
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc)
 STARTED_AT = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
@@ -177,3 +186,28 @@ def test_an_empty_customer_message_is_an_empty_first_message(checkpointer, check
         graph.update_state({"configurable": {"thread_id": "empty-message"}}, {"messages": [HumanMessage("", id="user-1")]}, as_node="assistant")
 
     assert derive(checkpoint_source, "empty-message").conversation.first_message == ""
+
+
+def test_each_llm_call_event_carries_the_calls_own_tokens_cost_and_savings(checkpointer, checkpoint_source):
+    run_anthropic_cache_write_then_read(checkpointer)
+    run_recorded_conversation(
+        checkpointer=checkpointer, thread_id="openai-reasoning", question="Can I get a refund for ORD-10423?",
+        results=[openai_result("openai_o4-mini_reasoning.json")], started_at=STARTED_AT,
+    )
+    prices = load_price_lookup()
+    usage = ("model", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+             "cost_usd", "cache_savings_usd")
+
+    calls = [
+        tuple(getattr(event, name) for name in usage)
+        for thread_id in ("anthropic-cached", "openai-reasoning")
+        for event in derive_thread(thread=checkpoint_source.get_thread(thread_id=thread_id), price_lookup=prices, now=NOW).events
+        if event.event_type == EventType.LLM_USAGE
+    ]
+
+    # the hand computations of tests/analytics/test_provider_costs.py, at the seeded list prices
+    assert calls == [
+        ("claude-sonnet-4-5-20250929", 412 + 3187, 87, 0, 3187, 0, Decimal("0.01449225"), Decimal("-0.00239025")),
+        ("claude-sonnet-4-5-20250929", 563 + 3187, 64, 3187, 0, 0, Decimal("0.0036051"), Decimal("0.0086049")),
+        ("o4-mini-2025-04-16", 1187, 1466, 0, 0, 1216, Decimal("0.0077561"), Decimal("0")),
+    ]
