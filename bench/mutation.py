@@ -113,7 +113,7 @@ def prepare_copy(module: str, tests: list[str]) -> Path:
     also_copy = sorted({name for name in files if "/" not in name} | {"templates", "bench"})
     (copy / "setup.cfg").write_text(
         "[mutmut]\n"
-        f"source_paths =\n" + "".join(f"    {path}\n" for path in top_level if path not in {"templates", "bench"})
+        "source_paths =\n" + "".join(f"    {path}\n" for path in top_level if path not in {"templates", "bench"})
         + f"only_mutate =\n    {module}\n"
         + "also_copy =\n" + "".join(f"    {path}\n" for path in also_copy)
         # forkserver warmed up by importing libraries only: forking a process that has run or collected the
@@ -151,15 +151,22 @@ def score(module: str, tests: list[str], *, python: Path, mutants: list[str]) ->
     log = copy / "mutmut-run.log"
     with log.open("w") as out:
         subprocess.run([str(python), "-m", "mutmut", "run", "--max-children", "1", *mutants], cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return {"module": module, "copy": copy, "statuses": read_statuses(copy, python=python), "minutes": (time.monotonic() - started) / 60}
+
+
+def read_statuses(copy: Path, *, python: Path) -> dict[str, str]:
+    """Each mutant's status in a module's copy, as its last mutmut run left it (empty when there is none)."""
+    if not (copy / "mutants").exists():
+        return {}
     results = subprocess.run(
-        [str(python), "-m", "mutmut", "results", "--all", "true"], cwd=copy, env=env, capture_output=True, text=True
+        [str(python), "-m", "mutmut", "results", "--all", "true"], cwd=copy, capture_output=True, text=True
     ).stdout
     statuses: dict[str, str] = {}
     for line in results.splitlines():
         match = re.match(r"\s*([\w.]+__mutmut_\d+): (.+)$", line)
         if match:
             statuses[match.group(1)] = match.group(2).strip()
-    return {"module": module, "copy": copy, "statuses": statuses, "minutes": (time.monotonic() - started) / 60}
+    return statuses
 
 
 def report(result: dict) -> None:
@@ -186,6 +193,11 @@ def main() -> None:
         "--mutants", nargs="+", default=[], metavar="PATTERN",
         help="only the mutants whose names match (fnmatch), e.g. 'analytics.sync.x_follow*'; the others stay unchecked",
     )
+    parser.add_argument(
+        "--again", action="store_true",
+        help="run again only the mutants the module's last run did not kill, timeouts included (after new tests; "
+        "the module itself unchanged)",
+    )
     options = parser.parse_args()
     if options.list:
         for module, tests in MODULE_TESTS.items():
@@ -197,7 +209,19 @@ def main() -> None:
         parser.error(f"no tests listed for {', '.join(unknown)}; known: {', '.join(MODULE_TESTS)}")
     python = tool_python()
     for module in modules:
-        report(score(module, MODULE_TESTS[module], python=python, mutants=options.mutants))
+        if not options.again:
+            report(score(module, MODULE_TESTS[module], python=python, mutants=options.mutants))
+            continue
+        # the last run's kills stand (the module is unchanged); the rest, timeouts included, run again
+        # against today's tests
+        previous = read_statuses(var_dir() / "mutation" / module.replace("/", "_").removesuffix(".py"), python=python)
+        again = sorted(name for name, status in previous.items() if status != "killed")
+        if not again:
+            print(f"{module}: nothing to run again")
+            continue
+        result = score(module, MODULE_TESTS[module], python=python, mutants=again)
+        result["statuses"] = {**previous, **{name: result["statuses"].get(name, "not checked") for name in again}}
+        report(result)
 
 
 if __name__ == "__main__":
