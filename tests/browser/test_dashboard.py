@@ -13,8 +13,12 @@ from tests.browser.conftest import result_rows, shown_count
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOW = datetime.now(timezone.utc)
-RECENT = ("order_status", "refund_approved", "escalated_directly", "password_failed", "refund_after_failed_lookup")
-OLDER = ("refund_rejected", "refund_pending", "invoice_question", "multi_turn", "escalated_after_answer", "order_status")
+RECENT = (
+    "order_status", "refund_approved", "escalated_directly", "password_failed", "refund_after_failed_lookup",
+)
+OLDER = (
+    "refund_rejected", "refund_pending", "invoice_question", "multi_turn", "escalated_after_answer", "order_status",
+)
 COUNTED = re.compile(r"([\d,]+)\s+(?:[a-z]+\s+)?(?:conversations?|approval requests?)\b")
 
 

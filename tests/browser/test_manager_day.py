@@ -5,6 +5,7 @@ import csv
 import io
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_a_manager_exports_the_filtered_list_as_csv(signed_in, conversations):
     download = download_info.value
 
     assert download.suggested_filename == "conversations.csv"
-    rows = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
     assert {row["thread_id"] for row in rows} == escalated
     stored = {c.thread_id: c for c in Conversation.objects.filter(escalated=True)}
     for row in rows:

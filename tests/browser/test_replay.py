@@ -34,7 +34,8 @@ def test_a_replay_opened_from_a_filtered_list_jumps_to_the_first_error_and_keeps
     failed_lookup = next(plan for plan in plans if plan.scenario == "refund_after_failed_lookup")
     page = signed_in
     page.goto("/admin/replay/conversation/")
-    follow(page, page.locator('#changelist-filter details[data-filter-title="agent" i]').get_by_role("link", name="orders", exact=True))
+    agent_filter = page.locator('#changelist-filter details[data-filter-title="agent" i]')
+    follow(page, agent_filter.get_by_role("link", name="orders", exact=True))
     in_list = list(
         Conversation.objects.filter(agents_used__contains=["orders"]).order_by("-last_activity_at", "-id")
         .values_list("thread_id", flat=True)
