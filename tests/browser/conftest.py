@@ -76,3 +76,37 @@ def signed_in(page, manager):
     page.click("input[type=submit]")
     page.wait_for_url(re.compile(r".*/admin/$"))
     return page
+
+
+@pytest.fixture
+def play(run_reference_agent):
+    """Play scenarios through the reference agent, ten minutes apart from ``started_at``, then derive the
+    analytics; returns the plans in order. Every browser test serves the database to a server thread, so
+    the test is transactional and its rows are flushed after it: each test plays its own, a second or two."""
+    from django.core.management import call_command
+
+    from smart_support.agent.scenarios import plan_conversation
+
+    def run(scenarios, *, seed: int, started_at):
+        from datetime import timedelta
+
+        plans = [plan_conversation(seed=seed, index=index, scenario=name) for index, name in enumerate(scenarios)]
+        for offset, plan in enumerate(plans):
+            run_reference_agent(plan, started_at + timedelta(minutes=10 * offset))
+        call_command("backfill_events", verbosity=0)
+        return plans
+
+    return run
+
+
+def result_rows(page):
+    """The rows of the admin changelist on the page."""
+    return page.locator("#result_list tbody tr")
+
+
+def shown_count(page) -> int:
+    """The number the changelist's paginator states ("7 conversations", "12 analytics events")."""
+    text = page.locator("#changelist .paginator").inner_text()
+    counts = re.findall(r"([\d,]+)\s+[^\d\s]", text)  # after the page numbers, if any
+    assert counts, f"no count in the paginator: {text!r}"
+    return int(counts[-1].replace(",", ""))

@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 
 def test_manager_switches_to_chinese_and_back_on_the_same_page(signed_in):
     page = signed_in
@@ -21,3 +23,19 @@ def test_manager_switches_to_chinese_and_back_on_the_same_page(signed_in):
 
     page.wait_for_url(re.compile(r".*/admin/$"))
     assert page.locator("#site-name").inner_text() == "Smart Support back office"
+
+
+# The card labels are plain strings in analytics/dashboard.py and their Chinese is an obsolete (#~) entry
+# of the catalogue: strict, so the test fails as soon as the translation lands and this mark must go.
+@pytest.mark.xfail(strict=True, reason="the dashboard's card labels are not translated yet")
+def test_the_dashboard_speaks_chinese_after_the_header_switch(signed_in):
+    page = signed_in
+    page.goto("/admin/analytics/dashboard/")
+    assert page.locator("#card-resolution_rate h3").inner_text() == "Resolution rate"
+
+    page.click("#language-switch button[value=zh-hans]")
+
+    page.wait_for_url(re.compile(r".*/admin/analytics/dashboard/$"))
+    assert page.locator("#card-resolution_rate h3").inner_text() == "解决率"
+    assert page.locator("#card-escalation_rate h3").inner_text() == "升级率"
+    assert page.locator("#card-cost_per_conversation h3").inner_text() == "每对话成本"
