@@ -17,6 +17,7 @@ from analytics.pricing import load_price_lookup
 from replay.checkpoint_times import uuid6_time
 from replay.steps import TimelineRules
 from replay.timeline import StepType, build_timeline
+from smart_support.agent.scenarios import plan_conversation
 from tests.analytics.test_provider_costs import run_anthropic_cache_write_then_read
 from tests.apps.parallel_approvals_app import build_parallel_approvals_app
 from tests.apps.provider_app import openai_result, run_recorded_conversation
@@ -210,4 +211,57 @@ def test_each_llm_call_event_carries_the_calls_own_tokens_cost_and_savings(check
         ("claude-sonnet-4-5-20250929", 412 + 3187, 87, 0, 3187, 0, Decimal("0.01449225"), Decimal("-0.00239025")),
         ("claude-sonnet-4-5-20250929", 563 + 3187, 64, 3187, 0, 0, Decimal("0.0036051"), Decimal("0.0086049")),
         ("o4-mini-2025-04-16", 1187, 1466, 0, 0, 1216, Decimal("0.0077561"), Decimal("0")),
+    ]
+
+
+NO_PRICES_NEXT_DAY = datetime(2026, 11, 11, tzinfo=timezone.utc)
+
+
+def events_of(run_reference_agent, checkpoint_source, *, index: int, scenario: str) -> list[tuple]:
+    plan = plan_conversation(seed=31, index=index, scenario=scenario)
+    run_reference_agent(plan, datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc))
+    thread = checkpoint_source.get_thread(thread_id=plan.thread_id)
+    events = derive_thread(thread=thread, price_lookup=unpriced, now=NO_PRICES_NEXT_DAY).events
+    return [(event.event_type, event.dedup_key, event.agent, event.tool_name, event.status, event.payload) for event in events]
+
+
+def test_a_handoff_then_an_escalation_are_events_of_who_did_them_with_what(run_reference_agent, checkpoint_source):
+    assert events_of(run_reference_agent, checkpoint_source, index=0, scenario="escalated_directly") == [
+        ("conversation_started", "conversation_started", "", "", "", {"first_step": "user_message"}),
+        ("llm_usage", "handoff:call-sim-31-000000-1|llm_usage", "supervisor", "", "unpriced", {}),  # the router's call
+        ("handoff", "handoff:call-sim-31-000000-1|handoff", "orders", "transfer_to_orders", "", {"from_agent": "supervisor", "via": "tool"}),
+        ("llm_usage", "escalation:call-sim-31-000000-3|llm_usage", "orders", "", "unpriced", {}),
+        ("escalated", "escalation:call-sim-31-000000-3|escalated", "orders", "escalate_to_human", "",
+         {"args": {"reason": "Customer asks for a human after repeated failures"}}),
+        ("tool_result", "tool_result:call-sim-31-000000-3|tool_result", "orders", "escalate_to_human", "success", {"resolving": False}),
+        ("llm_usage", "agent_message:msg-sim-31-000000-5|llm_usage", "orders", "", "unpriced", {}),
+    ]
+
+
+def test_an_approved_refund_is_a_call_an_approval_asked_and_answered_and_a_resolving_result(run_reference_agent, checkpoint_source):
+    events = events_of(run_reference_agent, checkpoint_source, index=1, scenario="refund_approved")
+
+    interrupt_id = events[5][5]["interrupt_id"]
+    waited = events[6][5].pop("wait_ms")  # the scripted reviewer's 45 minutes, plus the run's own milliseconds
+    assert 2_700_000 <= waited < 2_701_000
+    refund = {"order_id": "ORD-69805", "amount_usd": 19.99, "reason": "damaged"}
+    assert events[3:] == [
+        ("llm_usage", "tool_call:call-sim-31-000001-3|llm_usage", "billing", "", "unpriced", {}),
+        ("tool_call", "tool_call:call-sim-31-000001-3|tool_call", "billing", "issue_refund", "", {"args": refund}),
+        ("interrupt_raised", f"interrupt:{interrupt_id}|interrupt_raised", "billing", "", "approved",
+         {"interrupt_id": interrupt_id, "value": {"action": "issue_refund", **refund, "question": "Refund $19.99 for ORD-69805?"}}),
+        ("interrupt_resolved", f"interrupt_resolution:{interrupt_id}|interrupt_resolved", "billing", "", "approved",
+         {"interrupt_id": interrupt_id, "reviewer": "tom.becker", "reason": "Photo of the damage attached", "outcome_stored": True}),
+        ("tool_result", "tool_result:call-sim-31-000001-3|tool_result", "billing", "issue_refund", "success", {"resolving": True}),
+        ("llm_usage", "agent_message:msg-sim-31-000001-5|llm_usage", "billing", "", "unpriced", {}),
+    ]
+
+
+def test_a_failed_tool_is_an_error_result_that_resolves_nothing(run_reference_agent, checkpoint_source):
+    events = events_of(run_reference_agent, checkpoint_source, index=2, scenario="password_failed")
+
+    assert events[4:6] == [
+        ("tool_call", "tool_call:call-sim-31-000002-3|tool_call", "tech_support", "reset_password", "",
+         {"args": {"email": "jane at example dot com"}}),
+        ("tool_result", "tool_result:call-sim-31-000002-3|tool_result", "tech_support", "reset_password", "error", {"resolving": False}),
     ]
