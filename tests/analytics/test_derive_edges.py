@@ -196,7 +196,7 @@ def test_each_llm_call_event_carries_the_calls_own_tokens_cost_and_savings(check
         results=[openai_result("openai_o4-mini_reasoning.json")], started_at=STARTED_AT,
     )
     prices = load_price_lookup()
-    usage = ("model", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+    usage = ("model", "status", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
              "cost_usd", "cache_savings_usd")
 
     calls = [
@@ -208,9 +208,9 @@ def test_each_llm_call_event_carries_the_calls_own_tokens_cost_and_savings(check
 
     # the hand computations of tests/analytics/test_provider_costs.py, at the seeded list prices
     assert calls == [
-        ("claude-sonnet-4-5-20250929", 412 + 3187, 87, 0, 3187, 0, Decimal("0.01449225"), Decimal("-0.00239025")),
-        ("claude-sonnet-4-5-20250929", 563 + 3187, 64, 3187, 0, 0, Decimal("0.0036051"), Decimal("0.0086049")),
-        ("o4-mini-2025-04-16", 1187, 1466, 0, 0, 1216, Decimal("0.0077561"), Decimal("0")),
+        ("claude-sonnet-4-5-20250929", "priced", 412 + 3187, 87, 0, 3187, 0, Decimal("0.01449225"), Decimal("-0.00239025")),
+        ("claude-sonnet-4-5-20250929", "priced", 563 + 3187, 64, 3187, 0, 0, Decimal("0.0036051"), Decimal("0.0086049")),
+        ("o4-mini-2025-04-16", "priced", 1187, 1466, 0, 0, 1216, Decimal("0.0077561"), Decimal("0")),
     ]
 
 
