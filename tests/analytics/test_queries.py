@@ -245,3 +245,28 @@ def test_a_readers_tenants_bound_every_figure_recent_approvals_included(db):
 
     assert (acme.conversations, acme.total_cost) == (1, Decimal("0.30"))
     assert acme.interrupt_stats == InterruptStats(total=1, approved=0, rejected=0, other=0, expired=0, pending=1)
+
+
+def test_unpriced_models_are_those_of_the_agents_and_tenants_conversations_only(db):
+    ConversationFactory(started_at=at(19, 9), agents_used=["supervisor", "billing"], unpriced_models=["billing-model"])
+    ConversationFactory(started_at=at(19, 10), agents_used=["supervisor", "orders"], unpriced_models=["orders-model"],
+                        metadata={"tenant": "globex"})
+    rebuild_rollups()
+    day = {"start": date(2026, 11, 19), "end": date(2026, 11, 19), "tz": UTC, "now": NOW}
+
+    assert get_analytics(**day).unpriced_models == ("billing-model", "orders-model")
+    assert get_analytics(**day, agent="billing").unpriced_models == ("billing-model",)
+    assert get_analytics(**day, tenants=TenantScope(tenants=frozenset({"globex"}))).unpriced_models == ("orders-model",)
+
+
+def test_recent_approvals_answered_or_of_other_agents_do_not_count_as_pending(db):
+    billing = ConversationFactory(started_at=at(19, 9), agents_used=["supervisor", "billing"], interrupt_count=2,
+                                  interrupts_approved=1, interrupts_pending=1)
+    orders = ConversationFactory(started_at=at(19, 10), agents_used=["supervisor", "orders"], interrupt_count=1, interrupts_pending=1)
+    for conversation, status in ((billing, "approved"), (billing, "pending"), (orders, "pending")):
+        AnalyticsEventFactory(conversation=conversation, event_type=EventType.INTERRUPT_RAISED, status=status, occurred_at=at(19, 20))
+    rebuild_rollups()
+
+    stats = get_analytics(start=date(2026, 11, 19), end=date(2026, 11, 19), tz=UTC, now=NOW, agent="billing").interrupt_stats
+
+    assert stats == InterruptStats(total=2, approved=1, rejected=0, other=0, expired=0, pending=1)
