@@ -13,8 +13,10 @@ from django.db import connection
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import re_path, reverse
+from django.urls import path, re_path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from replay.admin_columns import CHANGELIST_FILTERS, ConversationColumns, customer_masked, customer_url, replay_url
 from replay.admin_filters import AgentFilter, ApprovalFilter, RoutedToFilter, StartedFilter, metadata_filter
@@ -25,6 +27,7 @@ from replay.list_neighbours import list_neighbours
 from replay.models import Conversation, TenantAccess
 from replay.queries import search_conversations
 from replay.redaction import holds_personal_data, redaction_for
+from replay.saved_views import NAME_LENGTH, InvalidViewName, delete_view, save_view, views_of
 from replay.services import PageOutOfRange, ThreadNotFound, get_replay
 from replay.tenants import tenant_scope, visible_conversations
 
@@ -117,7 +120,8 @@ class ConversationAdmin(admin.ModelAdmin):
         return redaction_for(user=request.user).conversation(super().get_object(request, object_id, from_field))
 
     def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, {"title": _("Conversations"), **(extra_context or {})})
+        context = {"title": _("Conversations"), "saved_views": views_of(user=request.user), **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """A conversation's page is its replay: the row itself is derived bookkeeping."""
@@ -162,7 +166,38 @@ class ConversationAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.customer_view),
             name="replay_conversation_customer",
         )
-        return [replay, customer, *super().get_urls()]
+        save_view = path("saved-views/", self.admin_site.admin_view(self.save_view_view), name="replay_conversation_save_view")
+        delete_view = path(
+            "saved-views/<int:view_id>/delete/", self.admin_site.admin_view(self.delete_view_view),
+            name="replay_conversation_delete_view",
+        )
+        return [replay, customer, save_view, delete_view, *super().get_urls()]
+
+    # -- saved views: a manager's named lists (filters, search, order), shown above the filters
+
+    @method_decorator(require_POST)
+    def save_view_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        query = request.POST.get("query", "")
+        try:
+            view = save_view(user=request.user, name=request.POST.get("name", ""), query=query)
+        except InvalidViewName:
+            self.message_user(
+                request, _("Give the view a name of 1 to %(length)d characters.") % {"length": NAME_LENGTH}, messages.ERROR
+            )
+            return HttpResponseRedirect(f"{reverse('admin:replay_conversation_changelist')}?{query.lstrip('?')}")
+        self.message_user(request, _("Saved the view “%(name)s”.") % {"name": view.name}, messages.SUCCESS)
+        return HttpResponseRedirect(f"{reverse('admin:replay_conversation_changelist')}?{view.query}")
+
+    @method_decorator(require_POST)
+    def delete_view_view(self, request: HttpRequest, view_id: int) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if not delete_view(user=request.user, view_id=view_id):
+            raise Http404
+        self.message_user(request, _("Deleted the saved view."), messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:replay_conversation_changelist"))
 
     @staticmethod
     def _changelist_filters_of(request: HttpRequest) -> str:

@@ -121,3 +121,22 @@ class TenantAccess(models.Model):
 
     def __str__(self) -> str:
         return self.tenant
+
+
+class SavedView(models.Model):
+    """A manager's named conversation list: its filters, search and order, kept to open again in one click."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="saved_views", verbose_name=_("user"))
+    name = models.CharField(_("name"), max_length=100)
+    query = models.TextField(_("query"), blank=True, help_text=_("The list's query string: filters, search and order."))
+    created_at = models.DateTimeField(_("created at"), auto_now=True)
+
+    class Meta:
+        db_table = "replay_saved_view"
+        verbose_name = _("saved view")
+        verbose_name_plural = _("saved views")
+        ordering = ("name",)
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_view_unique_user_name")]
+
+    def __str__(self) -> str:
+        return self.name
