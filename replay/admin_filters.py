@@ -112,7 +112,7 @@ class StartedFilter(admin.ListFilter):
     @staticmethod
     def _day(value: str) -> str:
         try:
-            return date_format(date.fromisoformat(value), "M j, Y")
+            return date_format(date.fromisoformat(value), _("M j, Y"))
         except ValueError:
             return value
 
