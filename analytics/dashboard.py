@@ -125,7 +125,7 @@ def kpi_cards(result: AnalyticsResult, drill: DrillDown, *, now: datetime) -> li
     stats = result.interrupt_stats
     every = DrillLink(conversations_text(result.conversations, "over"), drill.url())
     cards = [
-        Card("conversations", gettext("Conversations"), count(result.conversations), DEFINITIONS["conversations"],
+        Card("conversations", pgettext("count", "Conversations"), count(result.conversations), DEFINITIONS["conversations"],
              (DrillLink(conversations_text(result.conversations, "open"), drill.url()),),
              _change(result, current=result.conversations, previous=previous.conversations, better=Better.EITHER,
                      as_points=False, shown=count)),

@@ -207,6 +207,7 @@ def test_replay_page_keeps_english_for_an_english_browser(admin_client, refund_r
 def test_conversation_list_column_headers_and_filters_in_chinese(admin_client, refund_replay):
     page = admin_client.get("/admin/replay/conversation/", **CHINESE).content.decode()
 
+    assert "<h1>对话</h1>" in page  # the list's name, where the dashboard's card counts 对话数
     headers = [unescape(re.sub(r"<[^>]+>", "", header)).strip()
                for header in re.findall(r'<th scope="col"[^>]*>(.*?)</th>', page, re.S)]
     for header in ("线程", "开始时间（UTC）", "客户", "首条消息", "Agent", "步骤数", "Token", "成本", "已升级", "已解决", "回放"):
