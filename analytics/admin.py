@@ -5,7 +5,7 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import AnalyticsEvent, FailedThread, ModelPrice
@@ -28,15 +28,15 @@ class ModelPriceAdmin(admin.ModelAdmin):
     search_fields = ("model", "match_pattern")
     ordering = ("model", "-effective_from")
     actions = ("reprice_selected_models",)
-    empty_value_display = "input price"  # the only empty columns are cache prices, which then cost as input
+    empty_value_display = _("input price")  # the only empty columns are cache prices, which then cost as input
     fields = (
         "model", "match_pattern", "effective_from", "input_usd_per_million", "cache_read_usd_per_million",
         "cache_write_usd_per_million", "output_usd_per_million",
     )
 
-    @admin.display(description="Also matches", ordering="match_pattern")
+    @admin.display(description=_("Also matches"), ordering="match_pattern")
     def matches(self, price: ModelPrice) -> str:
-        return price.match_pattern or "(exact name only)"
+        return price.match_pattern or gettext("(exact name only)")
 
     def save_model(self, request, obj: ModelPrice, form, change: bool) -> None:
         before = ModelPrice.objects.filter(pk=obj.pk).first() if change else None
@@ -62,9 +62,12 @@ class ModelPriceAdmin(admin.ModelAdmin):
             return
         self.message_user(
             request,
-            gettext(
+            ngettext(
+                "%(calls)s LLM call is being repriced in the background by backfill_events --follow; until it is "
+                "done the dashboard says “Repricing…” and the conversation list keeps the old costs.",
                 "%(calls)s LLM calls are being repriced in the background by backfill_events --follow; until it is "
-                "done the dashboard says “Repricing…” and the conversation list keeps the old costs."
+                "done the dashboard says “Repricing…” and the conversation list keeps the old costs.",
+                outcome.queued_calls,
             ) % {"calls": f"{outcome.queued_calls:,}"},
             messages.WARNING,
         )
@@ -108,11 +111,11 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
 
 def describe_repricing(result: RepriceResult) -> str:
-    return gettext(
-        "Repriced %(calls)s LLM calls in %(conversations)s conversations; total cost change %(difference)s USD."
-    ) % {
-        "calls": f"{result.changed_calls:,}",
-        "conversations": f"{result.changed_conversations:,}",
+    calls = ngettext("%(count)s LLM call", "%(count)s LLM calls", result.changed_calls)
+    conversations = ngettext("%(count)s conversation", "%(count)s conversations", result.changed_conversations)
+    return gettext("Repriced %(calls)s in %(conversations)s; total cost change %(difference)s USD.") % {
+        "calls": calls % {"count": f"{result.changed_calls:,}"},
+        "conversations": conversations % {"count": f"{result.changed_conversations:,}"},
         "difference": f"{result.difference_usd:+,.6f}",
     }
 
@@ -179,14 +182,14 @@ class FailedThreadAdmin(admin.ModelAdmin):
     date_hierarchy = "last_failed_at"
     show_full_result_count = False
 
-    @admin.display(description="Error")
+    @admin.display(description=_("Error"))
     def short_error(self, failure: FailedThread) -> str:
         return failure.error if len(failure.error) <= 160 else f"{failure.error[:159]}…"
 
-    @admin.display(description="Replay")
+    @admin.display(description=_("Replay"))
     def replay_link(self, failure: FailedThread) -> str:
         url = reverse("admin:replay_conversation_replay", kwargs={"thread_id": failure.thread_id})
-        return format_html('<a href="{}">What can be read</a>', url)
+        return format_html('<a href="{}">{}</a>', url, gettext("What can be read"))
 
     def has_add_permission(self, request) -> bool:
         return False  # recorded by the backfill, never typed in

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ValidationError
@@ -23,7 +24,7 @@ from smart_support.time_zones import UnknownTimeZone, time_zone
 RANGE_PATTERN = re.compile(r"([0-9]{1,4})d")
 MAX_RANGE_DAYS = 365
 DEFAULT_RANGE = "30d"
-DATE_ERROR = "must be a date like 2026-11-01"
+DATE_ERROR = gettext_lazy("must be a date like 2026-11-01")
 EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2999, 12, 31)
 
 
@@ -43,34 +44,41 @@ class AnalyticsQuerySerializer(serializers.Serializer):
             return time_zone(name=value)
         except UnknownTimeZone:
             raise serializers.ValidationError(
-                f"must be an IANA time zone PostgreSQL knows, such as UTC, Europe/Berlin or America/New_York; got {value!r}"
+                gettext(
+                    "must be an IANA time zone PostgreSQL knows, such as UTC, Europe/Berlin or America/New_York; "
+                    "got %(value)r"
+                ) % {"value": value}
             ) from None
 
     def validate(self, data: dict) -> dict:
         tz = data.get("tz") or ZoneInfo(settings.TIME_ZONE)
         start, end = data.get("from"), data.get("to")
         if "range" in data and (start or end):
-            raise ValidationError({"range": ["give either range or from and to, not both"]})
+            raise ValidationError({"range": [gettext("give either range or from and to, not both")]})
         if (start is None) != (end is None):
             missing = "to" if end is None else "from"
-            raise ValidationError({missing: [f"is required together with {'from' if missing == 'to' else 'to'}"]})
+            raise ValidationError({missing: [gettext("is required together with %(other)s") % {
+                "other": "from" if missing == "to" else "to"}]})
         if start is None:
             days = self._range_days(data.get("range", DEFAULT_RANGE))
             end = datetime.now(tz).date()
             start = end - timedelta(days=days - 1)
         elif start > end:
-            raise ValidationError({"from": [f"must be on or before to ({end}); got {start}"]})
+            raise ValidationError({"from": [gettext("must be on or before to (%(end)s); got %(start)s") % {"end": end, "start": start}]})
         elif not (EARLIEST_DATE <= start and end <= LATEST_DATE):
-            raise ValidationError({"from": [f"from and to must lie between {EARLIEST_DATE} and {LATEST_DATE}"]})
+            raise ValidationError({"from": [gettext("from and to must lie between %(earliest)s and %(latest)s") % {
+                "earliest": EARLIEST_DATE, "latest": LATEST_DATE}]})
         elif (end - start).days + 1 > MAX_RANGE_DAYS + 1:
-            raise ValidationError({"to": [f"from and to may span at most {MAX_RANGE_DAYS + 1} days; got {(end - start).days + 1}"]})
+            raise ValidationError({"to": [gettext("from and to may span at most %(most)s days; got %(days)s") % {
+                "most": MAX_RANGE_DAYS + 1, "days": (end - start).days + 1}]})
         return {"start": start, "end": end, "tz": tz, "agent": data.get("agent") or None}
 
     def _range_days(self, value: str) -> int:
         match = RANGE_PATTERN.fullmatch(value)
         if not match or not 1 <= int(match.group(1)) <= MAX_RANGE_DAYS:
             raise ValidationError(
-                {"range": [f"must be a number of days from 1d to {MAX_RANGE_DAYS}d, such as 7d or 30d; got {value!r}"]}
+                {"range": [gettext("must be a number of days from 1d to %(most)sd, such as 7d or 30d; got %(value)r") % {
+                    "most": MAX_RANGE_DAYS, "value": value}]}
             )
         return int(match.group(1))
 

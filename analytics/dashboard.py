@@ -13,8 +13,9 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.text import format_lazy
-from django.utils.translation import gettext, gettext_lazy, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext, pgettext
 from rest_framework.exceptions import ValidationError
 
 from analytics.api import parse_analytics_query
@@ -42,19 +43,22 @@ from analytics.sync_status import get_sync_status
 from replay.tenants import tenant_scope
 from smart_support.time_zones import remember_time_zone
 
-RANGE_CHOICES = (("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"), ("custom", "Custom"))
+RANGE_CHOICES = (("7d", gettext_lazy("Last 7 days")), ("30d", gettext_lazy("Last 30 days")),
+                 ("90d", gettext_lazy("Last 90 days")), ("custom", gettext_lazy("Custom")))
 COMMON_ZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Kolkata",
                 "Asia/Tokyo", "Australia/Sydney")
 DEFINITIONS = {
-    "conversations": "Conversations that started in the range.",
-    "resolution_rate": "Share with a successful tool result (handoff and escalation tools excluded) and no escalation.",
-    "escalation_rate": "Share with at least one escalation to a human.",
-    "cost_per_conversation": "Total LLM cost of these conversations ÷ their number.",
+    "conversations": gettext_lazy("Conversations that started in the range."),
+    "resolution_rate": gettext_lazy(
+        "Share with a successful tool result (handoff and escalation tools excluded) and no escalation."
+    ),
+    "escalation_rate": gettext_lazy("Share with at least one escalation to a human."),
+    "cost_per_conversation": gettext_lazy("Total LLM cost of these conversations ÷ their number."),
     "total_cost": measure("cost_usd").definition,
     # lazy: the definitions are translated into each request's language, not the first one's
     "tokens": format_lazy("{} {}", measure("input_tokens").definition, measure("output_tokens").definition),
     "cache_savings_usd": measure("cache_savings_usd").definition,
-    "interrupts": "Human-approval requests by outcome; unanswered ones expire after the TTL.",
+    "interrupts": gettext_lazy("Human-approval requests by outcome; unanswered ones expire after the TTL."),
 }
 # What each card's number counts, said on the card: a conversation may hold several approval requests.
 COUNTS = {
@@ -121,29 +125,32 @@ def kpi_cards(result: AnalyticsResult, drill: DrillDown, *, now: datetime) -> li
     stats = result.interrupt_stats
     every = DrillLink(conversations_text(result.conversations, "over"), drill.url())
     cards = [
-        Card("conversations", "Conversations", count(result.conversations), DEFINITIONS["conversations"],
+        Card("conversations", pgettext("count", "Conversations"), count(result.conversations), DEFINITIONS["conversations"],
              (DrillLink(conversations_text(result.conversations, "open"), drill.url()),),
              _change(result, current=result.conversations, previous=previous.conversations, better=Better.EITHER,
                      as_points=False, shown=count)),
-        Card("resolution_rate", "Resolution rate", percent(result.resolution_rate), DEFINITIONS["resolution_rate"],
+        Card("resolution_rate", gettext("Resolution rate"), percent(result.resolution_rate), DEFINITIONS["resolution_rate"],
              (DrillLink(conversations_text(result.resolved, "resolved"), drill.url(resolved__exact="1")),),
              _change(result, current=result.resolution_rate, previous=previous.resolution_rate, better=Better.HIGHER,
                      as_points=True, shown=percent)),
-        Card("escalation_rate", "Escalation rate", percent(result.escalation_rate), DEFINITIONS["escalation_rate"],
+        Card("escalation_rate", gettext("Escalation rate"), percent(result.escalation_rate), DEFINITIONS["escalation_rate"],
              (DrillLink(conversations_text(result.escalated, "escalated"), drill.url(escalated__exact="1")),),
              _change(result, current=result.escalation_rate, previous=previous.escalation_rate, better=Better.LOWER,
                      as_points=True, shown=percent)),
-        Card("cost_per_conversation", "Cost per conversation", money(result.cost_per_conversation),
+        Card("cost_per_conversation", gettext("Cost per conversation"), money(result.cost_per_conversation),
              DEFINITIONS["cost_per_conversation"], (every,),
              _change(result, current=result.cost_per_conversation, previous=previous.cost_per_conversation,
                      better=Better.LOWER, as_points=False, shown=money)),
-        Card("total_cost", "Total cost", money(result.total_cost), DEFINITIONS["total_cost"], (every,)),
-        Card("tokens", "Tokens", f"{count(result.input_tokens)} in · {count(result.output_tokens)} out",
+        Card("total_cost", gettext("Total cost"), money(result.total_cost), DEFINITIONS["total_cost"], (every,)),
+        Card("tokens", gettext("Tokens"), gettext("%(input)s in · %(output)s out") % {
+                 "input": count(result.input_tokens), "output": count(result.output_tokens)},
              DEFINITIONS["tokens"], (every,)),
-        Card("cache_savings_usd", "Caching saved", money(result.totals["cache_savings_usd"]),
-             f"{DEFINITIONS['cache_savings_usd']} {count(result.totals['cache_read_tokens'])} input tokens read from "
-             "the cache.", (every,)),
-        Card("interrupts", "Approval requests", count(stats.total), DEFINITIONS["interrupts"],
+        Card("cache_savings_usd", gettext("Caching saved"), money(result.totals["cache_savings_usd"]),
+             "{} {}".format(DEFINITIONS["cache_savings_usd"], ngettext(
+                 "%(count)s input token read from the cache.", "%(count)s input tokens read from the cache.",
+                 result.totals["cache_read_tokens"]) % {"count": count(result.totals["cache_read_tokens"])}),
+             (every,)),
+        Card("interrupts", pgettext("dashboard card", "Approval requests"), count(stats.total), DEFINITIONS["interrupts"],
              (DrillLink(gettext("open these %(requests)s") % {"requests": approval_requests_text(stats.total)},
                         drill.approval_requests(now=now)),),
              counts=COUNTS["interrupts"],
@@ -173,11 +180,16 @@ def _formatted(item: Measure, value: int | Decimal) -> str:
     if item.kind == Kind.USD:
         return money(value)
     if item.kind == Kind.FLAG:
-        return f"{count(value)} conversations"
+        return ngettext("%(count)s conversation", "%(count)s conversations", value) % {"count": count(value)}
     return count(value)
 
 
 CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 180, 24
+
+
+def _day(day: date) -> str:
+    """A chart's day as the reader's language writes it short ("Nov 05", "11月5日")."""
+    return date_format(day, gettext("M d"))
 
 
 def _column_chart(title: str, values: list[tuple[date, float, str, str]]) -> Chart:
@@ -188,7 +200,7 @@ def _column_chart(title: str, values: list[tuple[date, float, str, str]]) -> Cha
         Bar(
             x=MARGIN + index * slot + slot * 0.1, width=max(slot * 0.8, 1),
             height=(CHART_HEIGHT - 2 * MARGIN) * value / top, y=CHART_HEIGHT - MARGIN - (CHART_HEIGHT - 2 * MARGIN) * value / top,
-            label=day.strftime("%b %d"), value=value_label, url=url,
+            label=_day(day), value=value_label, url=url,
         )
         for index, (day, value, value_label, url) in enumerate(values)
     )
@@ -203,16 +215,17 @@ def _rate_chart(result: AnalyticsResult, drill: DrillDown) -> Chart:
     slot = (CHART_WIDTH - 2 * MARGIN) / max(len(result.series), 1)
     lines = []
     for name, css, attribute, filters in (
-        ("Resolution rate", "resolved", "resolved", {"resolved__exact": "1"}),
-        ("Escalation rate", "escalated", "escalated", {"escalated__exact": "1"}),
+        (gettext("Resolution rate"), "resolved", "resolved", {"resolved__exact": "1"}),
+        (gettext("Escalation rate"), "escalated", "escalated", {"escalated__exact": "1"}),
     ):
         points = tuple(
             Point(
                 x=MARGIN + index * slot + slot / 2,
                 y=CHART_HEIGHT - MARGIN - (CHART_HEIGHT - 2 * MARGIN) * (getattr(point, attribute) / point.conversations),
-                label=point.date.strftime("%b %d"),
-                value=f"{name} {percent(getattr(point, attribute) / point.conversations)} · "
-                      f"{conversations_text(getattr(point, attribute), attribute)}",
+                label=_day(point.date),
+                value=gettext("%(rate_name)s %(rate)s · %(conversations)s") % {
+                    "rate_name": name, "rate": percent(getattr(point, attribute) / point.conversations),
+                    "conversations": conversations_text(getattr(point, attribute), attribute)},
                 url=drill.day(point.date, **filters),
             )
             for index, point in enumerate(result.series)
@@ -221,10 +234,10 @@ def _rate_chart(result: AnalyticsResult, drill: DrillDown) -> Chart:
         lines.append((name, css, points))
     every = max(1, len(result.series) // 6)
     axis = tuple(
-        (MARGIN + index * slot + slot / 2, point.date.strftime("%b %d"))
+        (MARGIN + index * slot + slot / 2, _day(point.date))
         for index, point in enumerate(result.series) if index % every == 0
     )
-    return Chart(title="Resolution and escalation rate per day", width=CHART_WIDTH, height=CHART_HEIGHT,
+    return Chart(title=gettext("Resolution and escalation rate per day"), width=CHART_WIDTH, height=CHART_HEIGHT,
                  lines=tuple(lines), axis_labels=axis, max_label="100 %")
 
 
@@ -243,21 +256,23 @@ def _bar_list(title: str, rows: list[tuple[str, float, str, str]], note: str = "
 
 def _agent_value(agent: AgentConversations, population: int) -> str:
     handoffs = ngettext("%(count)s handoff received", "%(count)s handoffs received", agent.handoffs_received)
-    return (f"{conversations_text(agent.conversations)} ({percent(agent.conversations / population)}) · "
-            f"{handoffs % {'count': count(agent.handoffs_received)}}")
+    return gettext("%(conversations)s (%(share)s) · %(handoffs)s") % {
+        "conversations": conversations_text(agent.conversations), "share": percent(agent.conversations / population),
+        "handoffs": handoffs % {"count": count(agent.handoffs_received)}}
 
 
 def charts(result: AnalyticsResult, drill: DrillDown, *, now: datetime) -> list[Chart]:
     series = result.series
     stats = result.interrupt_stats
     return [
-        _column_chart("Conversations per day", [
+        _column_chart(gettext("Conversations per day"), [
             (point.date, point.conversations, conversations_text(point.conversations), drill.day(point.date))
             for point in series
         ]),
         _rate_chart(result, drill),
-        _column_chart("Cost per day", [
-            (point.date, float(point.cost), f"{money(point.cost)} · {conversations_text(point.conversations, 'over')}",
+        _column_chart(gettext("Cost per day"), [
+            (point.date, float(point.cost), gettext("%(cost)s · %(conversations)s") % {
+                "cost": money(point.cost), "conversations": conversations_text(point.conversations, "over")},
              drill.day(point.date))
             for point in series
         ]),
@@ -266,12 +281,12 @@ def charts(result: AnalyticsResult, drill: DrillDown, *, now: datetime) -> list[
             for agent in result.agent_conversations
         ], note=gettext("Conversations the agent took part in; an agent handed a conversation twice counts it once, "
                         "its handoffs count both.")),
-        _bar_list("Approval outcomes", [
+        _bar_list(gettext("Approval outcomes"), [
             (label, value, approval_requests_text(value), drill.approval_requests(key, now=now))
             for key, label, value in (
-                ("approved", "Approved", stats.approved), ("rejected", "Rejected", stats.rejected),
-                ("other", "Outcome unknown", stats.other), ("expired", "Expired", stats.expired),
-                ("pending", "Awaiting approval", stats.pending),
+                ("approved", gettext("Approved"), stats.approved), ("rejected", gettext("Rejected"), stats.rejected),
+                ("other", gettext("Outcome unknown"), stats.other), ("expired", gettext("Expired"), stats.expired),
+                ("pending", gettext("Awaiting approval"), stats.pending),
             )
         ], note=COUNTS["interrupts"]),
     ]
@@ -299,7 +314,7 @@ def dashboard_view(site):
         sync = get_sync_status()
         context = dict(
             site.each_context(request),
-            title="Analytics dashboard",
+            title=gettext("Analytics dashboard"),
             result=result,
             cards=kpi_cards(result, drill, now=now),
             measure_rows=measure_rows(result),
@@ -323,9 +338,13 @@ def dashboard_view(site):
 # -- breakdown tables: cost and tokens by model and by agent, latency by agent; each count leads to the
 # events it counts (a model's or an agent's LLM calls, an agent's measured tool calls)
 
-USAGE_COLUMNS = ("Calls", "Input tokens", "Output tokens", "Cache read", "Cache write", "Reasoning", "Cost",
-                 "Cache savings", "Unpriced calls")
-LATENCY_COLUMNS = ("LLM p50", "LLM p95", "LLM calls", "Tool p50", "Tool p95", "Tool calls")
+USAGE_COLUMNS = (
+    gettext_lazy("Calls"), gettext_lazy("Input tokens"), gettext_lazy("Output tokens"), gettext_lazy("Cache read"),
+    gettext_lazy("Cache write"), gettext_lazy("Reasoning"), gettext_lazy("Cost"), gettext_lazy("Cache savings"),
+    gettext_lazy("Unpriced calls"),
+)
+LATENCY_COLUMNS = (gettext_lazy("LLM p50"), gettext_lazy("LLM p95"), gettext_lazy("LLM calls"),
+                   gettext_lazy("Tool p50"), gettext_lazy("Tool p95"), gettext_lazy("Tool calls"))
 
 
 @dataclass(frozen=True)
@@ -350,7 +369,7 @@ class Table:
 
 
 def milliseconds(value: int | None) -> str:
-    return "–" if value is None else f"{value:,} ms"
+    return "–" if value is None else gettext("%(value)s ms") % {"value": f"{value:,}"}
 
 
 def _usage_cells(row: UsageBreakdown, calls_url: str) -> tuple[Cell, ...]:
@@ -369,20 +388,20 @@ def breakdown_tables(result: AnalyticsResult, drill: DrillDown) -> list[Table]:
         return drill.events(event_type__exact=event_type, agent__exact=agent, latency_ms__isnull="0")
 
     return [
-        Table("Cost and tokens by model", "Model", USAGE_COLUMNS, tuple(
-            TableRow(row.name or "(not reported)", _usage_cells(row, drill.events(**llm_calls, model__exact=row.name)))
+        Table(gettext("Cost and tokens by model"), gettext("Model"), USAGE_COLUMNS, tuple(
+            TableRow(row.name or gettext("(not reported)"), _usage_cells(row, drill.events(**llm_calls, model__exact=row.name)))
             for row in result.by_model
         )),
-        Table("Cost and tokens by agent", "Agent", USAGE_COLUMNS, tuple(
-            TableRow(row.name or "(no agent)", _usage_cells(row, drill.events(**llm_calls, agent__exact=row.name)))
+        Table(gettext("Cost and tokens by agent"), gettext("Agent"), USAGE_COLUMNS, tuple(
+            TableRow(row.name or gettext("(no agent)"), _usage_cells(row, drill.events(**llm_calls, agent__exact=row.name)))
             for row in result.by_agent
         )),
-        Table("Latency by agent (p50 / p95)", "Agent", LATENCY_COLUMNS, tuple(
-            TableRow(row.agent or "(no agent)", (
+        Table(gettext("Latency by agent (p50 / p95)"), gettext("Agent"), LATENCY_COLUMNS, tuple(
+            TableRow(row.agent or gettext("(no agent)"), (
                 Cell(milliseconds(row.llm_p50_ms)), Cell(milliseconds(row.llm_p95_ms)),
                 Cell(count(row.llm_calls), measured(EventType.LLM_USAGE, row.agent)),
                 Cell(milliseconds(row.tool_p50_ms)), Cell(milliseconds(row.tool_p95_ms)),
                 Cell(count(row.tool_calls), measured(EventType.TOOL_RESULT, row.agent)),
             )) for row in result.latency
-        ), note="Time between checkpoints; percentiles read within 1 % (exact up to 100 ms)."),
+        ), note=gettext("Time between checkpoints; percentiles read within 1 % (exact up to 100 ms).")),
     ]

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext, ngettext
 
 from analytics.models import AnalyticsEvent, EventType, ModelPrice, PendingReprice
 from analytics.storage import refresh_conversation_costs, refresh_rollups_of, update_event_costs
@@ -123,10 +124,16 @@ class RepriceLine:
         return self.after_usd - self.before_usd
 
     def describe(self) -> str:
-        return (
-            f"{self.model or '(no model)'}: {self.calls:,} calls, ${self.before_usd:,.6f} → ${self.after_usd:,.6f} "
-            f"({self.difference_usd:+,.6f}){f', {self.unpriced_calls:,} unpriced' if self.unpriced_calls else ''}"
-        )
+        """"gpt-4o: 2 calls, $0.001000 → $0.002000 (+0.001000), 1 unpriced" in the reader's language."""
+        text = gettext("%(model)s: %(calls)s, %(before)s → %(after)s (%(difference)s)") % {
+            "model": self.model or gettext("(no model)"),
+            "calls": ngettext("%(count)s call", "%(count)s calls", self.calls) % {"count": f"{self.calls:,}"},
+            "before": f"${self.before_usd:,.6f}", "after": f"${self.after_usd:,.6f}",
+            "difference": f"{self.difference_usd:+,.6f}",
+        }
+        if self.unpriced_calls:
+            text += gettext(", %(count)s unpriced") % {"count": f"{self.unpriced_calls:,}"}
+        return text
 
 
 @dataclass(frozen=True)

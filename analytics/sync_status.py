@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from analytics.models import SyncState
 from replay.checkpoint_times import uuid6_time
@@ -37,13 +37,14 @@ class SyncStatus:
         if seconds is None:
             return gettext("Not synced yet: run manage.py backfill_events (--follow keeps it current).")
         if seconds < 120:
-            age = gettext("%(count)d s") % {"count": seconds}
+            number, unit = int(seconds), ngettext("%(count)d s", "%(count)d s", int(seconds))
         elif seconds < 2 * 3600:
-            age = gettext("%(count)d min") % {"count": seconds // 60}
+            number, unit = int(seconds // 60), ngettext("%(count)d min", "%(count)d min", int(seconds // 60))
         elif seconds < 2 * 86400:
-            age = gettext("%(count)d h") % {"count": seconds // 3600}
+            number, unit = int(seconds // 3600), ngettext("%(count)d h", "%(count)d h", int(seconds // 3600))
         else:
-            age = gettext("%(count)d days") % {"count": seconds // 86400}
+            number, unit = int(seconds // 86400), ngettext("%(count)d day", "%(count)d days", int(seconds // 86400))
+        age = unit % {"count": number}
         if seconds > STALE_AFTER_SECONDS:
             return gettext(
                 "Last synced %(age)s ago: newer conversations are not counted until backfill_events runs "

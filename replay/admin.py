@@ -231,7 +231,7 @@ class ConversationAdmin(admin.ModelAdmin):
         try:
             replay = get_replay(thread_id=thread_id, page=int(requested), page_size=REPLAY_PAGE_SIZE, **viewer)
         except ThreadNotFound:
-            raise Http404(f"No checkpoints for thread {thread_id!r}") from None
+            raise Http404(_("No checkpoints for thread %(thread_id)r") % {"thread_id": thread_id}) from None
         except PageOutOfRange as error:  # a stale link after the thread shrank, or a mistyped page
             messages.warning(
                 request,
@@ -356,10 +356,10 @@ def inspection_view(site: admin.AdminSite):
             try:
                 report = inspect_checkpoints(threads=threads, thread_id=thread_id)
             except ThreadNotFound:
-                error = f"thread: no checkpoints for thread {thread_id!r}"
+                error = _("thread: no checkpoints for thread %(thread_id)r") % {"thread_id": thread_id}
         context = dict(
             site.each_context(request),
-            title="How your agent is read",
+            title=_("How your agent is read"),
             report=report,
             error=error,
             threads=threads,
@@ -375,7 +375,8 @@ def _sample_size(raw: str) -> tuple[int, str | None]:
         return DEFAULT_THREADS, None
     if raw.strip().isdecimal() and 1 <= int(raw) <= INSPECTION_MAX_THREADS:
         return int(raw), None
-    return DEFAULT_THREADS, f"threads: must be a whole number from 1 to {INSPECTION_MAX_THREADS}; got {raw!r}"
+    return DEFAULT_THREADS, _("threads: must be a whole number from 1 to %(max)s; got %(raw)r") % {
+        "max": INSPECTION_MAX_THREADS, "raw": raw}
 
 
 class TenantAccessInline(admin.TabularInline):
@@ -383,8 +384,8 @@ class TenantAccessInline(admin.TabularInline):
 
     model = TenantAccess
     extra = 1
-    verbose_name = "tenant this user may see"
-    verbose_name_plural = "tenants this user may see (none: no conversations, unless the user may view all tenants)"
+    verbose_name = _("tenant this user may see")
+    verbose_name_plural = _("tenants this user may see (none: no conversations, unless the user may view all tenants)")
 
 
 class UserWithTenantsAdmin(UserAdmin):

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from replay.models import Conversation
 from replay.services import known_agent_names
@@ -31,9 +32,10 @@ def choices_shown(request) -> bool:
 class StartedFilter(admin.ListFilter):
     """Conversations started on ``started_from``..``started_to`` (inclusive dates in ``tz``)."""
 
-    title = "started"
+    title = gettext_lazy("started")
     parameters = ("started_from", "started_to", "tz")
-    presets = ((1, "Today"), (7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"))
+    presets = ((1, gettext_lazy("Today")), (7, gettext_lazy("Last 7 days")), (30, gettext_lazy("Last 30 days")),
+               (90, gettext_lazy("Last 90 days")))
 
     def __init__(self, request, params, model, model_admin) -> None:
         super().__init__(request, params, model, model_admin)
@@ -76,7 +78,7 @@ class StartedFilter(admin.ListFilter):
         yield {
             "selected": not self.values,
             "query_string": changelist.get_query_string(remove=list(self.parameters)),
-            "display": "Any date",
+            "display": _("Any date"),
         }
         for days, label in self.presets:
             start = (today - timedelta(days=days - 1)).isoformat()
@@ -110,7 +112,7 @@ class StartedFilter(admin.ListFilter):
     @staticmethod
     def _day(value: str) -> str:
         try:
-            return date_format(date.fromisoformat(value), "M j, Y")
+            return date_format(date.fromisoformat(value), _("M j, Y"))
         except ValueError:
             return value
 
@@ -119,7 +121,7 @@ class AgentFilter(admin.SimpleListFilter):
     """Conversations every given agent took part in: ``agent=billing&agent=orders`` is what the dashboard,
     narrowed to billing, counts for orders."""
 
-    title = "agent"
+    title = gettext_lazy("agent")
     parameter_name = "agent"
 
     def __init__(self, request, params, model, model_admin) -> None:
@@ -151,7 +153,7 @@ class AgentFilter(admin.SimpleListFilter):
 
 
 class RoutedToFilter(admin.SimpleListFilter):
-    title = "handed over to"
+    title = gettext_lazy("handed over to")
     parameter_name = "routed_to"
 
     def lookups(self, request, model_admin):
@@ -166,17 +168,17 @@ class RoutedToFilter(admin.SimpleListFilter):
 class ApprovalFilter(admin.SimpleListFilter):
     """Conversations by the outcome of their approval interrupts (what the dashboard's interrupt numbers count)."""
 
-    title = "approvals"
+    title = gettext_lazy("approvals")
     parameter_name = "approval"
 
     def lookups(self, request, model_admin):
         return [
-            ("any", "Any approval"),
-            ("approved", "Approved"),
-            ("rejected", "Rejected"),
-            ("other", "Resolved, outcome unknown"),
-            ("pending", "Awaiting approval"),
-            ("expired", "Expired"),
+            ("any", _("Any approval")),
+            ("approved", _("Approved")),
+            ("rejected", _("Rejected")),
+            ("other", _("Resolved, outcome unknown")),
+            ("pending", _("Awaiting approval")),
+            ("expired", _("Expired")),
         ]
 
     def queryset(self, request, queryset):

@@ -13,13 +13,16 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from replay.checkpoints import MESSAGES_CHANNEL, STRUCTURED_RESPONSE_CHANNEL, WriteRecord
 from replay.steps import ReplayStep
 from replay.stored_values import StoredMessage, as_stored_message, as_text, message_items
 
 # SummarizationMiddleware marks the message that replaces the summarised ones.
 SUMMARY_SOURCE = "summarization"
-SUMMARY_COST_NOTE = (
+# stored and served by the API in English; the replay page translates it when it shows it
+SUMMARY_COST_NOTE = gettext_noop(
     "Earlier messages were summarised here. The calls that wrote the summary leave no token usage in the "
     "checkpoints, so their cost is not included."
 )

@@ -86,7 +86,7 @@ class StrictBooleanField(forms.Field):
         if word in {"false", "0", "no"}:
             return False
         # django-filter %-formats the message: the value goes in as a parameter ('%s' in it is no placeholder)
-        raise forms.ValidationError("must be true or false; got %(value)r", code="invalid", params={"value": value})
+        raise forms.ValidationError(_("must be true or false; got %(value)r"), code="invalid", params={"value": value})
 
 
 class StrictBooleanFilter(django_filters.BooleanFilter):
@@ -209,7 +209,9 @@ def validated_page_size(request: Request, *, default: int, maximum: int) -> int:
         return default
     size = ascii_whole_number(text=raw)
     if size is None or not 1 <= size <= maximum:
-        raise ValidationError({"page_size": [f"must be a whole number from 1 to {maximum} (ASCII digits); got {raw!r}"]})
+        raise ValidationError({"page_size": [
+            _("must be a whole number from 1 to %(maximum)s (ASCII digits); got %(raw)r") % {"maximum": maximum, "raw": raw}
+        ]})
     return size
 
 
@@ -373,9 +375,11 @@ class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
                 tenants=tenant_scope(user=request.user), redaction=redaction_for(user=request.user),
             )
         except ThreadNotFound:
-            raise NotFound(f"no checkpoints for thread {thread_id!r}") from None
+            raise NotFound(_("no checkpoints for thread %(thread_id)r") % {"thread_id": thread_id}) from None
         except PageOutOfRange as error:
-            raise NotFound({"page": [f"must be at most {error.last_page}, the last page; got {page}"]}) from None
+            raise NotFound({"page": [
+                _("must be at most %(last)s, the last page; got %(page)s") % {"last": error.last_page, "page": page}
+            ]}) from None
         next_url = None
         if replay.page.has_next:
             next_url = request.build_absolute_uri(f"{replay_path(thread_id=thread_id)}?page={page + 1}&page_size={page_size}")

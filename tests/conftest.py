@@ -83,3 +83,13 @@ def request_rates_unlimited(settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "off", "user": "off"},
     }
+
+
+@pytest.fixture(autouse=True)
+def default_language_after_each_test():
+    """LocaleMiddleware leaves a request's language active in the thread: a test that asked in Chinese
+    would hand Chinese to the next test's direct calls."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()

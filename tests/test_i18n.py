@@ -1,17 +1,23 @@
 """The back office in the managers' languages: English and Simplified Chinese, chosen by the browser or
 by the switch in the admin header; the committed catalogue complete and compiled."""
 
+import dataclasses
 import re
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from gettext import GNUTranslations
+from html import unescape
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.conf import settings
+from django.core.management import call_command
 
 from analytics.storage import rebuild_rollups
+from smart_support.agent.scenarios import plan_conversation
 from tests.factories import AnalyticsEventFactory, ConversationFactory
 
 LOCALE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES"
@@ -37,6 +43,19 @@ def test_dashboard_speaks_chinese_to_a_chinese_browser(admin_client, one_day):
     for label in ("已解决", "已升级", "工具调用", "输入 Token", "成本（美元）", "审批请求"):
         assert f"<th scope=\"row\">{label}</th>" in page
     assert "至少一次升级至人工。" in page
+    # the headline metrics under the names the managers use
+    cards = dict(re.findall(r'<div class="card" id="card-([a-z_]+)">\s*<h3>([^<]*)</h3>', page))
+    assert cards["resolution_rate"] == "解决率" and cards["escalation_rate"] == "升级率"
+    assert cards["cost_per_conversation"] == "每对话成本"
+    assert "中断统计" in cards["interrupts"]
+    titles = re.findall(r'<div class="chart">\s*<h2>([^<]*)</h2>', page)
+    assert any("Agent 使用率" in title for title in titles), titles
+    assert any("中断统计" in title for title in titles), titles
+    # controls, range and the drill-down links speak Chinese too; the numbers keep their form
+    assert '<label for="id_range">时间范围</label>' in page and '<option value="30d">最近 30 天</option>' in page
+    assert "2026年11月1日 – 2026年11月1日" in page
+    assert "打开这 2 个对话" in page and "50.0 %" in page
+    assert "Conversations per agent" not in page and "Approval requests" not in page
 
 
 def test_dashboard_stays_english_without_accept_language(admin_client, one_day):
@@ -132,6 +151,87 @@ def test_lockout_message_reads_in_chinese():
         message = lockout_message(username="manager")
 
     assert message.startswith("'manager' 从此地址登录失败次数过多：接下来 15 分钟 内将拒绝登录")
+
+
+def test_dashboard_says_when_it_last_synced_in_chinese(admin_client, db):
+    ConversationFactory(started_at=datetime(2026, 11, 1, 9, tzinfo=timezone.utc))
+    synced = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+    with time_machine.travel(synced, tick=False):
+        call_command("backfill_events", verbosity=0)
+
+    with time_machine.travel(synced + timedelta(seconds=12), tick=False):
+        fresh = admin_client.get(DASHBOARD, RANGE, **CHINESE).content.decode()
+    with time_machine.travel(synced + timedelta(days=3), tick=False):
+        stale = admin_client.get(DASHBOARD, RANGE, **CHINESE).content.decode()
+        english = admin_client.get(DASHBOARD, RANGE, **ENGLISH).content.decode()
+
+    assert re.search(r'<p class="last-synced"[^>]*>上次同步于 12 秒前。</p>', fresh)
+    assert "上次同步于 3 天前：在 backfill_events 运行之前，较新的对话不会计入" in stale
+    assert "Last synced 3 days ago: newer conversations" in english
+
+
+@pytest.fixture
+def refund_replay(run_reference_agent):
+    """A refund handed from the supervisor to billing, approved by a reviewer, then issued."""
+    plan = plan_conversation(seed=29, index=1, scenario="refund_approved")
+    plan = dataclasses.replace(plan, thread_id="refund-zh", metadata={"tenant": "acme", "channel": "email"})
+    run_reference_agent(plan, datetime(2026, 11, 10, 9, tzinfo=timezone.utc))
+    call_command("backfill_events", verbosity=0)
+    return plan
+
+
+def test_replay_page_tells_the_steps_in_chinese(admin_client, refund_replay):
+    page = unescape(admin_client.get("/admin/replay/conversation/replay/refund-zh/", **CHINESE).content.decode())
+
+    for label in ("租户", "渠道", "客户", "步骤数", "输入 Token", "成本", "时间按", "全部展开", "返回列表"):
+        assert f"{label}<strong" in page or f">{label}<" in page or f"‹ {label}<" in page, label
+    assert "转接给 <strong>billing</strong>" in page
+    assert re.search(r"<strong>billing</strong> 调用 <code>issue_refund</code>", page)
+    assert "<strong>billing</strong> 请求审批：" in page
+    assert '<span class="badge approved">已批准</span>' in page and "审核人：maria.lopez" in page
+    assert "等待 1 小时 4 分钟" in page  # the reviewer's 3,840 s
+    assert "耗时" in page and "输入 " in page
+    for english in ("hands over to", " calls <code>", "Approval requested by", "waited ", "took "):
+        assert english not in page, english
+
+
+def test_replay_page_keeps_english_for_an_english_browser(admin_client, refund_replay):
+    page = unescape(admin_client.get("/admin/replay/conversation/replay/refund-zh/", **ENGLISH).content.decode())
+
+    assert "hands over to <strong>billing</strong>" in page
+    assert "<strong>billing</strong> calls <code>issue_refund</code>" in page
+    assert '<span class="badge approved">approved</span>' in page and "by maria.lopez" in page
+    assert "waited 1 h 4 min" in page
+
+
+def test_conversation_list_column_headers_and_filters_in_chinese(admin_client, refund_replay):
+    page = admin_client.get("/admin/replay/conversation/", **CHINESE).content.decode()
+
+    assert "<h1>对话</h1>" in page  # the list's name, where the dashboard's card counts 对话数
+    headers = [unescape(re.sub(r"<[^>]+>", "", header)).strip()
+               for header in re.findall(r'<th scope="col"[^>]*>(.*?)</th>', page, re.S)]
+    for header in ("线程", "开始时间（UTC）", "客户", "首条消息", "Agent", "步骤数", "Token", "成本", "已升级", "已解决", "回放"):
+        assert header in headers, (header, headers)
+    for filter_text in ("转接给", "审批", "有审批", "任意日期", "今天", "最近 7 天"):
+        assert filter_text in page, filter_text
+
+
+def test_counts_of_one_read_in_the_singular_in_english():
+    from analytics.admin import describe_repricing
+    from analytics.dashboard_links import conversations_text
+    from analytics.pricing import RepriceLine, RepriceResult
+
+    one = RepriceResult(lines=(RepriceLine("gpt-4o", 1, Decimal("0.001"), Decimal("0.002"), 0),),
+                        changed_calls=1, changed_conversations=1)
+    two = RepriceResult(lines=(RepriceLine("gpt-4o", 2, Decimal("0.001"), Decimal("0.002"), 1),),
+                        changed_calls=2, changed_conversations=2)
+
+    assert describe_repricing(one) == "Repriced 1 LLM call in 1 conversation; total cost change +0.001000 USD."
+    assert describe_repricing(two) == "Repriced 2 LLM calls in 2 conversations; total cost change +0.001000 USD."
+    assert one.lines[0].describe() == "gpt-4o: 1 call, $0.001000 → $0.002000 (+0.001000)"
+    assert two.lines[0].describe() == "gpt-4o: 2 calls, $0.001000 → $0.002000 (+0.001000), 1 unpriced"
+    assert conversations_text(1, "open") == "open this 1 conversation"
+    assert conversations_text(2, "open") == "open these 2 conversations"
 
 
 def _entries(po: str) -> list[dict[str, str]]:

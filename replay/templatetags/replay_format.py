@@ -3,10 +3,22 @@ from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.utils.translation import gettext, pgettext_lazy
 
 from replay.money import format_usd
 
 register = template.Library()
+
+# The outcome badges of tool results and approval requests; the stored and API values stay English.
+STATUS_LABELS = {
+    "success": pgettext_lazy("step status", "success"),
+    "error": pgettext_lazy("step status", "error"),
+    "rejected": pgettext_lazy("step status", "rejected"),
+    "approved": pgettext_lazy("step status", "approved"),
+    "resolved": pgettext_lazy("step status", "resolved"),
+    "pending": pgettext_lazy("step status", "pending"),
+    "expired": pgettext_lazy("step status", "expired"),
+}
 
 
 @register.filter
@@ -16,18 +28,28 @@ def duration_ms(value: int | None) -> str:
         return "?"
     milliseconds = int(value)
     if milliseconds < 1000:
-        return f"{milliseconds} ms"
+        return gettext("%(count)s ms") % {"count": milliseconds}
     seconds = milliseconds / 1000
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return gettext("%(count)s s") % {"count": f"{seconds:.1f}"}
     minutes = int(seconds // 60)
     if minutes < 60:
-        return f"{minutes} min"
+        return gettext("%(count)s min") % {"count": minutes}
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        if minutes:
+            return gettext("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+        return gettext("%(count)s h") % {"count": hours}
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return gettext("%(days)s d %(hours)s h") % {"days": days, "hours": hours}
+    return gettext("%(count)s d") % {"count": days}
+
+
+@register.filter
+def status_label(value: str | None) -> str:
+    """A step's status in the reader's language (an unknown one as it is)."""
+    return STATUS_LABELS.get(value, value) if value else ""
 
 
 @register.filter

@@ -62,7 +62,7 @@ def test_changing_a_price_in_admin_reprices_replay_list_api_and_dashboard_at_onc
 
     new_cost = ((2306 - 1920) * Decimal("5.00") + 1920 * Decimal("2.50") + 142 * Decimal("20.00")) / MILLION
     assert new_cost == Decimal("0.00957")
-    assert "Repriced 1 LLM calls in 1 conversations; total cost change +0.004785 USD." in messages_of(response)
+    assert "Repriced 1 LLM call in 1 conversation; total cost change +0.004785 USD." in messages_of(response)
     assert costs_everywhere(api, admin_client) == dict.fromkeys(costs_everywhere(api, admin_client), new_cost)
     savings = api.get("/api/analytics", RANGE).json()["totals"]["cache_savings_usd"]
     assert Decimal(savings) == 1920 * (Decimal("5.00") - Decimal("2.50")) / MILLION
@@ -91,7 +91,7 @@ def test_deleting_a_price_reprices_its_calls_at_the_price_before_it(checkpointer
 
     # the launch price, $5 input and $15 output with no cache price: cached tokens cost as input
     launch_cost = (2306 * Decimal("5.00") + 142 * Decimal("15.00")) / MILLION
-    assert "Repriced 1 LLM calls in 1 conversations; total cost change +0.008875 USD." in messages_of(response)
+    assert "Repriced 1 LLM call in 1 conversation; total cost change +0.008875 USD." in messages_of(response)
     assert set(costs_everywhere(api, admin_client).values()) == {launch_cost}
 
 
@@ -108,7 +108,7 @@ def test_the_reprice_action_shows_the_counts_and_changes_nothing_until_confirmed
 
     page = confirmation.content.decode()
     assert confirmation.status_code == 200
-    assert "would change the cost of 1 stored LLM calls in 1 conversations" in page
+    assert "would change the cost of 1 stored LLM call in 1 conversation" in page
     assert "the total cost would change by 0.004785 USD" in page
     assert '<input type="hidden" name="post" value="yes">' in page
     assert Conversation.objects.get(thread_id="openai-cached").cost_usd == SEEDED_COST
@@ -116,8 +116,8 @@ def test_the_reprice_action_shows_the_counts_and_changes_nothing_until_confirmed
     done = admin_client.post("/admin/analytics/modelprice/", {**action, "post": "yes"}, follow=True)
 
     assert messages_of(done) == [
-        "Repriced gpt-4o-2024-08-06: 1 calls, $0.004785 → $0.009570 (+0.004785)",
-        "Repriced 1 LLM calls in 1 conversations; total cost change +0.004785 USD.",
+        "Repriced gpt-4o-2024-08-06: 1 call, $0.004785 → $0.009570 (+0.004785)",
+        "Repriced 1 LLM call in 1 conversation; total cost change +0.004785 USD.",
     ]
     assert Conversation.objects.get(thread_id="openai-cached").cost_usd == Decimal("0.00957000")
 
@@ -136,9 +136,9 @@ def test_a_price_change_of_more_calls_than_a_request_reprices_is_left_to_the_syn
         follow=True,
     )
 
-    assert "1 LLM calls are being repriced in the background by backfill_events --follow" in messages_of(response)[0]
+    assert "1 LLM call is being repriced in the background by backfill_events --follow" in messages_of(response)[0]
     dashboard = admin_client.get("/admin/analytics/dashboard/", RANGE).content.decode()
-    assert "Repricing… 1 LLM calls are being costed at new prices" in dashboard
+    assert "Repricing… 1 LLM call is being costed at new prices" in dashboard
     assert Conversation.objects.get(thread_id="openai-cached").cost_usd == SEEDED_COST
 
     call_command("backfill_events")  # what the sync worker does on its next pass
@@ -161,7 +161,7 @@ def test_the_confirmed_reprice_action_of_many_calls_is_left_to_the_sync(checkpoi
     )
 
     assert messages_of(done) == [
-        "1 LLM calls are being repriced in the background by backfill_events --follow; until it is done the "
+        "1 LLM call is being repriced in the background by backfill_events --follow; until it is done the "
         "dashboard says “Repricing…” and the conversation list keeps the old costs."
     ]
     assert Conversation.objects.get(thread_id="openai-cached").cost_usd == SEEDED_COST

@@ -166,8 +166,8 @@ def test_the_reprice_action_on_a_price_reprices_the_dated_names_it_matches(check
     )
 
     assert [str(message) for message in response.context["messages"]] == [
-        "Repriced gpt-4o-2024-08-06: 1 calls, $0.004785 → $0.009570 (+0.004785)",
-        "Repriced 1 LLM calls in 1 conversations; total cost change +0.004785 USD.",
+        "Repriced gpt-4o-2024-08-06: 1 call, $0.004785 → $0.009570 (+0.004785)",
+        "Repriced 1 LLM call in 1 conversation; total cost change +0.004785 USD.",
     ]
     assert Conversation.objects.get(thread_id="openai-cached").cost_usd == Decimal("0.00957000")
 
