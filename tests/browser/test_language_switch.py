@@ -27,7 +27,6 @@ def test_manager_switches_to_chinese_and_back_on_the_same_page(signed_in):
 
 # The card labels are plain strings in analytics/dashboard.py and their Chinese is an obsolete (#~) entry
 # of the catalogue: strict, so the test fails as soon as the translation lands and this mark must go.
-@pytest.mark.xfail(strict=True, reason="the dashboard's card labels are not translated yet")
 def test_the_dashboard_speaks_chinese_after_the_header_switch(signed_in):
     page = signed_in
     page.goto("/admin/analytics/dashboard/")
