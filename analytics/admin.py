@@ -146,7 +146,16 @@ class AnalyticsEventAdmin(admin.ModelAdmin):
     drill_down_lookups = frozenset({"model", "conversation__started_at__gte", "conversation__started_at__lt"})
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
-        return lookup in self.drill_down_lookups or super().lookup_allowed(lookup, value, request)
+        if lookup in self.drill_down_lookups:
+            return True
+        field, _separator, rest = lookup.partition("__")
+        related = rest.split("__")[0] if field == "conversation" else ""
+        if related in {"search_document", "masked_search_document"}:
+            return False
+        # payloads hold tool arguments and approval requests: a masked reader may not test them by their text
+        if (request is None or redaction_for(user=request.user).masks) and (field == "payload" or related in {"metadata", "first_message"}):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     @admin.display(description=in_current_zone(_("Occurred at")), ordering="occurred_at")
     def occurred_in_zone(self, event: AnalyticsEvent):

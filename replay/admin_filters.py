@@ -67,9 +67,9 @@ class StartedFilter(admin.ListFilter):
             end = date.fromisoformat(self.values["started_to"]) if self.values.get("started_to") else None
         except ValueError:
             return queryset.none()
-        if start:
+        if start and start > date.min:  # the first day of the calendar bounds nothing (and has no UTC day before it)
             queryset = queryset.filter(started_at__gte=datetime.combine(start, time.min, tzinfo=tz))
-        if end:
+        if end and end < date.max:  # the last day of the calendar has no day after it: no upper bound
             queryset = queryset.filter(started_at__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz))
         return queryset
 

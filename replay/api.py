@@ -157,7 +157,12 @@ class ConversationFilter(django_filters.FilterSet):
             for key, value in self.data.items()
             if key.startswith("metadata.") and key != "metadata."
         }
-        return queryset.filter(metadata__contains=metadata) if metadata else queryset
+        if not metadata:
+            return queryset
+        if redaction_for(user=self.request.user).masks and any(holds_personal_data(value) for value in metadata.values()):
+            # a reader who sees personal data masked finds nobody by it, as in the search
+            return queryset.none()
+        return queryset.filter(metadata__contains=metadata)
 
 
 class ConversationCursorPagination(CursorPagination):

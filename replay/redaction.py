@@ -70,6 +70,10 @@ def redact_value(value: Any) -> Any:
         return {key: redact_value(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact_value(item) for item in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # a card or phone number stored as a JSON number is as personal as the same digits in a string
+        masked = redact_text(str(value))
+        return value if masked == str(value) else masked
     return value
 
 

@@ -19,7 +19,7 @@ class InvalidViewName(ValueError):
 def save_view(*, user: User, name: str, query: str) -> SavedView:
     """Keep the list's ``query`` under ``name`` for ``user``, replacing a view of the same name."""
     name = " ".join(name.split())
-    if not name or len(name) > NAME_LENGTH:
+    if not name or len(name) > NAME_LENGTH or not name.isprintable():
         raise InvalidViewName(name)
     kept = QueryDict(query.lstrip("?"), mutable=True)
     for parameter in TRANSIENT_PARAMETERS:

@@ -51,10 +51,11 @@ class DocumentTerms:
 def document_terms(*, texts: Iterable[str], values: Iterable[Any]) -> DocumentTerms:
     """The distinct terms of these texts and of every string in these JSON-like values (tool arguments,
     metadata), in order of first appearance, within PostgreSQL's limits."""
-    # one string, masked in one pass: no piece of personal data spans a line
-    text = "\n".join([*(text for text in texts if text), *(string for value in values for string in _strings_in(value))])
+    strings = [*(text for text in texts if text), *(string for value in values for string in _strings_in(value))]
+    text = "\n".join(strings)
     terms = _distinct_terms(text)
-    masked = redact_text(text)
+    # each string masked on its own, as the pages mask it: a pattern anchored at ^ and $ matches a whole value
+    masked = "\n".join(redact_text(string) for string in strings)
     if masked == text:
         return DocumentTerms(terms=terms, masked_terms=terms)
     return DocumentTerms(terms=terms, masked_terms=_distinct_terms(PLACEHOLDER.sub(" ", masked)))

@@ -44,16 +44,16 @@ class SessionTimeZoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith(reverse("admin:index")):
-            return self.get_response(request)
         try:
-            chosen = SESSION_KEY in request.session
-        except DATABASE_UNAVAILABLE_ERRORS as error:  # the session lives in the database
-            return database_unavailable_page(request, error)
-        if not chosen:
-            return self.get_response(request)
-        timezone.activate(session_time_zone(session=request.session))
-        try:
+            if request.path.startswith(reverse("admin:index")):
+                try:
+                    chosen = SESSION_KEY in request.session
+                except DATABASE_UNAVAILABLE_ERRORS as error:  # the session lives in the database
+                    return database_unavailable_page(request, error)
+                if chosen:
+                    timezone.activate(session_time_zone(session=request.session))
             return self.get_response(request)
         finally:
+            # A server thread serves many users: the zone one of them chose (the dashboard activates it too)
+            # must never outlive their request.
             timezone.deactivate()
