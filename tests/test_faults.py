@@ -91,8 +91,9 @@ def test_admin_pages_answer_a_plain_503_page_when_the_database_is_down(database_
 
 @pytest.mark.django_db(transaction=True)  # requests must take and return pooled connections, as in production
 def test_connections_a_server_restart_broke_are_replaced_not_answered_with_an_error():
-    # a pool of this test's own: earlier tests' server threads may still hold connections of the old one,
+    # a pool of this test's own: earlier tests' server threads may still hold connections of the shared one,
     # and a pool with every connection taken answers 503 whatever the server's state
+    connection.close()
     connection.close_pool()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=UNKNOWN_TOKEN)  # checking a token reads the database
