@@ -45,10 +45,24 @@ def customer_conversations(*, customer_id: str, tenants: TenantScope = EVERY_TEN
     """The conversations of one customer that a reader of ``tenants`` may see, newest activity first."""
     # containment, so the metadata GIN index answers; an id stored as a JSON number matches its digits
     matches = Q(metadata__contains={customer_key(): customer_id})
-    # only the digits a number prints as: "007" is not customer 7, and no number has thousands of digits
-    if customer_id.isascii() and customer_id.isdigit() and len(customer_id) <= 20 and str(int(customer_id)) == customer_id:
-        matches |= Q(metadata__contains={customer_key(): int(customer_id)})
+    stored_as_json = _json_scalar(customer_id)
+    if stored_as_json is not None:
+        matches |= Q(metadata__contains={customer_key(): stored_as_json})
     return Conversation.objects.filter(tenants.q()).filter(matches).order_by("-last_activity_at", "-id")
+
+
+def _json_scalar(customer_id: str) -> int | float | bool | None:
+    """The number or boolean a customer id stored as JSON prints as (``customer_of``): "7" is 7, "-5" is -5,
+    "true" is True; None for any other text ("007" is not 7; no id is thousands of digits long)."""
+    if len(customer_id) > 32:
+        return None
+    try:
+        value = json.loads(customer_id)
+    except ValueError:
+        return None
+    if isinstance(value, (bool, int, float)) and json.dumps(value) == customer_id:
+        return value
+    return None
 
 
 def customer_totals(*, conversations: QuerySet[Conversation]) -> CustomerTotals:

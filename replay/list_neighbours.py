@@ -58,4 +58,8 @@ def _beyond(ordering: list[tuple[str, bool]], values: dict, *, forward: bool) ->
         equal = {earlier: values[earlier] for earlier, _ in ordering[:position]}
         lookup = "lt" if descending == forward else "gt"
         alternatives.append(Q(**equal, **{f"{name}__{lookup}": values[name]}))
-    return reduce(or_, alternatives)
+    # the same rows, with the leading column's bound said on its own: an index range on it, not a scan
+    # of every row before the current one
+    first, descending = ordering[0]
+    bound = Q(**{f"{first}__{'lte' if descending == forward else 'gte'}": values[first]})
+    return bound & reduce(or_, alternatives)

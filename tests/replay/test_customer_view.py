@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -15,6 +16,7 @@ from django.test import Client
 
 from replay.models import Conversation, TenantAccess
 from smart_support.agent.scenarios import plan_conversation
+from tests.factories import ConversationFactory
 
 DAY = datetime(2026, 11, 12, 8, tzinfo=timezone.utc)
 CUSTOMER_URL = "/admin/replay/conversation/customer/{}/"
@@ -172,3 +174,16 @@ def test_customer_api_pages_with_a_cursor_and_refuses_a_bad_page_size(customers)
     response = api.get("/api/customers/cus_ada", {"page_size": "0"})
     assert response.status_code == 400 and list(response.json()) == ["page_size"]
     assert api.get("/api/customers/cus_ada", {"ordering": "nonsense"}).status_code == 200
+
+
+@pytest.mark.parametrize("stored", [-5, 7.5, True, 81527])
+def test_a_customer_id_stored_as_a_json_number_or_boolean_opens_from_its_link(admin_client, db, stored):
+    ConversationFactory(thread_id=f"customer-{stored}", metadata={"customer_id": stored})
+    ConversationFactory(thread_id="someone-else", metadata={"customer_id": "cus_1"})
+
+    listed = admin_client.get("/admin/replay/conversation/").content.decode()
+    link = re.search(rf'href="(/admin/replay/conversation/customer/[^"]+/)"[^>]*>{re.escape(json.dumps(stored))}<', listed)
+    page = admin_client.get(link.group(1))
+
+    assert page.status_code == 200
+    assert [row["conversation"].thread_id for row in page.context["rows"]] == [f"customer-{stored}"]
