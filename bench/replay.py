@@ -10,9 +10,12 @@ import argparse
 import gc
 from datetime import datetime, timedelta, timezone
 
+from dataset import ensure_database  # the benchmark database, not the demo's: created and migrated when missing
+
 from common import measure, row, setup_django
 
 setup_django()
+ensure_database()
 
 from django.contrib.auth.models import User  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
@@ -50,7 +53,8 @@ def main() -> None:
     config = {"configurable": {"thread_id": THREAD_ID}}
     if checkpointer.get_tuple(config) is None:  # written once, like a conversation that happened yesterday
         run_conversation(graph=graph, book=book, plan=long_plan(), started_at=datetime.now(timezone.utc) - timedelta(days=1))
-        checkpointer.conn.execute("ANALYZE checkpoints; ANALYZE checkpoint_writes; ANALYZE checkpoint_blobs")
+        for table in ("checkpoints", "checkpoint_writes", "checkpoint_blobs"):  # one statement each: prepared
+            checkpointer.conn.execute(f"ANALYZE {table}")
 
     user, _ = User.objects.get_or_create(username="bench", defaults={"is_superuser": True, "is_staff": True})
     client = APIClient()
