@@ -11,7 +11,8 @@ import argparse
 import os
 import time
 
-BENCH_DATABASE = "smart_support_bench"
+# bench/growth.py builds one database per size by setting this
+BENCH_DATABASE = os.environ.get("SMART_SUPPORT_BENCH_DATABASE", "smart_support_bench")
 os.environ["DATABASE_NAME"] = BENCH_DATABASE
 os.environ.setdefault("DATABASE_POOL", "0")
 
