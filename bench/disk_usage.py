@@ -22,8 +22,9 @@ def main() -> None:
                 # a partitioned table's size and rows are its partitions'
                 "SELECT pg_size_pretty(coalesce(sum(pg_total_relation_size(tree.relid)), 0)), "
                 "coalesce(sum(greatest(class.reltuples, 0)), 0)::bigint "
-                "FROM pg_partition_tree(%s::regclass) AS tree JOIN pg_class AS class ON class.oid = tree.relid",
-                [table],
+                "FROM (SELECT relid FROM pg_partition_tree(%s::regclass) UNION SELECT %s::regclass) AS tree "
+                "JOIN pg_class AS class ON class.oid = tree.relid",
+                [table, table],
             )
             size, rows = cursor.fetchone()
             print(f"{table}\t{size} (~{rows:,} rows)")
