@@ -7,6 +7,7 @@ import hashlib
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 
 import psycopg
 import pytest
@@ -64,11 +65,10 @@ def derived_rows() -> dict[str, list]:
     event_columns = [
         field.attname for field in AnalyticsEvent._meta.concrete_fields if field.attname not in {"id", "conversation_id"}
     ]
+    dedup_key = 1 + event_columns.index("dedup_key")
     return {
         "conversations": sorted(Conversation.objects.values_list(*conversation_columns), key=repr),
-        "events": sorted(
-            AnalyticsEvent.objects.values_list("conversation__thread_id", *event_columns), key=lambda row: row[1 + event_columns.index("dedup_key")]
-        ),
+        "events": sorted(AnalyticsEvent.objects.values_list("conversation__thread_id", *event_columns), key=itemgetter(dedup_key)),
         "hourly_rollups": sorted(HourlyRollup.objects.values_list(*_columns_but_id(HourlyRollup)), key=repr),
         "usage_rollups": sorted(UsageRollup.objects.values_list(*_columns_but_id(UsageRollup)), key=repr),
     }
