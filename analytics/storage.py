@@ -311,6 +311,9 @@ def rebuild_rollups() -> None:
     """Recompute every rollup from the conversations (after a large backfill, or rows written around
     the recorder)."""
     with transaction.atomic(), connection.cursor() as cursor:
+        # Every period's lock before the first row is deleted: a shard refreshing an hour meanwhile holds
+        # that hour's lock and waits for these rows, and would deadlock with a rebuild that waited for it.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ROLLUP_LOCK_NAMESPACE, _ALL_PERIODS_KEY))
         cursor.execute("DELETE FROM analytics_hourly_rollups")
         delete_usage_rollups(cursor=cursor)
         _refresh_rollups(cursor=cursor, hours=hours_of(cursor=cursor, conversation_filter_sql="true", params=()))

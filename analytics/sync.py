@@ -33,11 +33,12 @@ from analytics.models import EventSource, SyncState
 from analytics.pricing import RepriceResult, load_price_lookup, run_pending_reprices
 from analytics.recorder import AnalyticsRecorder
 from analytics.storage import rebuild_rollups
-from analytics.sync_status import BACKFILL_STATE, record_pass
+from analytics.sync_status import record_pass, state_name
 from replay.checkpoint_times import checkpoint_id_floor, uuid6_time
 from replay.checkpoints import PostgresCheckpointSource, ThreadCheckpoints, close_checkpoint_pool
 from replay.models import Conversation, ConversationStatus
 from replay.steps import approval_expiry_cutoff
+from replay.thread_shards import ALL_THREADS, ThreadShard
 from replay.timeline import TimelineRules
 
 logger = logging.getLogger(__name__)
@@ -229,11 +230,13 @@ def backfill(
     rebuild: bool = False,
     retry_failed: bool = False,
     dry_run: bool = False,
+    shard: ThreadShard = ALL_THREADS,
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> SyncSummary:
     """Derive every thread whose checkpoints changed since it was last derived (or the ones selected;
-    ``rebuild`` derives them all again, invisibly until complete); resumable."""
+    ``rebuild`` derives them all again, invisibly until complete); resumable. ``shard``: only its threads
+    (``thread_id`` and ``retry_failed`` ignore it), with progress of its own."""
     started, started_at = time.monotonic(), datetime.now(dt_timezone.utc)
     if thread_id is not None or retry_failed:
         thread_ids = [thread_id] if thread_id is not None else failed_thread_ids()
@@ -251,12 +254,12 @@ def backfill(
         return summary
 
     target = recorder.for_rebuild() if rebuild else recorder
-    state, _ = SyncState.objects.get_or_create(name=BACKFILL_STATE)
+    state, _ = SyncState.objects.get_or_create(name=state_name(shard))
     if state.state == SyncState.State.STARTED:
         logger.info("backfill: the last run stopped midway; its rollups are redone at the end")
     after = checkpoint_id_floor(since) if since is not None else ""
     before = checkpoint_id_floor(until) if until is not None else None
-    total = source.count_thread_heads(after=after, before=before)
+    total = source.count_thread_heads(after=after, before=before, shard=shard)
     on_start(total)
     # Many threads spread over many hours: rebuild the rollups once at the end instead of per batch.
     # A run that finds the last one stopped midway does so too, for the batches that one left behind.
@@ -264,7 +267,7 @@ def backfill(
     if not dry_run:
         SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.STARTED)
     summary = SyncSummary()
-    batches = _batches(source.iter_thread_heads(after=after, before=before), batch_size)
+    batches = _batches(source.iter_thread_heads(after=after, before=before, shard=shard), batch_size)
     for watermark, batch_summary in _run_batches(
         batches, source=source, recorder=target, workers=workers, refresh_rollups=not defer_rollups,
         force=rebuild, retry_failed=False, keep_failures=not dry_run,
@@ -280,7 +283,7 @@ def backfill(
     if not dry_run:
         SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.DONE)
         if since is None and until is None:
-            record_pass(started_at=started_at)
+            record_pass(started_at=started_at, shard=shard)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -355,15 +358,16 @@ def _worker_batch(heads: list[tuple[str, str]], batch_options: dict[str, bool]) 
 # -- live sync --------------------------------------------------------------------------------------------
 
 def sync_recent(
-    *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder, watermark: str, now: datetime | None = None
+    *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder, watermark: str, now: datetime | None = None,
+    shard: ThreadShard = ALL_THREADS,
 ) -> tuple[str, SyncSummary]:
-    """One live-sync pass: re-derive threads whose checkpoints or writes changed near the watermark, and
-    conversations whose approvals just expired; return the new watermark."""
+    """One live-sync pass over ``shard``'s threads: re-derive those whose checkpoints or writes changed near
+    the watermark, and conversations whose approvals just expired; return the new watermark."""
     now = now or datetime.now(dt_timezone.utc)
     summary = SyncSummary()
     lookback = checkpoint_id_floor(now - SETTLE_TIME)
     after = min(watermark, lookback) if watermark else ""
-    signatures = source.recent_thread_signatures(after=after)
+    signatures = source.recent_thread_signatures(after=after, shard=shard)
     derived_signatures = {
         thread: (newest, writes)
         for thread, newest, writes in Conversation.objects.filter(
@@ -376,7 +380,8 @@ def sync_recent(
         if derived_signatures.get(thread) != (newest, writes) and failed.get(thread) != newest
     ]
     expiring = Conversation.objects.filter(
-        status=ConversationStatus.AWAITING_APPROVAL, newest_pending_interrupt_at__lt=approval_expiry_cutoff(now=now)
+        shard.holds(), status=ConversationStatus.AWAITING_APPROVAL,
+        newest_pending_interrupt_at__lt=approval_expiry_cutoff(now=now),
     ).values_list("thread_id", flat=True)
     changed += [thread for thread in expiring if thread not in changed]
     for batch in _batches(((thread, "") for thread in changed), 200):
@@ -411,12 +416,14 @@ def follow(
     keep_lock: Callable[[], None] = lambda: None,
     should_stop: Callable[[], bool] = lambda: False,
     recovering: bool = False,
+    shard: ThreadShard = ALL_THREADS,
 ) -> None:
     """Keep the analytics in step with the checkpoints until ``should_stop``: a live-sync pass every
     ``interval``, a full comparison every ``reconcile_every``, and the price changes queued by admin. A database fault (a restart, a
     network cut) is reported once through ``on_fault`` and retried with growing delays; the lock is
     taken again (``keep_lock``) before syncing resumes. ``recovering``: the catch-up pass before it
-    was cut by such a fault, so start as after one, with a full comparison first."""
+    was cut by such a fault, so start as after one, with a full comparison first. ``shard``: all of it
+    over that shard's threads only."""
     delay = follow_settings.first_retry_delay if recovering else 0.0
     watermark: str | None = None  # read in the loop, where a fault is retried like any other
     next_reconcile = time.monotonic() + (0 if recovering else follow_settings.reconcile_every)
@@ -426,13 +433,13 @@ def follow(
             if delay:
                 keep_lock()
             if watermark is None:
-                watermark = SyncState.objects.filter(name=BACKFILL_STATE).values_list("watermark", flat=True).first() or ""
-            watermark, summary = sync_recent(source=source, recorder=recorder, watermark=watermark)
+                watermark = SyncState.objects.filter(name=state_name(shard)).values_list("watermark", flat=True).first() or ""
+            watermark, summary = sync_recent(source=source, recorder=recorder, watermark=watermark, shard=shard)
             if started >= next_reconcile:
-                summary.merge(backfill(source=source, recorder=recorder))
+                summary.merge(backfill(source=source, recorder=recorder, shard=shard))
                 next_reconcile = started + follow_settings.reconcile_every
             # every pass, even an idle one: "last synced" and /readyz read this row
-            record_pass(started_at=started_at, watermark=watermark)
+            record_pass(started_at=started_at, watermark=watermark, shard=shard)
             for reason, result in run_pending_reprices():  # price changes too large for admin's request
                 on_reprice(reason, result, time.monotonic() - started)
             if summary.threads or summary.failed:

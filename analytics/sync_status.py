@@ -3,6 +3,7 @@ scanning the checkpoint tables for their newest row (no index there is ours to a
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,6 +11,7 @@ from django.utils.translation import gettext, ngettext
 
 from analytics.models import SyncState
 from replay.checkpoint_times import uuid6_time
+from replay.thread_shards import ALL_THREADS, ThreadShard
 
 BACKFILL_STATE = "backfill"
 # A follow pass runs every half second and a full comparison every minute: older than this, the sync
@@ -53,16 +55,34 @@ class SyncStatus:
         return gettext("Last synced %(age)s ago.") % {"age": age}
 
 
+def state_name(shard: ThreadShard) -> str:
+    """The name of the state row holding ``shard``'s progress: each shard resumes on its own."""
+    return BACKFILL_STATE if shard.is_all else f"{BACKFILL_STATE} {shard}"
+
+
+def _shard_of_state(name: str) -> ThreadShard:
+    return ALL_THREADS if name == BACKFILL_STATE else ThreadShard.parse(name.removeprefix(f"{BACKFILL_STATE} "))
+
+
 def get_sync_status() -> SyncStatus:
-    """Read the sync's own state row (one indexed row)."""
-    row = SyncState.objects.filter(name=BACKFILL_STATE).values("synced_at", "watermark").first()
-    if row is None:
-        return SyncStatus(synced_at=None, newest_derived_at=None)
-    watermark = row["watermark"]
-    return SyncStatus(synced_at=row["synced_at"], newest_derived_at=uuid6_time(watermark) if watermark else None)
+    """Read the sync's state rows (one per shard that ever ran). ``synced_at`` is the newest pass over every
+    thread: an unsharded pass, or all ``n`` shards of a ``--shard i/n`` split, which together have covered
+    every thread since the oldest of their passes began. A split whose shards have not all passed yet says
+    nothing of the threads the missing ones hold."""
+    rows = SyncState.objects.filter(name__startswith=BACKFILL_STATE).values_list("name", "synced_at", "watermark")
+    passes: dict[int, list[datetime]] = defaultdict(list)
+    watermarks = []
+    for name, synced_at, watermark in rows:
+        shard = _shard_of_state(name)
+        if synced_at is not None:
+            passes[shard.count].append(synced_at)
+        watermarks.append(watermark)
+    complete = [min(started) for count, started in passes.items() if len(started) == count]
+    newest = max(watermarks, default="")
+    return SyncStatus(synced_at=max(complete, default=None), newest_derived_at=uuid6_time(newest) if newest else None)
 
 
-def record_pass(*, started_at: datetime, watermark: str | None = None) -> None:
-    """A pass that began at ``started_at`` is complete (and, given, derived up to ``watermark``)."""
+def record_pass(*, started_at: datetime, watermark: str | None = None, shard: ThreadShard = ALL_THREADS) -> None:
+    """A pass of ``shard`` that began at ``started_at`` is complete (and, given, derived up to ``watermark``)."""
     changes = {"synced_at": started_at} if watermark is None else {"synced_at": started_at, "watermark": watermark}
-    SyncState.objects.filter(name=BACKFILL_STATE).update(**changes)
+    SyncState.objects.filter(name=state_name(shard)).update(**changes)

@@ -40,6 +40,7 @@ from replay.checkpoint_records import (  # noqa: F401 - callers import the recor
 )
 from replay.functional_runs import START_CHANNEL, TASK_RESULT_CHANNELS, inputs_to_read
 from replay.stored_values import Decoded, ValueDecoder
+from replay.thread_shards import ALL_THREADS, ThreadShard
 
 logger = logging.getLogger(__name__)
 
@@ -146,11 +147,13 @@ class CheckpointSource(Protocol):
 
     def thread_signature(self, *, thread_id: str) -> tuple[str, int] | None: ...
 
-    def iter_thread_heads(self, *, after: str, before: str | None = None) -> Iterator[tuple[str, str]]: ...
+    def iter_thread_heads(
+        self, *, after: str, before: str | None = None, shard: ThreadShard = ALL_THREADS
+    ) -> Iterator[tuple[str, str]]: ...
 
-    def count_thread_heads(self, *, after: str, before: str | None = None) -> int: ...
+    def count_thread_heads(self, *, after: str, before: str | None = None, shard: ThreadShard = ALL_THREADS) -> int: ...
 
-    def recent_thread_signatures(self, *, after: str) -> list[tuple[str, str, int]]: ...
+    def recent_thread_signatures(self, *, after: str, shard: ThreadShard = ALL_THREADS) -> list[tuple[str, str, int]]: ...
 
     def ping(self) -> None: ...
 
@@ -465,24 +468,27 @@ class PostgresCheckpointSource:
         ).fetchone()
         return (row[0], row[1]) if row and row[0] else None
 
-    def iter_thread_heads(self, *, after: str, before: str | None = None) -> Iterator[tuple[str, str]]:
-        """Every thread whose newest checkpoint id is in (``after``, ``before``], as ``(thread_id, newest
-        checkpoint id)``, oldest head first; streamed, so memory stays flat on any number of threads."""
+    def iter_thread_heads(
+        self, *, after: str, before: str | None = None, shard: ThreadShard = ALL_THREADS
+    ) -> Iterator[tuple[str, str]]:
+        """Every thread of ``shard`` whose newest checkpoint id is in (``after``, ``before``], as ``(thread_id,
+        newest checkpoint id)``, oldest head first; streamed, so memory stays flat on any number of threads."""
         with psycopg.connect(self._conninfo or checkpoint_conninfo()) as connection:
             with connection.cursor(name="thread_heads") as cursor:
                 cursor.itersize = 5000
-                cursor.execute(_THREAD_HEADS_SQL, {"after": after, "before": before or "~"})
+                cursor.execute(_thread_heads_sql(shard), {"after": after, "before": before or "~"})
                 yield from cursor
 
-    def count_thread_heads(self, *, after: str, before: str | None = None) -> int:
-        sql = f"SELECT count(*) FROM ({_THREAD_HEADS_SQL}) heads"  # noqa: S608 - constant SQL
+    def count_thread_heads(self, *, after: str, before: str | None = None, shard: ThreadShard = ALL_THREADS) -> int:
+        sql = f"SELECT count(*) FROM ({_thread_heads_sql(shard)}) heads"  # noqa: S608 - constant SQL
         return psycopg.Cursor(self._connect()).execute(sql, {"after": after, "before": before or "~"}).fetchone()[0]
 
-    def recent_thread_signatures(self, *, after: str) -> list[tuple[str, str, int]]:
-        """Threads with a checkpoint newer than ``after``: ``(thread_id, newest checkpoint id, writes)``.
-        The write count catches writes that land after their checkpoint (an interrupt, a resume)."""
+    def recent_thread_signatures(self, *, after: str, shard: ThreadShard = ALL_THREADS) -> list[tuple[str, str, int]]:
+        """Threads of ``shard`` with a checkpoint newer than ``after``: ``(thread_id, newest checkpoint id,
+        writes)``. The write count catches writes that land after their checkpoint (an interrupt, a resume)."""
         return psycopg.Cursor(self._connect()).execute(
-            _RECENT_SIGNATURES_SQL, {"after": after, "channels": self._read_channels()}
+            _RECENT_SIGNATURES_SQL.format(in_shard=shard.condition_sql(thread_id="thread_id")),
+            {"after": after, "channels": self._read_channels()},
         ).fetchall()
 
     def missing_tables(self) -> tuple[str, ...]:
@@ -499,18 +505,24 @@ class PostgresCheckpointSource:
         psycopg.Cursor(self._connect()).execute("SELECT 1")
 
 
+# The shard is tested once per thread (HAVING), not once per checkpoint.
 _THREAD_HEADS_SQL = """
 SELECT thread_id, max(checkpoint_id) AS newest FROM checkpoints
 GROUP BY thread_id
-HAVING max(checkpoint_id) > %(after)s AND max(checkpoint_id) <= %(before)s
+HAVING max(checkpoint_id) > %(after)s AND max(checkpoint_id) <= %(before)s AND {in_shard}
 ORDER BY newest
 """
+
+
+def _thread_heads_sql(shard: ThreadShard) -> str:
+    return _THREAD_HEADS_SQL.format(in_shard=shard.condition_sql(thread_id="thread_id"))
+
 
 _RECENT_SIGNATURES_SQL = """
 SELECT recent.thread_id, recent.newest,
        (SELECT count(*) FROM checkpoint_writes w
         WHERE w.thread_id = recent.thread_id AND w.channel = ANY(%(channels)s))::int
 FROM (SELECT thread_id, max(checkpoint_id) AS newest FROM checkpoints
-      WHERE checkpoint_id > %(after)s GROUP BY thread_id) recent
+      WHERE checkpoint_id > %(after)s GROUP BY thread_id HAVING {in_shard}) recent
 ORDER BY recent.newest
 """

@@ -16,6 +16,7 @@ from analytics.recorder import get_recorder
 from analytics.sync import DATABASE_FAULTS, FollowSettings, SyncSummary, backfill, follow
 from analytics.sync_lock import SyncLock, SyncLocked
 from replay.checkpoints import PostgresCheckpointSource, checkpoint_conninfo, described_conninfo
+from replay.thread_shards import ALL_THREADS, ThreadShard
 
 
 def parse_date(option: str):
@@ -27,6 +28,13 @@ def parse_date(option: str):
         return timezone.make_aware(datetime.combine(day, day_time.min))
 
     return parse
+
+
+def parse_shard(value: str) -> ThreadShard:
+    try:
+        return ThreadShard.parse(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 class Command(BaseCommand):
@@ -48,6 +56,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=settings.SMART_SUPPORT["BACKFILL_WORKERS"], help="processes deriving in parallel"
         )
+        parser.add_argument(
+            "--shard", type=parse_shard, default=ALL_THREADS, metavar="i/n",
+            help="only shard i (0 to n-1) of the threads split n ways, by a hash of the thread id: run one per machine",
+        )
         parser.add_argument("--follow", action="store_true", help="after catching up, keep syncing new checkpoints")
         parser.add_argument("--interval", type=float, default=0.5, help="seconds between live-sync polls")
         parser.add_argument(
@@ -65,10 +77,16 @@ class Command(BaseCommand):
             raise CommandError("--since must be on or before --until", returncode=2)
         if options["retry_failed"] and (options["thread"] or options["rebuild"]):
             raise CommandError("--retry-failed cannot be combined with --thread or --rebuild", returncode=2)
+        if not options["shard"].is_all and (options["thread"] or options["rebuild"] or options["retry_failed"]):
+            raise CommandError(
+                "--shard cannot be combined with --thread, --rebuild or --retry-failed: they are for every thread, "
+                "run them without --shard (after stopping the shards)", returncode=2,
+            )
         recorder = get_recorder(dry_run=options["dry_run"])
         try:
-            with SyncLock() as lock, PostgresCheckpointSource() as source:
-                self.stdout.write(f"START backfill_events{' (dry run)' if options['dry_run'] else ''}")
+            with SyncLock(shard=options["shard"]) as lock, PostgresCheckpointSource() as source:
+                shard = "" if options["shard"].is_all else f" --shard {options['shard']}"
+                self.stdout.write(f"START backfill_events{shard}{' (dry run)' if options['dry_run'] else ''}")
                 self._wait_for_checkpoint_tables(source, follow=options["follow"], interval=options["interval"])
                 if not options["follow"]:
                     self._print_summary("DONE backfill_events", self._backfill(source, recorder, options, until))
@@ -136,6 +154,7 @@ class Command(BaseCommand):
             rebuild=options["rebuild"],
             retry_failed=options["retry_failed"],
             dry_run=options["dry_run"],
+            shard=options["shard"],
             on_start=on_start,
             on_progress=on_progress,
         )
@@ -185,6 +204,7 @@ class Command(BaseCommand):
             on_reprice=self._print_reprice,
             keep_lock=lock.ensure_held,
             recovering=recovering,
+            shard=options["shard"],
         )
 
     def _print_reprice(self, reason: str, result: RepriceResult, seconds: float) -> None:
