@@ -160,8 +160,8 @@ JOIN conversations AS live ON live.thread_id = staged.thread_id
 
 def swap_in_rebuild(*, remove_unstaged: bool) -> int:
     """In one transaction: replace the live rows of every staged thread with the staged ones, remove
-    (``remove_unstaged``, a full rebuild) conversations whose thread was neither staged nor failed —
-    their checkpoints are gone — recompute the rollups, and drop the rebuild's tables. Returns the
+    (``remove_unstaged``, a full rebuild) conversations whose thread was neither staged nor failed nor
+    pruned by retention — their checkpoints are gone unasked — recompute the rollups, and drop the rebuild's tables. Returns the
     number of conversations swapped in."""
     staged_conversations, staged_events = REBUILD_TABLES
     with transaction.atomic(), connection.cursor() as cursor:
@@ -179,7 +179,7 @@ def swap_in_rebuild(*, remove_unstaged: bool) -> int:
         if remove_unstaged:
             vanished = (
                 f"SELECT id FROM conversations WHERE thread_id NOT IN (SELECT thread_id FROM {staged_conversations}) "
-                "AND thread_id NOT IN (SELECT thread_id FROM analytics_failed_threads)"
+                "AND thread_id NOT IN (SELECT thread_id FROM analytics_failed_threads) AND checkpoints_pruned_at IS NULL"
             )
             cursor.execute(f"DELETE FROM analytics_events WHERE conversation_id IN ({vanished})")  # noqa: S608
             cursor.execute(f"DELETE FROM conversations WHERE id IN ({vanished})")  # noqa: S608

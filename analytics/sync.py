@@ -175,6 +175,11 @@ def sync_threads(
     summary = SyncSummary()
     with transaction.atomic():
         threads, read_failures = _read_threads(source, thread_ids)
+        # Asked after the read: a thread is marked pruned before its rows go, so a read that pruning cut
+        # short is always caught here. Rows a pruned thread got since are not the conversation either.
+        pruned = _pruned(thread_ids)
+        threads = [thread for thread in threads if thread.thread_id not in pruned]
+        read_failures = [failure for failure in read_failures if failure.thread_id not in pruned]
         derived, derive_failures = _derive_each(threads, now=now)
         recorded, events, record_failures_ = _record_each(
             recorder, derived, origin=origin, refresh_rollups=refresh_rollups
@@ -186,6 +191,14 @@ def sync_threads(
     summary.add(recorded, events)
     summary.failed = len(failures)
     return summary
+
+
+def _pruned(thread_ids: Sequence[str]) -> set[str]:
+    """Of these threads, those whose checkpoints retention deleted: their conversation rows stay as they are."""
+    return set(
+        Conversation.objects.filter(thread_id__in=list(thread_ids), checkpoints_pruned_at__isnull=False)
+        .values_list("thread_id", flat=True)
+    )
 
 
 # -- which threads need deriving --------------------------------------------------------------------
@@ -206,14 +219,17 @@ def threads_to_derive(
         if failed.get(thread_id) == head:
             continue
         derived_head, derived_at = derived.get(thread_id, (None, None))
-        if derived_head != head or _unsettled(head=head, derived_at=derived_at):
+        if not is_derived(head=head, derived_head=derived_head, derived_at=derived_at):
             selected.append(thread_id)
     return selected
 
 
-def _unsettled(*, head: str, derived_at: datetime | None) -> bool:
+def is_derived(*, head: str, derived_head: str | None, derived_at: datetime | None) -> bool:
+    """Whether a thread whose newest checkpoint is ``head`` is fully in the analytics: derived at that
+    head, and after it settled (its late writes could not have been missed)."""
     head_time = uuid6_time(head)
-    return derived_at is None or (head_time is not None and derived_at < head_time + SETTLE_TIME)
+    settled = derived_at is not None and (head_time is None or derived_at >= head_time + SETTLE_TIME)
+    return derived_head == head and settled
 
 
 # -- the backfill ---------------------------------------------------------------------------------------
@@ -381,7 +397,7 @@ def sync_recent(
     ]
     expiring = Conversation.objects.filter(
         shard.holds(), status=ConversationStatus.AWAITING_APPROVAL,
-        newest_pending_interrupt_at__lt=approval_expiry_cutoff(now=now),
+        newest_pending_interrupt_at__lt=approval_expiry_cutoff(now=now), checkpoints_pruned_at__isnull=True,
     ).values_list("thread_id", flat=True)
     changed += [thread for thread in expiring if thread not in changed]
     for batch in _batches(((thread, "") for thread in changed), 200):

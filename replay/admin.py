@@ -28,7 +28,7 @@ from replay.models import Conversation, TenantAccess
 from replay.queries import search_conversations
 from replay.redaction import holds_personal_data, redaction_for
 from replay.saved_views import NAME_LENGTH, InvalidViewName, delete_view, save_view, views_of
-from replay.services import PageOutOfRange, ThreadNotFound, get_replay
+from replay.services import PageOutOfRange, ThreadNotFound, ThreadPruned, get_replay
 from replay.tenants import tenant_scope, visible_conversations
 
 REPLAY_PAGE_SIZE = 100
@@ -242,6 +242,8 @@ class ConversationAdmin(admin.ModelAdmin):
             replay = get_replay(thread_id=thread_id, page=int(requested), page_size=REPLAY_PAGE_SIZE, **viewer)
         except ThreadNotFound:
             raise Http404(_("No checkpoints for thread %(thread_id)r") % {"thread_id": thread_id}) from None
+        except ThreadPruned as pruned:
+            return self._pruned_replay(request, pruned, filters)
         except PageOutOfRange as error:  # a stale link after the thread shrank, or a mistyped page
             messages.warning(
                 request,
@@ -258,13 +260,26 @@ class ConversationAdmin(admin.ModelAdmin):
             conversation=replay.conversation,
             page=replay.page,
             totals=replay.totals,
-            header=self._replay_header(request, replay),
+            header=self._replay_header(request, replay.conversation),
             navigation=self._replay_navigation(request, replay, filters),
         )
         return TemplateResponse(request, "admin/replay/conversation/replay.html", context)
 
-    def _replay_header(self, request: HttpRequest, replay) -> dict:
-        conversation = replay.conversation
+    def _pruned_replay(self, request: HttpRequest, pruned: ThreadPruned, filters: str) -> TemplateResponse:
+        """410 Gone: what remains of a thread whose checkpoints retention deleted — its summary row."""
+        context = dict(
+            self.admin_site.each_context(request),
+            opts=self.model._meta,
+            title=_("Replay of %(thread_id)s") % {"thread_id": pruned.conversation.thread_id},
+            thread_id=pruned.conversation.thread_id,
+            conversation=pruned.conversation,
+            message=pruned.message,
+            header=self._replay_header(request, pruned.conversation),
+            back_url=reverse("admin:replay_conversation_changelist") + (f"?{filters}" if filters else ""),
+        )
+        return TemplateResponse(request, "admin/replay/conversation/pruned.html", context, status=410)
+
+    def _replay_header(self, request: HttpRequest, conversation: Conversation | None) -> dict:
         if conversation is None:
             return {}
         redaction = redaction_for(user=request.user)

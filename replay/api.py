@@ -28,7 +28,7 @@ from replay.models import Conversation, ConversationStatus
 from replay.queries import search_conversations
 from replay.customers import customer_conversations, customer_totals
 from replay.redaction import holds_personal_data, redaction_for
-from replay.services import PageOutOfRange, ThreadNotFound, get_replay
+from replay.services import PageOutOfRange, ThreadNotFound, ThreadPruned, get_replay
 from replay.tenants import tenant_scope, visible_conversations
 from replay.timeline import ReplayStep, StepType
 from smart_support.api import (
@@ -345,6 +345,15 @@ class ReplayPageSerializer(serializers.Serializer):
     steps = ReplayStepSerializer(many=True)
 
 
+class PrunedReplaySerializer(serializers.Serializer):
+    """410 Gone: the thread's checkpoints were deleted by retention; its analytics remain."""
+
+    thread_id = serializers.CharField()
+    detail = serializers.CharField(help_text="That the checkpoints were pruned, when, and that the analytics remain.")
+    checkpoints_pruned_at = serializers.DateTimeField(help_text="When prune_checkpoints deleted the checkpoints.")
+    conversation = ConversationSerializer(help_text="The conversation's summary row, as derived before pruning.")
+
+
 class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
     """Every step one conversation took, in order, built from its checkpoints."""
 
@@ -366,6 +375,7 @@ class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
         ],
         responses={
             200: ReplayPageSerializer,
+            (410, "application/json"): PrunedReplaySerializer,
             **error_responses(not_found="No checkpoints for this thread, or a page past the last one."),
         },
     )
@@ -381,6 +391,12 @@ class ReplayViewSet(ApiInputChecks, viewsets.GenericViewSet):
             )
         except ThreadNotFound:
             raise NotFound(_("no checkpoints for thread %(thread_id)r") % {"thread_id": thread_id}) from None
+        except ThreadPruned as pruned:
+            payload = {
+                "thread_id": thread_id, "detail": pruned.message, "checkpoints_pruned_at": pruned.pruned_at,
+                "conversation": pruned.conversation,
+            }
+            return Response(PrunedReplaySerializer(payload, context={"request": request}).data, status=410)
         except PageOutOfRange as error:
             raise NotFound({"page": [
                 _("must be at most %(last)s, the last page; got %(page)s") % {"last": error.last_page, "page": page}

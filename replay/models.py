@@ -70,6 +70,12 @@ class Conversation(models.Model):
     )
     write_count = models.PositiveIntegerField(default=0, help_text=_("Checkpoint writes seen at the last derivation."))
     synced_at = models.DateTimeField(null=True, blank=True)
+    # Set before the checkpoints are deleted, so nothing ever sees a thread without checkpoints and
+    # without this mark: the sync and a rebuild would take such a thread for one that never was.
+    checkpoints_pruned_at = models.DateTimeField(
+        _("checkpoints pruned at"), null=True, blank=True,
+        help_text=_("When prune_checkpoints deleted the thread's checkpoints; the analytics remain."),
+    )
 
     class Meta:
         db_table = "conversations"

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from replay.checkpoints import CheckpointSource, open_checkpoint_source
 from replay.models import Conversation
@@ -31,6 +32,23 @@ from replay.timeline import (
 
 class ThreadNotFound(LookupError):
     pass
+
+
+class ThreadPruned(LookupError):
+    """The thread's checkpoints were deleted by retention (``prune_checkpoints``); its conversation row,
+    as the reader may see it, remains."""
+
+    def __init__(self, *, conversation: Conversation) -> None:
+        super().__init__(conversation.thread_id)
+        self.conversation = conversation
+        self.pruned_at = conversation.checkpoints_pruned_at
+
+    @property
+    def message(self) -> str:
+        return _(
+            "The checkpoints of this conversation were pruned on %(date)s by retention (prune_checkpoints): its "
+            "step-by-step replay is gone, its analytics (this summary, its events, the dashboard's numbers) remain."
+        ) % {"date": f"{self.pruned_at.astimezone(timezone.utc):%Y-%m-%d}"}
 
 
 class PageOutOfRange(LookupError):
@@ -197,11 +215,17 @@ def get_replay(
     tenants: TenantScope = EVERY_TENANT, redaction: Redaction = SHOW_ALL,
 ) -> Replay:
     """Given a thread id and a page, return its replay as a reader of ``tenants`` sees it (personal data
-    masked by ``redaction``); raise ThreadNotFound / PageOutOfRange. Another tenant's thread is not found,
-    as if it did not exist, so its id leaks nothing."""
+    masked by ``redaction``); raise ThreadNotFound / ThreadPruned / PageOutOfRange. Another tenant's thread
+    is not found, as if it did not exist, so its id leaks nothing."""
     if not can_see_thread(scope=tenants, thread_id=thread_id):
         raise ThreadNotFound(thread_id)
-    steps = get_timeline(thread_id=thread_id, price_lookup=configured_price_lookup(), source=source, now=now)
+    try:
+        steps = get_timeline(thread_id=thread_id, price_lookup=configured_price_lookup(), source=source, now=now)
+    except ThreadNotFound:
+        pruned = Conversation.objects.filter(thread_id=thread_id, checkpoints_pruned_at__isnull=False).first()
+        if pruned is None:
+            raise
+        raise ThreadPruned(conversation=redaction.conversation(pruned)) from None
     replay_page = paginate_steps(thread_id=thread_id, steps=steps, page=page, page_size=page_size)
     if page > replay_page.last_page:
         raise PageOutOfRange(replay_page.last_page)
