@@ -17,12 +17,13 @@ from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import connections
 
 from analytics import queries
 from analytics.rollup_keys import ROLLUP_TENANT_WHERE
 from analytics.usage_rollups import LATENCY_BOUNDS_SQL, next_month, bucket_latency
 from replay.tenants import EVERY_TENANT, TenantScope
+from smart_support.db_router import reading_alias
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ GROUP BY event.agent, kind, bucket
 
 
 def _rows(sql: str, params: dict) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with connections[reading_alias()].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 

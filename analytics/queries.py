@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import connections
 from django.db.models import QuerySet
 
 from analytics.measures import MEASURE_NAMES, MEASURES, Measure, measure
@@ -26,6 +26,7 @@ from analytics.rollup_keys import ROLLUP_TENANT_WHERE
 from replay.models import Conversation
 from replay.steps import approval_expiry_cutoff
 from replay.tenants import EVERY_TENANT, TenantScope
+from smart_support.db_router import reading_alias
 
 
 @dataclass(frozen=True)
@@ -173,12 +174,12 @@ class _Source:
     every_agent_where: str | None = None  # rows holding each agent's own sums, if the table has them
 
     def _run(self, sql: str, params: dict) -> list[tuple]:
-        with connection.cursor() as cursor:
+        with connections[reading_alias()].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
     def totals(self, params: dict) -> Totals:
-        with connection.cursor() as cursor:
+        with connections[reading_alias()].cursor() as cursor:
             sums = ", ".join((self.conversation_count, *(self.sum_of(measure) for measure in MEASURES)))
             cursor.execute(f"SELECT {sums} FROM {self.table} WHERE {self.where}", params)  # noqa: S608
             row = cursor.fetchone()

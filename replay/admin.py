@@ -9,7 +9,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import InvalidPage, Paginator
-from django.db import connection
+from django.db import connections
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -48,7 +48,7 @@ class EstimatedCountPaginator(Paginator):
         if query is None:
             return super().count
         if not query.where:
-            with connection.cursor() as cursor:
+            with connections[self.object_list.db].cursor() as cursor:
                 cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [query.model._meta.db_table])
                 row = cursor.fetchone()
             if row and row[0] > ESTIMATE_ABOVE:

@@ -1,7 +1,12 @@
 """Reading LangGraph's checkpoint tables (``checkpoints``, ``checkpoint_blobs``, ``checkpoint_writes``).
 
 They live in ``CHECKPOINT_DATABASE_URL`` or, when that is empty, in Django's own database — following
-Django's connection settings, so the test suite reads the checkpoints of its test database.
+Django's connection settings, so the test suite reads the checkpoints of its test database, and a page
+that reads from Django's read replica reads the checkpoints there too.
+
+The reader never writes: its SQL only selects, and the connections it opens itself are read-only
+(``default_transaction_read_only``), so ``CHECKPOINT_DATABASE_URL`` may point at a replica of the agent's
+database.
 
 Why the writes and not ``PostgresSaver.list()``: the ``messages`` channel is stored whole at every
 version, so decoding every checkpoint's state is quadratic in a thread's length, while
@@ -41,6 +46,7 @@ from replay.checkpoint_records import (  # noqa: F401 - callers import the recor
 from replay.functional_runs import START_CHANNEL, TASK_RESULT_CHANNELS, inputs_to_read
 from replay.stored_values import Decoded, ValueDecoder
 from replay.thread_shards import ALL_THREADS, ThreadShard
+from smart_support.db_router import reading_alias
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +79,12 @@ def checkpoint_conninfo() -> str:
     }
     params.update({key: value for key, value in database.get("OPTIONS", {}).items() if key not in _NON_LIBPQ_OPTIONS})
     return make_conninfo(**{key: value for key, value in params.items() if value is not None})
+
+
+def read_only_conninfo(conninfo: str) -> str:
+    """The same connection with every transaction read-only: a reader on it cannot write, whatever it runs."""
+    options = conninfo_to_dict(conninfo).get("options") or ""
+    return make_conninfo(conninfo, options=f"{options} -c default_transaction_read_only=on".strip())
 
 
 def setup_checkpoint_tables() -> None:
@@ -108,10 +120,11 @@ def close_checkpoint_pool() -> None:
 @contextmanager
 def open_checkpoint_source() -> Iterator[PostgresCheckpointSource]:
     """A source for one unit of work, on a connection that is already open: Django's own when the
-    checkpoints live in Django's database, else one from a process-wide pool."""
+    checkpoints live in Django's database (its replica while the request reads from it), else one from
+    a process-wide pool of read-only connections."""
     global _pool
     if not settings.CHECKPOINT_DATABASE_URL:
-        django_connection = connections["default"]
+        django_connection = connections[reading_alias()]
         django_connection.ensure_connection()
         yield PostgresCheckpointSource(connection=django_connection.connection)
         return
@@ -125,7 +138,7 @@ def open_checkpoint_source() -> Iterator[PostgresCheckpointSource]:
         if "connect_timeout" not in conninfo_to_dict(settings.CHECKPOINT_DATABASE_URL):
             kwargs["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
         _pool = ConnectionPool(
-            settings.CHECKPOINT_DATABASE_URL, min_size=1, max_size=4, kwargs=kwargs,
+            read_only_conninfo(settings.CHECKPOINT_DATABASE_URL), min_size=1, max_size=4, kwargs=kwargs,
             timeout=POOL_TIMEOUT_SECONDS, check=ConnectionPool.check_connection, open=True,
         )
     with _pool.connection() as connection:
@@ -314,7 +327,7 @@ class PostgresCheckpointSource:
 
     def _connect(self) -> psycopg.Connection:
         if self._connection is None or self._connection.closed:
-            self._connection = psycopg.connect(self._conninfo or checkpoint_conninfo(), autocommit=True)
+            self._connection = psycopg.connect(read_only_conninfo(self._conninfo or checkpoint_conninfo()), autocommit=True)
         return self._connection
 
     def close(self) -> None:
@@ -473,7 +486,7 @@ class PostgresCheckpointSource:
     ) -> Iterator[tuple[str, str]]:
         """Every thread of ``shard`` whose newest checkpoint id is in (``after``, ``before``], as ``(thread_id,
         newest checkpoint id)``, oldest head first; streamed, so memory stays flat on any number of threads."""
-        with psycopg.connect(self._conninfo or checkpoint_conninfo()) as connection:
+        with psycopg.connect(read_only_conninfo(self._conninfo or checkpoint_conninfo())) as connection:
             with connection.cursor(name="thread_heads") as cursor:
                 cursor.itersize = 5000
                 cursor.execute(_thread_heads_sql(shard), {"after": after, "before": before or "~"})

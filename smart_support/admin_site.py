@@ -29,6 +29,11 @@ class SupportAdminSite(admin.AdminSite):
 
         return refusing_nul
 
+    def each_context(self, request):
+        from smart_support.replica_reads import lag_notice
+
+        return {**super().each_context(request), "replica_notice": lag_notice(getattr(request, "database_reads", None))}
+
     def get_urls(self):
         from analytics.dashboard import dashboard_view
         from replay.admin import inspection_view

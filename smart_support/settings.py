@@ -84,6 +84,32 @@ if os.environ.get("DATABASE_NAME"):  # another database on the same server (the 
 # Empty means "the same database as Django", following Django's own settings (and so its test database).
 CHECKPOINT_DATABASE_URL = os.environ.get("CHECKPOINT_DATABASE_URL", "").strip()
 
+# --- Read replicas (smart_support/db_router.py, smart_support/replica_reads.py) ----------------------
+# A streaming replica of the primary: the read-only pages below read the derived tables from it.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "").strip()
+if DATABASE_REPLICA_URL and DATABASE_REPLICA_URL != DATABASE_URL:
+    DATABASES["replica"] = {
+        **django_database(DATABASE_REPLICA_URL, pool=_env_bool("DATABASE_POOL", True)),
+        # the same cluster: tests read their test database through it, and never create one on it
+        "TEST": {"MIRROR": "default"},
+    }
+    if os.environ.get("DATABASE_NAME"):
+        DATABASES["replica"]["NAME"] = os.environ["DATABASE_NAME"]
+DATABASE_ROUTERS = ["smart_support.db_router.PrimaryReplicaRouter"]  # no opinion without a replica
+# Further behind than this (or unreachable), the replica is not read; a browser that changed something
+# reads from the primary for this long.
+DATABASE_REPLICA_MAX_LAG_SECONDS = float(os.environ.get("DATABASE_REPLICA_MAX_LAG_SECONDS", "30"))
+# Admin pages read from a replica further behind than this say so.
+DATABASE_REPLICA_LAG_NOTICE_SECONDS = float(os.environ.get("DATABASE_REPLICA_LAG_NOTICE_SECONDS", "5"))
+# Views (URL names) whose safe requests read from the replica: the read-only API, the dashboard, the
+# conversation list and the replay and customer pages.
+DATABASE_REPLICA_VIEWS = frozenset({
+    "conversation-list", "replay-detail", "customer-detail", "analytics-list",
+    "admin:analytics_dashboard", "admin:replay_conversation_changelist", "admin:replay_conversation_replay",
+    "admin:replay_conversation_customer",
+})
+# --- end: read replicas ------------------------------------------------------------------------------
+
 INSTALLED_APPS = [
     "smart_support",
     "smart_support.admin_site.SupportAdminConfig",
@@ -115,6 +141,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "smart_support.middleware.DatabaseUnavailableMiddleware",
+    # inside the 503 answers above: it sees a request fail on the replica and asks the primary instead
+    "smart_support.replica_reads.ReplicaReadsMiddleware",
 ]
 
 ROOT_URLCONF = "smart_support.urls"
