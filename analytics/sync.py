@@ -172,9 +172,10 @@ def sync_threads(
     (``keep_failures``) and costs nothing else. Returns what was done."""
     now = now or datetime.now(dt_timezone.utc)
     summary = SyncSummary()
+    threads, read_failures = _read_threads(source, thread_ids)
+    derived, derive_failures = _derive_each(threads, now=now)
+    recorder.prepare(threads=derived)
     with transaction.atomic():
-        threads, read_failures = _read_threads(source, thread_ids)
-        derived, derive_failures = _derive_each(threads, now=now)
         recorded, events, record_failures_ = _record_each(
             recorder, derived, origin=origin, refresh_rollups=refresh_rollups
         )
