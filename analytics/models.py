@@ -29,7 +29,8 @@ class EventSource(models.TextChoices):
 
 
 class AnalyticsEvent(models.Model):
-    """One fact derived from a conversation's timeline; ``dedup_key`` makes every write idempotent."""
+    """One fact derived from a conversation's timeline; ``dedup_key``, unique within the conversation, makes every
+    write idempotent."""
 
     conversation = models.ForeignKey("replay.Conversation", on_delete=models.CASCADE, related_name="events")
     event_type = models.CharField(max_length=32, choices=EventType.choices)
@@ -63,7 +64,14 @@ class AnalyticsEvent(models.Model):
         verbose_name = _("analytics event")
         verbose_name_plural = _("analytics events")
         ordering = ["occurred_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["conversation", "dedup_key"], name="event_unique_dedup_key")]
+        # Partitioned by month of occurred_at (migration 0015, analytics/partitions.py): a unique constraint must hold
+        # the month, so (conversation, dedup_key) is kept unique across months by the database trigger
+        # analytics_events_unique_dedup_key, and the primary key is (id, occurred_at) there.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "dedup_key", "occurred_at"], name="event_unique_dedup_key_occurred_at"
+            )
+        ]
         indexes = [
             models.Index(fields=["occurred_at"], name="event_occurred_idx"),
             models.Index(fields=["event_type", "occurred_at"], name="event_type_occurred_idx"),

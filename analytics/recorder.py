@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from analytics.derive import DerivedConversation, DerivedEvent, DerivedThread
 from analytics.models import EventSource
+from analytics.partitions import ensure_event_partitions
 from analytics.storage import (
     CONVERSATION_COLUMNS,
     LIVE_TABLES,
@@ -30,6 +31,11 @@ from analytics.storage import (
 
 
 class AnalyticsRecorder(Protocol):
+    def prepare(self, *, threads: Sequence[DerivedThread]) -> None:
+        """Make ready, in a short transaction of its own, what writing these threads needs (the events' month
+        partitions); called before the write's transaction."""
+        ...
+
     def record(self, *, threads: Sequence[DerivedThread], source: str, refresh_rollups: bool = True) -> int:
         """Store each thread's conversation row and events, replacing what was there; return events written.
         ``refresh_rollups=False`` leaves the hourly rollups to a rebuild after a large backfill."""
@@ -51,6 +57,9 @@ class AnalyticsRecorder(Protocol):
 class NoOpAnalyticsRecorder:
     """Counts what would be written and writes nothing (``backfill_events --dry-run``)."""
 
+    def prepare(self, *, threads: Sequence[DerivedThread]) -> None:
+        pass
+
     def record(self, *, threads: Sequence[DerivedThread], source: str, refresh_rollups: bool = True) -> int:
         return sum(len(thread.events) for thread in threads)
 
@@ -71,6 +80,10 @@ class PostgresAnalyticsRecorder:
 
     def __init__(self, *, tables: tuple[str, str] = LIVE_TABLES) -> None:
         self.tables = tables
+
+    def prepare(self, *, threads: Sequence[DerivedThread]) -> None:
+        # a rebuild's events too: its swap writes them into these partitions
+        ensure_event_partitions(moments=(event.occurred_at for thread in threads for event in thread.events))
 
     def derived_heads(self, *, thread_ids: list[str]) -> dict[str, tuple[str, datetime | None]]:
         return staged_heads(thread_ids=thread_ids, tables=self.tables)

@@ -173,14 +173,15 @@ def sync_threads(
     (``keep_failures``) and costs nothing else. Returns what was done."""
     now = now or datetime.now(dt_timezone.utc)
     summary = SyncSummary()
+    threads, read_failures = _read_threads(source, thread_ids)
+    # Asked after the read: a thread is marked pruned before its rows go, so a read that pruning cut
+    # short is always caught here. Rows a pruned thread got since are not the conversation either.
+    pruned = _pruned(thread_ids)
+    threads = [thread for thread in threads if thread.thread_id not in pruned]
+    read_failures = [failure for failure in read_failures if failure.thread_id not in pruned]
+    derived, derive_failures = _derive_each(threads, now=now)
+    recorder.prepare(threads=derived)
     with transaction.atomic():
-        threads, read_failures = _read_threads(source, thread_ids)
-        # Asked after the read: a thread is marked pruned before its rows go, so a read that pruning cut
-        # short is always caught here. Rows a pruned thread got since are not the conversation either.
-        pruned = _pruned(thread_ids)
-        threads = [thread for thread in threads if thread.thread_id not in pruned]
-        read_failures = [failure for failure in read_failures if failure.thread_id not in pruned]
-        derived, derive_failures = _derive_each(threads, now=now)
         recorded, events, record_failures_ = _record_each(
             recorder, derived, origin=origin, refresh_rollups=refresh_rollups
         )

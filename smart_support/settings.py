@@ -250,6 +250,11 @@ SMART_SUPPORT = {
     # Extra personal data masked for users without replay.view_unredacted: one regular expression
     # (use | for several), besides e-mail addresses, phone numbers and payment cards.
     "REDACT_PATTERNS": [os.environ["SMART_SUPPORT_REDACT_PATTERNS"]] if os.environ.get("SMART_SUPPORT_REDACT_PATTERNS") else [],
+    # Months of analytics events kept besides the current one: ``manage.py detach_event_partitions`` detaches
+    # older months (the rollups keep their numbers). Empty: keep every month.
+    "EVENT_RETENTION_MONTHS": (
+        int(os.environ["SMART_SUPPORT_EVENT_RETENTION_MONTHS"]) if os.environ.get("SMART_SUPPORT_EVENT_RETENTION_MONTHS") else None
+    ),
 }
 
 # -- Logins, API tokens, request rates and API docs (the access app) ---------------------------------
