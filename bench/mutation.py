@@ -43,7 +43,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "analytics/sync.py": [
         "tests/analytics/test_backfill.py", "tests/analytics/test_sync_faults.py", "tests/analytics/test_live_sync.py",
         "tests/analytics/test_backfill_options.py", "tests/analytics/test_sharded_sync.py",
-        "tests/replay/test_prune_checkpoints.py",
+        "tests/replay/test_prune_checkpoints.py", "tests/analytics/test_event_partitions.py",
     ],
     # a thread's steps -> its events and its conversation row (the measures read off them included)
     "analytics/derive.py": [
