@@ -76,6 +76,8 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE conversations")
     total = Conversation.objects.count()
+    if not total:
+        raise SystemExit(f"{args.database} holds no conversations: run bench/dataset.py and bench/backfill.py first")
     empty = Conversation.objects.filter(search_document=None).count()
     if empty:
         raise SystemExit(f"{empty:,} of {total:,} conversations have no search document: run backfill_events --rebuild")
