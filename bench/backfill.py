@@ -70,6 +70,11 @@ def timed_backfill(*args: str) -> tuple[float, float, str]:
 def main() -> None:
     setup_django()
     ensure_database()
+    from replay.checkpoints import count_checkpoint_rows, setup_checkpoint_tables
+
+    setup_checkpoint_tables()
+    if not count_checkpoint_rows()["threads"]:
+        raise SystemExit(f"{os.environ['DATABASE_NAME']} holds no checkpoints: run bench/dataset.py first")
     threads, floor_seconds = raw_read_and_decode()
     seconds, peak_mb, summary = timed_backfill()
     print(f"Backfill of {threads} threads (database {os.environ['DATABASE_NAME']})\n")

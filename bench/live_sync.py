@@ -26,12 +26,13 @@ def main() -> None:
     args = parser.parse_args()
     setup_django()
     ensure_database()
-    from replay.checkpoints import checkpoint_conninfo
+    from replay.checkpoints import checkpoint_conninfo, setup_checkpoint_tables
     from replay.models import Conversation
     from smart_support.agent.graph import build_support_graph
     from smart_support.agent.scenarios import plan_conversation
     from smart_support.agent.simulate import ScriptBook, connect_checkpointer, run_conversation
 
+    setup_checkpoint_tables()  # as the agent does before its first conversation: the worker then follows at once
     follower = subprocess.Popen(
         [sys.executable, "manage.py", "backfill_events", "--follow", "--interval", "0.25", "--verbosity", "0"],
         cwd=PROJECT_DIR, env=dict(os.environ), stdout=subprocess.PIPE, text=True,
@@ -40,6 +41,8 @@ def main() -> None:
         for line in follower.stdout:
             if line.startswith("FOLLOW"):
                 break
+        else:
+            raise SystemExit(f"backfill_events --follow stopped before following (exit {follower.wait()})")
         checkpointer = connect_checkpointer(checkpoint_conninfo())
         book = ScriptBook()
         graph = build_support_graph(reply_for=book.reply_for, checkpointer=checkpointer)

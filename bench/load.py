@@ -61,7 +61,7 @@ def _credentials(clients: int) -> tuple[str, list[str]]:
         })
         session.create()
         sessions.append(session.session_key)
-    return token.key, sessions
+    return token, sessions
 
 
 async def _client(*, base: str, token: str, session: str, offset: int, until: float, samples: dict, errors: dict) -> None:
