@@ -207,3 +207,28 @@ def test_the_recorded_pass_time_is_the_real_moment_in_any_server_time_zone(run_r
 
     synced_at = SyncState.objects.get(name=BACKFILL_STATE).synced_at
     assert before <= synced_at <= datetime.now(timezone.utc)
+
+
+def test_a_worker_process_derives_its_batch_and_stops_on_sigterm(run_reference_agent):
+    """What ``--workers N`` runs in each forked process, run here in-process: the pool stops its workers with
+    SIGTERM, so a worker must not keep the parent's handler (the embedded database's clean exit)."""
+    import signal
+
+    first = run(run_reference_agent, index=0, started_at=datetime.now(timezone.utc) - LONG_AGO)
+    second = run(run_reference_agent, index=1, started_at=datetime.now(timezone.utc) - LONG_AGO)
+    with PostgresCheckpointSource() as source:
+        heads = list(source.iter_thread_heads(after=""))
+    parents_handler = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        analytics.sync._init_worker(PostgresAnalyticsRecorder())
+        workers_handler = signal.getsignal(signal.SIGTERM)
+        summary = analytics.sync._worker_batch(
+            heads, {"refresh_rollups": True, "force": False, "retry_failed": False, "keep_failures": True}
+        )
+    finally:
+        signal.signal(signal.SIGTERM, parents_handler)
+        analytics.sync._worker_source.close()
+
+    assert workers_handler is signal.SIG_DFL
+    assert (summary.threads, summary.skipped, summary.failed) == (2, 0, 0)
+    assert derived_thread_ids() == {first, second}
