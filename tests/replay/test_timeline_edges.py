@@ -290,6 +290,111 @@ def test_a_handoff_the_channel_makes_before_anyone_replies_is_shown(checkpointer
     ]
 
 
+def test_a_node_that_answers_its_own_routing_call_is_not_the_agent_it_hands_to(checkpointer, checkpoint_source):
+    """Billing writes its hand-back call and the tool message answering it in one update (as
+    langgraph-supervisor's hand-back messages come); triage, the next node entered, is the target."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("billing", lambda state: {"messages": [
+        AIMessage("", tool_calls=[call("CompleteOrEscalate", {"reason": "paid"}, "ce-1")]),
+        ToolMessage("Handing back.", tool_call_id="ce-1", name="CompleteOrEscalate"),
+    ]})
+    builder.add_node("triage", lambda state: {"messages": [AIMessage("Anything else?")]})
+    builder.add_edge(START, "billing")
+    builder.add_edge("billing", "triage")
+    builder.compile(checkpointer=checkpointer).invoke(
+        {"messages": [HumanMessage("is my invoice paid?")]}, {"configurable": {"thread_id": "answers-own-routing"}}
+    )
+
+    steps = steps_of(
+        checkpoint_source, "answers-own-routing",
+        routing_tools=frozenset({"CompleteOrEscalate"}), router_targets=frozenset({"billing", "triage"}),
+    )
+
+    assert [view(step) for step in steps] == [
+        ("user_message", None, None, None, "is my invoice paid?"),
+        ("handoff", "triage", "CompleteOrEscalate", None, "billing → triage"),
+        ("agent_message", "triage", None, None, "Anything else?"),
+    ]
+
+
+def test_of_two_routings_in_one_reply_the_one_the_entry_node_answered_is_followed(checkpointer, checkpoint_source):
+    """Triage routes twice; the app's entry node answers the second call, so shipping has the conversation
+    and the first routing was never acted on."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("triage", lambda state: {"messages": [AIMessage("", tool_calls=[
+        call("ToBilling", {"request": "refund"}, "rb"), call("ToShipping", {"request": "where is my parcel"}, "rs"),
+    ])]})
+    builder.add_node("enter_shipping", lambda state: {"messages": [ToolMessage("Shipping has the conversation.", tool_call_id="rs")]})
+    builder.add_node("shipping", lambda state: {"messages": [AIMessage("Your parcel arrives on Friday.")]})
+    for source, target in [(START, "triage"), ("triage", "enter_shipping"), ("enter_shipping", "shipping")]:
+        builder.add_edge(source, target)
+    builder.compile(checkpointer=checkpointer).invoke(
+        {"messages": [HumanMessage("refund, and where is my parcel?")]}, {"configurable": {"thread_id": "second-routing-followed"}}
+    )
+
+    steps = steps_of(checkpoint_source, "second-routing-followed", routing_tools=frozenset({"ToBilling", "ToShipping"}))
+
+    assert [view(step) for step in steps] == [
+        ("user_message", None, None, None, "refund, and where is my parcel?"),
+        ("handoff", None, "ToBilling", None, "ToBilling (not followed)"),
+        ("handoff", "shipping", "ToShipping", None, "triage → shipping"),
+        ("agent_message", "shipping", None, None, "Your parcel arrives on Friday."),
+    ]
+
+
+@tool
+def transfer_to_billing_returns() -> str:
+    """Hand the conversation to Billing & Returns."""
+    return "Transferred."
+
+
+def test_a_transfer_tool_hands_over_to_the_agent_as_the_graph_spells_its_name(checkpointer, checkpoint_source):
+    """``transfer_to_billing_returns`` is how a tool name can spell "Billing & Returns": the replay names the
+    agent as it signs its replies, so both rows read as one agent."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("triage", lambda state: {"messages": [
+        AIMessage("", tool_calls=[call("transfer_to_billing_returns", {}, "tr-1")]),
+    ]})
+    builder.add_node("tools", ToolNode([transfer_to_billing_returns]))
+    builder.add_node("billing", lambda state: {"messages": [AIMessage("Your refund is on its way.", name="Billing & Returns")]})
+    for source, target in [(START, "triage"), ("triage", "tools"), ("tools", "billing")]:
+        builder.add_edge(source, target)
+    builder.compile(checkpointer=checkpointer).invoke(
+        {"messages": [HumanMessage("refund please")]}, {"configurable": {"thread_id": "spelled-by-the-graph"}}
+    )
+
+    steps = steps_of(checkpoint_source, "spelled-by-the-graph")
+
+    assert [view(step) for step in steps] == [
+        ("user_message", None, None, None, "refund please"),
+        ("handoff", "Billing & Returns", "transfer_to_billing_returns", None, "triage → Billing & Returns"),
+        ("agent_message", "Billing & Returns", None, None, "Your refund is on its way."),
+    ]
+
+
+def test_a_handoff_from_an_agent_the_checkpoints_do_not_name_reads_from_agent(checkpointer, checkpoint_source):
+    """Run with durability="exit", no write names the node that routed, and its reply carries no name."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("assistant", lambda state: {"messages": [
+        AIMessage("", tool_calls=[call("CompleteOrEscalate", {"reason": "billing question"}, "ce-1")]),
+    ]})
+    builder.add_node("tools", ToolNode([CompleteOrEscalate]))
+    builder.add_node("billing", lambda state: {"messages": [AIMessage("Billing here.", name="billing")]})
+    for source, target in [(START, "assistant"), ("assistant", "tools"), ("tools", "billing")]:
+        builder.add_edge(source, target)
+    builder.compile(checkpointer=checkpointer).invoke(
+        {"messages": [HumanMessage("a billing question")]}, {"configurable": {"thread_id": "unnamed-caller"}}, durability="exit"
+    )
+
+    steps = steps_of(checkpoint_source, "unnamed-caller", routing_tools=frozenset({"CompleteOrEscalate"}))
+
+    assert [view(step) for step in steps] == [
+        ("user_message", None, None, None, "a billing question"),
+        ("handoff", "billing", "CompleteOrEscalate", None, "agent → billing"),
+        ("agent_message", "billing", None, None, "Billing here."),
+    ]
+
+
 # -- a node that raises ---------------------------------------------------------------------------
 
 def test_a_node_that_raises_after_every_tool_call_was_answered_is_one_error_step(checkpointer, checkpoint_source):
