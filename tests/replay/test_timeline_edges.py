@@ -429,3 +429,73 @@ def test_a_node_that_raises_after_every_tool_call_was_answered_is_one_error_step
         ("unknown", "crm_update", None, "error"),
     ]
     assert (steps[-1].details["kind"], steps[-1].details["node"]) == ("node_error", "crm_update")
+
+
+# -- tool results ----------------------------------------------------------------------------------
+
+def test_a_tool_result_answering_a_call_no_reply_made_is_still_a_result(checkpointer, checkpoint_source):
+    """The app posts a background job's outcome as a tool message under the job's id: no model call
+    had that id, and the replay still shows the result, under the agent that had the conversation."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("assistant", lambda state: {"messages": [AIMessage("I have started the refund job.")]})
+    builder.add_node("tools", lambda state: {"messages": [ToolMessage("Refund job finished: 20 EUR returned.", tool_call_id="job-7")]})
+    builder.add_edge(START, "assistant")
+    builder.add_edge("assistant", "tools")
+    builder.compile(checkpointer=checkpointer).invoke(
+        {"messages": [HumanMessage("refund my order")]}, {"configurable": {"thread_id": "result-without-call"}}
+    )
+
+    steps = steps_of(checkpoint_source, "result-without-call")
+
+    assert [view(step) for step in steps] == [
+        ("user_message", None, None, None, "refund my order"),
+        ("agent_message", "assistant", None, None, "I have started the refund job."),
+        ("tool_result", "assistant", None, "success", "Refund job finished: 20 EUR returned."),
+    ]
+    assert steps[-1].tool_call_id == "job-7"
+
+
+def test_a_call_id_two_agents_reuse_gives_each_agent_its_own_result(checkpointer, checkpoint_source):
+    """Each agent's model numbers its calls from one, so billing and then shipping both call ``call_1``."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("billing", lambda state: {"messages": [AIMessage("", tool_calls=[call("get_weather", {"city": "Paris"}, "call_1")])]})
+    builder.add_node("billing_tools", ToolNode([get_weather]))
+    builder.add_node("shipping", lambda state: {"messages": [AIMessage("", tool_calls=[call("get_time", {"city": "Oslo"}, "call_1")])]})
+    builder.add_node("shipping_tools", ToolNode([get_time]))
+    for source, target in [(START, "billing"), ("billing", "billing_tools"), ("billing_tools", "shipping"), ("shipping", "shipping_tools")]:
+        builder.add_edge(source, target)
+    builder.compile(checkpointer=checkpointer).invoke(
+        {"messages": [HumanMessage("weather in Paris, time in Oslo?")]}, {"configurable": {"thread_id": "id-reused-by-two-agents"}}
+    )
+
+    steps = steps_of(checkpoint_source, "id-reused-by-two-agents")
+
+    assert [view(step)[:4] for step in steps] == [
+        ("user_message", None, None, None),
+        ("tool_call", "billing", "get_weather", None),
+        ("tool_result", "billing", "get_weather", "success"),
+        ("tool_call", "shipping", "get_time", None),
+        ("tool_result", "shipping", "get_time", "success"),
+    ]
+
+
+@tool(response_format="content_and_artifact")
+def find_order(order_id: str) -> tuple[str, dict]:
+    """Look an order up; the raw record comes back as the artifact."""
+    return f"Order {order_id} has shipped.", {"order_id": order_id, "carrier": "DHL", "parcels": 2}
+
+
+def test_a_tool_results_artifact_is_kept_on_its_step(checkpointer, checkpoint_source):
+    builder = StateGraph(MessagesState)
+    builder.add_node("assistant", lambda state: {"messages": [AIMessage("", tool_calls=[call("find_order", {"order_id": "A-17"}, "o-1")])]})
+    builder.add_node("tools", ToolNode([find_order]))
+    builder.add_edge(START, "assistant")
+    builder.add_edge("assistant", "tools")
+    builder.compile(checkpointer=checkpointer).invoke(
+        {"messages": [HumanMessage("where is order A-17?")]}, {"configurable": {"thread_id": "with-artifact"}}
+    )
+
+    result = steps_of(checkpoint_source, "with-artifact")[-1]
+
+    assert (result.type, result.content) == (StepType.TOOL_RESULT, "Order A-17 has shipped.")
+    assert result.details == {"message_id": result.details["message_id"], "artifact": {"order_id": "A-17", "carrier": "DHL", "parcels": 2}}
