@@ -499,3 +499,25 @@ def test_a_tool_results_artifact_is_kept_on_its_step(checkpointer, checkpoint_so
 
     assert (result.type, result.content) == (StepType.TOOL_RESULT, "Order A-17 has shipped.")
     assert result.details == {"message_id": result.details["message_id"], "artifact": {"order_id": "A-17", "carrier": "DHL", "parcels": 2}}
+
+
+@tool
+def order_status(order_id: str) -> str:
+    """Look an order up; text only."""
+    return f"Order {order_id} is packed."
+
+
+def test_a_tool_result_without_an_artifact_shows_no_artifact(checkpointer, checkpoint_source):
+    builder = StateGraph(MessagesState)
+    builder.add_node("assistant", lambda state: {"messages": [AIMessage("", tool_calls=[call("order_status", {"order_id": "B-2"}, "o-2")])]})
+    builder.add_node("tools", ToolNode([order_status]))
+    builder.add_edge(START, "assistant")
+    builder.add_edge("assistant", "tools")
+    builder.compile(checkpointer=checkpointer).invoke(
+        {"messages": [HumanMessage("and order B-2?")]}, {"configurable": {"thread_id": "without-artifact"}}
+    )
+
+    result = steps_of(checkpoint_source, "without-artifact")[-1]
+
+    assert (result.type, result.content) == (StepType.TOOL_RESULT, "Order B-2 is packed.")
+    assert result.details == {"message_id": result.details["message_id"]}
