@@ -169,7 +169,7 @@ def reprice(
         events = events.filter(model__in=reported_names)
     lines: dict[str, dict] = defaultdict(lambda: {"calls": 0, "before": Decimal(0), "after": Decimal(0), "unpriced": 0})
     changed: list[AnalyticsEvent] = []
-    conversations: set[int] = set()
+    conversations: dict[int, tuple[Decimal, Decimal]] = defaultdict(lambda: (Decimal(0), Decimal(0)))
     fields = ("id", "conversation_id", "model", "occurred_at", *_USAGE_FIELDS, "cost_usd", "cache_savings_usd", "status")
     for event in events.only(*fields).iterator(chunk_size=batch_size):
         pricing = lookup(event.model, event.occurred_at) if event.model else None
@@ -182,16 +182,20 @@ def reprice(
         line["unpriced"] += cost is None
         after = (cost.cost_usd, cost.cache_savings_usd) if cost else (None, None)
         if after != (event.cost_usd, event.cache_savings_usd):
+            cost_change, savings_change = conversations[event.conversation_id]
+            conversations[event.conversation_id] = (
+                cost_change + (after[0] or 0) - (event.cost_usd or 0),
+                savings_change + (after[1] or 0) - (event.cache_savings_usd or 0),
+            )
             event.cost_usd, event.cache_savings_usd = after
             event.status = "priced" if cost is not None else "unpriced"
             changed.append(event)
-            conversations.add(event.conversation_id)
     if not dry_run and changed:
         with transaction.atomic():
             update_event_costs(
                 costs=[(event.id, event.cost_usd, event.cache_savings_usd, event.status) for event in changed]
             )
-            refresh_conversation_costs(conversation_ids=list(conversations))
+            refresh_conversation_costs(changes=conversations)
             refresh_rollups_of(conversations)
     return RepriceResult(
         lines=tuple(

@@ -12,7 +12,7 @@ next run deletes them, or unmarks them if they grew. Nothing ever deletes a thre
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -21,8 +21,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics.failed_threads import failed_heads
-from analytics.sync import is_derived
-from replay.checkpoint_pruning import CheckpointRows, check_delete_granted, count_thread_rows, delete_threads
+from analytics.sync import in_batches, is_derived
+from replay.checkpoint_pruning import (
+    CheckpointRows,
+    check_delete_granted,
+    check_writable,
+    count_thread_rows,
+    delete_threads,
+)
 from replay.checkpoint_times import checkpoint_id_floor
 from replay.checkpoints import PostgresCheckpointSource, checkpoint_conninfo
 from replay.models import Conversation, ConversationStatus
@@ -88,26 +94,16 @@ def prune_checkpoints(
         if missing:
             raise CheckpointTablesMissing(missing)
         if not dry_run:
+            check_writable(connection=connection)
             check_delete_granted(connection=connection)
         if not connection.execute("SELECT pg_try_advisory_lock(%s)", (PRUNE_LOCK_KEY,)).fetchone()[0]:
             raise PruneRunning("another prune_checkpoints is running on this checkpoint database; wait for it to finish")
         summary = PruneSummary(recent=source.count_thread_heads(after=floor))
-        for heads in _batches(source.iter_thread_heads(after="", before=floor), batch_size):
+        for heads in in_batches(source.iter_thread_heads(after="", before=floor), batch_size):
             batch = _prune_batch(connection=connection, heads=dict(heads), dry_run=dry_run, now=now)
             on_batch(batch)
             summary += batch
     return replace(summary, seconds=time.monotonic() - started)
-
-
-def _batches(heads: Iterator[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
-    batch: list[tuple[str, str]] = []
-    for head in heads:
-        batch.append(head)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _prune_batch(*, connection: psycopg.Connection, heads: dict[str, str], dry_run: bool, now: datetime) -> PruneSummary:
@@ -144,11 +140,19 @@ def _prune_batch(*, connection: psycopg.Connection, heads: dict[str, str], dry_r
     )
     if not prunable:
         return PruneSummary(**kept)
+    marked = Conversation.objects.filter(thread_id__in=list(prunable))
     with transaction.atomic():  # committed before a row goes: see the module's docstring
-        Conversation.objects.filter(thread_id__in=list(prunable)).update(checkpoints_pruned_at=now)
-    deleted = delete_threads(connection=connection, heads=prunable)
+        marked.update(checkpoints_pruned_at=now)
+    try:
+        deleted = delete_threads(connection=connection, heads=prunable)
+    except BaseException:
+        # nothing of the batch was deleted (its transaction is rolled back): the sync must go on deriving it
+        marked.update(checkpoints_pruned_at=None)
+        raise
     if deleted.grown:
         Conversation.objects.filter(thread_id__in=list(deleted.grown)).update(checkpoints_pruned_at=None)
+    # again once the rows are gone: a sync that read a thread whole before the delete took its mark off
+    Conversation.objects.filter(thread_id__in=list(deleted.thread_ids)).update(checkpoints_pruned_at=now)
     return PruneSummary(threads=len(deleted.thread_ids), rows=deleted.rows, grown=len(deleted.grown), **kept)
 
 

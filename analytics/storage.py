@@ -186,6 +186,8 @@ def swap_in_rebuild(*, remove_unstaged: bool) -> int:
         cursor.execute(f"SELECT date_trunc('hour', started_at, 'UTC') FROM {staged_conversations}")  # noqa: S608
         hours += [hour for (hour,) in cursor.fetchall()]
         if remove_unstaged:
+            # every period's lock before the first rollup row goes, as rebuild_rollups takes it
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ROLLUP_LOCK_NAMESPACE, _ALL_PERIODS_KEY))
             cursor.execute("DELETE FROM analytics_hourly_rollups")
             delete_usage_rollups(cursor=cursor)
         _refresh_rollups(cursor=cursor, hours=hours)
@@ -333,17 +335,19 @@ FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::text[]) AS priced(id
 WHERE event.id = priced.id
 """
 
+# Cost and savings move by what the repriced calls changed, not by a sum over the calls: the calls of a month
+# detached by retention are no longer in analytics_events, and their cost must stay in the conversation.
 _REFRESH_CONVERSATION_COSTS_SQL = """
 UPDATE conversations AS conversation
-SET cost_usd = totals.cost_usd, cache_savings_usd = totals.cache_savings_usd, unpriced_models = totals.unpriced_models
-FROM (
-    SELECT conversation_id, COALESCE(sum(cost_usd), 0) AS cost_usd, COALESCE(sum(cache_savings_usd), 0) AS cache_savings_usd,
-           COALESCE(array_agg(DISTINCT model ORDER BY model) FILTER (WHERE status = 'unpriced'), '{}') AS unpriced_models
-    FROM analytics_events
-    WHERE conversation_id = ANY(%s) AND event_type = 'llm_usage'
-    GROUP BY conversation_id
-) AS totals
-WHERE conversation.id = totals.conversation_id
+SET cost_usd = conversation.cost_usd + changes.cost_change,
+    cache_savings_usd = conversation.cache_savings_usd + changes.savings_change,
+    unpriced_models = COALESCE((
+        SELECT array_agg(DISTINCT model ORDER BY model) FILTER (WHERE status = 'unpriced')
+        FROM analytics_events
+        WHERE conversation_id = changes.conversation_id AND event_type = 'llm_usage'
+    ), '{}')
+FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[]) AS changes (conversation_id, cost_change, savings_change)
+WHERE conversation.id = changes.conversation_id
 """
 
 
@@ -356,7 +360,12 @@ def update_event_costs(*, costs: list[tuple[int, Decimal | None, Decimal | None,
             cursor.execute(_UPDATE_EVENT_COSTS_SQL, [list(column) for column in zip(*batch, strict=True)])
 
 
-def refresh_conversation_costs(*, conversation_ids: list[int]) -> None:
-    """The conversations' cost, cache savings and unpriced models, summed again from their LLM calls."""
+def refresh_conversation_costs(*, changes: dict[int, tuple[Decimal, Decimal]]) -> None:
+    """Move each conversation's cost and cache savings by ``conversation id → (cost change, savings change)``
+    of its repriced calls, and list its unpriced models again."""
+    ids = list(changes)
     with connection.cursor() as cursor:
-        cursor.execute(_REFRESH_CONVERSATION_COSTS_SQL, [conversation_ids])
+        cursor.execute(
+            _REFRESH_CONVERSATION_COSTS_SQL,
+            [ids, [changes[pk][0] for pk in ids], [changes[pk][1] for pk in ids]],
+        )

@@ -86,7 +86,7 @@ class SyncSummary:
             self.unknown_steps += sum(1 for event in thread.events if event.event_type == "unknown")
 
 
-def _batches(items: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+def in_batches(items: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
     batch: list[tuple[str, str]] = []
     for item in items:
         batch.append(item)
@@ -176,15 +176,21 @@ def sync_threads(
     threads, read_failures = _read_threads(source, thread_ids)
     # Asked after the read: a thread is marked pruned before its rows go, so a read that pruning cut
     # short is always caught here. Rows a pruned thread got since are not the conversation either.
-    pruned = _pruned(thread_ids)
+    marked = _marked_pruned(thread_ids)
+    read = {thread.thread_id: thread for thread in threads}
+    pruned = {thread_id for thread_id, derived_at in marked.items() if not _holds(read.get(thread_id), derived_at)}
     threads = [thread for thread in threads if thread.thread_id not in pruned]
-    read_failures = [failure for failure in read_failures if failure.thread_id not in pruned]
+    read_failures = [failure for failure in read_failures if failure.thread_id not in marked]
     derived, derive_failures = _derive_each(threads, now=now)
     recorder.prepare(threads=derived)
     with transaction.atomic():
         recorded, events, record_failures_ = _record_each(
             recorder, derived, origin=origin, refresh_rollups=refresh_rollups
         )
+        # marked by a prune that never deleted them (killed, or refused) and read whole: not pruned
+        Conversation.objects.filter(
+            thread_id__in=[thread.conversation.thread_id for thread in recorded if thread.conversation.thread_id in marked]
+        ).update(checkpoints_pruned_at=None)
         failures = [*read_failures, *derive_failures, *record_failures_]
         if keep_failures:
             clear_failures(thread_ids=[thread.conversation.thread_id for thread in recorded])
@@ -194,12 +200,18 @@ def sync_threads(
     return summary
 
 
-def _pruned(thread_ids: Sequence[str]) -> set[str]:
-    """Of these threads, those whose checkpoints retention deleted: their conversation rows stay as they are."""
-    return set(
+def _marked_pruned(thread_ids: Sequence[str]) -> dict[str, str]:
+    """Of these threads, those marked as pruned by retention: ``thread_id → checkpoint id it was derived at``."""
+    return dict(
         Conversation.objects.filter(thread_id__in=list(thread_ids), checkpoints_pruned_at__isnull=False)
-        .values_list("thread_id", flat=True)
+        .values_list("thread_id", "last_checkpoint_id")
     )
+
+
+def _holds(thread: ThreadCheckpoints | None, checkpoint_id: str) -> bool:
+    """Whether this read of a thread holds that checkpoint: a thread marked pruned that still holds the one
+    it was derived at never lost its rows, whatever marked it."""
+    return thread is not None and any(record.checkpoint_id == checkpoint_id for record in thread.checkpoints)
 
 
 # -- which threads need deriving --------------------------------------------------------------------
@@ -259,7 +271,7 @@ def backfill(
         thread_ids = [thread_id] if thread_id is not None else failed_thread_ids()
         on_start(len(thread_ids))
         summary = SyncSummary()
-        for batch in _batches(((thread, "") for thread in thread_ids), batch_size):
+        for batch in in_batches(((thread, "") for thread in thread_ids), batch_size):
             summary.merge(
                 sync_threads(
                     source=source, recorder=recorder, thread_ids=[thread for thread, _ in batch],
@@ -284,7 +296,7 @@ def backfill(
     if not dry_run:
         SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.STARTED)
     summary = SyncSummary()
-    batches = _batches(source.iter_thread_heads(after=after, before=before, shard=shard), batch_size)
+    batches = in_batches(source.iter_thread_heads(after=after, before=before, shard=shard), batch_size)
     for watermark, batch_summary in _run_batches(
         batches, source=source, recorder=target, workers=workers, refresh_rollups=not defer_rollups,
         force=rebuild, retry_failed=False, keep_failures=not dry_run,
@@ -401,7 +413,7 @@ def sync_recent(
         newest_pending_interrupt_at__lt=approval_expiry_cutoff(now=now), checkpoints_pruned_at__isnull=True,
     ).values_list("thread_id", flat=True)
     changed += [thread for thread in expiring if thread not in changed]
-    for batch in _batches(((thread, "") for thread in changed), 200):
+    for batch in in_batches(((thread, "") for thread in changed), 200):
         summary.merge(
             sync_threads(
                 source=source, recorder=recorder, thread_ids=[thread for thread, _ in batch], origin=EventSource.LIVE,

@@ -54,6 +54,21 @@ class DeletedThreads:
     rows: CheckpointRows
 
 
+class CheckpointDatabaseReadOnly(PermissionError):
+    """The checkpoint database refuses writes: a replica, or a session set read-only."""
+
+
+def check_writable(*, connection: psycopg.Connection) -> None:
+    """Raise CheckpointDatabaseReadOnly when this connection cannot delete anything (a hot standby, or
+    ``default_transaction_read_only``), before anything is decided: privileges replicate, so a replica
+    passes check_delete_granted and refuses only at the first DELETE."""
+    read_only = connection.execute(
+        "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean"
+    ).fetchone()[0]
+    if read_only:
+        raise CheckpointDatabaseReadOnly("the checkpoint database is read-only")
+
+
 def check_delete_granted(*, connection: psycopg.Connection) -> None:
     """Raise DeleteNotGranted unless the connection's role may delete from every checkpoint table."""
     rows = connection.execute(
@@ -67,6 +82,7 @@ def check_delete_granted(*, connection: psycopg.Connection) -> None:
 
 
 _HEADS_SQL = "SELECT thread_id, max(checkpoint_id) FROM checkpoints WHERE thread_id = ANY(%s) GROUP BY thread_id"
+_DELETE_CHECKPOINTS_SQL = "DELETE FROM checkpoints WHERE thread_id = ANY(%s) RETURNING thread_id, checkpoint_id"
 _LEFT_SQL = " UNION ".join(
     f"SELECT thread_id FROM {table} WHERE thread_id = ANY(%(threads)s)" for table in CHECKPOINT_TABLES  # noqa: S608
 )
@@ -98,9 +114,16 @@ def delete_threads(*, connection: psycopg.Connection, heads: dict[str, str]) -> 
                 doomed = [thread for thread in heads if thread not in grown and thread in current]
                 if not doomed:
                     return DeletedThreads(thread_ids=(), grown=tuple(sorted(grown)), rows=CheckpointRows())
-                counts = [
+                # each DELETE sees what was committed when it began: a checkpoint the agent committed after
+                # the heads were read is deleted with the rest, and names its thread as one that went on
+                deleted = connection.execute(_DELETE_CHECKPOINTS_SQL, (doomed,)).fetchall()
+                went_on = {thread for thread, checkpoint_id in deleted if checkpoint_id > heads[thread]}
+                if went_on:
+                    grown |= went_on
+                    raise _ThreadsWentOn
+                counts = [len(deleted)] + [
                     connection.execute(f"DELETE FROM {table} WHERE thread_id = ANY(%s)", (doomed,)).rowcount  # noqa: S608
-                    for table in CHECKPOINT_TABLES
+                    for table in CHECKPOINT_TABLES if table != "checkpoints"
                 ]
                 # a row the agent commits after a DELETE began is not deleted by it: that thread went on
                 left = {thread for (thread,) in connection.execute(_LEFT_SQL, {"threads": doomed}).fetchall()}

@@ -2,6 +2,7 @@
 the rebuild, retention by detaching, and the migration that partitions an existing table."""
 
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,12 +12,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from analytics.breakdowns import get_breakdowns
-from analytics.models import AnalyticsEvent
+from analytics.models import AnalyticsEvent, EventType, ModelPrice
 from analytics.partitions import Month, attached_months, detach_expired_partitions, ensure_event_partitions
+from analytics.pricing import reprice
 from analytics.storage import delete_conversations
 from replay.models import Conversation
 from smart_support.agent.scenarios import plan_conversation
-from tests.factories import AnalyticsEventFactory, ConversationFactory
+from tests.factories import AnalyticsEventFactory, ConversationFactory, ModelPriceFactory
 
 STARTED_AT = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
 SEPTEMBER = datetime(2026, 9, 20, 14, 0, tzinfo=timezone.utc)
@@ -222,3 +224,34 @@ def test_partitioning_an_existing_table_keeps_every_row(db):
     )
     # the identity goes on after the rows kept
     assert AnalyticsEventFactory(conversation=conversation, dedup_key="new").pk > rows[-1][0]
+
+
+LATE_SEPTEMBER = datetime(2026, 9, 30, 23, 55, tzinfo=timezone.utc)
+EARLY_OCTOBER = datetime(2026, 10, 1, 0, 5, tzinfo=timezone.utc)
+MID_NOVEMBER = datetime(2026, 11, 15, tzinfo=timezone.utc)
+
+
+def llm_call(conversation, *, at: datetime, dedup_key: str):
+    return AnalyticsEventFactory(
+        conversation=conversation, event_type=EventType.LLM_USAGE, occurred_at=at, dedup_key=dedup_key,
+        model="gpt-review", input_tokens=1_000_000, output_tokens=0, cost_usd=Decimal("1.00"), status="priced",
+    )
+
+
+def test_a_reprice_after_detaching_a_month_keeps_the_cost_of_its_calls_in_the_conversation(db):
+    """A price change reprices the calls still attached; a conversation that crossed into a detached month keeps
+    the cost of that month's calls."""
+    price = ModelPriceFactory(model="gpt-review", input_usd_per_million=Decimal("1.00"), output_usd_per_million=Decimal("1.00"))
+    ensure_event_partitions(moments=[LATE_SEPTEMBER, EARLY_OCTOBER], now=MID_NOVEMBER)
+    conversation = ConversationFactory(started_at=LATE_SEPTEMBER, last_activity_at=EARLY_OCTOBER, cost_usd=Decimal("2.00"))
+    llm_call(conversation, at=LATE_SEPTEMBER, dedup_key="september-call")
+    llm_call(conversation, at=EARLY_OCTOBER, dedup_key="october-call")
+
+    detached = detach_expired_partitions(retention_months=1, now=MID_NOVEMBER)  # keeps October and November
+    assert [month.table for month in detached if month.rows] == ["analytics_events_2026_09_detached"]
+
+    ModelPrice.objects.filter(pk=price.pk).update(input_usd_per_million=Decimal("2.00"))
+    reprice(models=["gpt-review"])
+
+    # October's call now costs 2.00; September's 1.00 is archived but still part of the conversation
+    assert Conversation.objects.get(pk=conversation.pk).cost_usd == Decimal("3.00")

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from analytics.retention import CheckpointTablesMissing, PruneRunning, PruneSummary, prune_checkpoints
-from replay.checkpoint_pruning import DeleteNotGranted
+from replay.checkpoint_pruning import CheckpointDatabaseReadOnly, DeleteNotGranted
 from replay.checkpoints import checkpoint_conninfo, described_conninfo
 
 
@@ -41,6 +41,12 @@ class Command(BaseCommand):
                 f"role {error.role!r} may not DELETE from {', '.join(error.tables)} in the checkpoint database "
                 f"({described_conninfo(checkpoint_conninfo())}); nothing was deleted. "
                 f"As the tables' owner, run: {error.grant}"
+            ) from None
+        except CheckpointDatabaseReadOnly:
+            raise CommandError(
+                f"the checkpoint database ({described_conninfo(checkpoint_conninfo())}) is read-only (a replica?); "
+                "nothing was deleted. Pruning deletes from the agent's primary: point CHECKPOINT_DATABASE_URL at it "
+                "for this command"
             ) from None
         except CheckpointTablesMissing as error:
             raise CommandError(
