@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -39,9 +40,10 @@ from replay.checkpoints import PostgresCheckpointSource, ThreadCheckpoints, clos
 from replay.models import Conversation, ConversationStatus
 from replay.steps import approval_expiry_cutoff
 from replay.thread_shards import ALL_THREADS, ThreadShard
-from replay.timeline import TimelineRules
+from replay.timeline import PriceLookup, TimelineRules
 
 logger = logging.getLogger(__name__)
+Item = TypeVar("Item")
 
 # LangGraph may save a checkpoint's writes (an interrupt, a resume) after the checkpoint itself, and
 # checkpoints committed out of id order: a thread derived less than this after its newest checkpoint
@@ -49,6 +51,8 @@ logger = logging.getLogger(__name__)
 SETTLE_TIME = timedelta(minutes=2)
 # Up to this many threads a backfill keeps the hourly rollups current batch by batch.
 ROLLUPS_PER_BATCH_UP_TO = 2000
+# Threads read and derived at once within a batch; the batch is still recorded in one transaction.
+READ_AT_ONCE = 50
 # The database itself failing is not a thread's fault: such errors stop the batch, never mark a thread.
 DATABASE_FAULTS = (psycopg.OperationalError, psycopg.InterfaceError, DjangoOperationalError, DjangoInterfaceError)
 # What the database says of one thread's rows (the recorder writes through psycopg directly).
@@ -86,8 +90,8 @@ class SyncSummary:
             self.unknown_steps += sum(1 for event in thread.events if event.event_type == "unknown")
 
 
-def in_batches(items: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
-    batch: list[tuple[str, str]] = []
+def in_batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    batch: list[Item] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:
@@ -122,9 +126,8 @@ def _read_threads(
 
 
 def _derive_each(
-    threads: list[ThreadCheckpoints], *, now: datetime
+    threads: list[ThreadCheckpoints], *, now: datetime, price_lookup: PriceLookup, rules: TimelineRules
 ) -> tuple[list[DerivedThread], list[ThreadFailure]]:
-    price_lookup, rules = load_price_lookup(), TimelineRules.from_settings()
     derived, failures = [], []
     for thread in threads:
         try:
@@ -173,15 +176,17 @@ def sync_threads(
     (``keep_failures``) and costs nothing else. Returns what was done."""
     now = now or datetime.now(dt_timezone.utc)
     summary = SyncSummary()
-    threads, read_failures = _read_threads(source, thread_ids)
-    # Asked after the read: a thread is marked pruned before its rows go, so a read that pruning cut
-    # short is always caught here. Rows a pruned thread got since are not the conversation either.
-    marked = _marked_pruned(thread_ids)
-    read = {thread.thread_id: thread for thread in threads}
-    pruned = {thread_id for thread_id, derived_at in marked.items() if not _holds(read.get(thread_id), derived_at)}
-    threads = [thread for thread in threads if thread.thread_id not in pruned]
-    read_failures = [failure for failure in read_failures if failure.thread_id not in marked]
-    derived, derive_failures = _derive_each(threads, now=now)
+    price_lookup, rules = load_price_lookup(), TimelineRules.from_settings()
+    derived, failures, marked = [], [], {}
+    # read and derived a few at a time, only the derivations kept for the one transaction: the checkpoints of
+    # a few long threads (every version of their messages) held hundreds of MB when a whole batch was read
+    for chunk in in_batches(thread_ids, READ_AT_ONCE):
+        chunk_derived, chunk_failures, chunk_marked = _read_and_derive(
+            source, chunk, now=now, price_lookup=price_lookup, rules=rules
+        )
+        derived += chunk_derived
+        failures += chunk_failures
+        marked.update(chunk_marked)
     recorder.prepare(threads=derived)
     with transaction.atomic():
         recorded, events, record_failures_ = _record_each(
@@ -191,13 +196,30 @@ def sync_threads(
         Conversation.objects.filter(
             thread_id__in=[thread.conversation.thread_id for thread in recorded if thread.conversation.thread_id in marked]
         ).update(checkpoints_pruned_at=None)
-        failures = [*read_failures, *derive_failures, *record_failures_]
+        failures += record_failures_
         if keep_failures:
             clear_failures(thread_ids=[thread.conversation.thread_id for thread in recorded])
             record_failures(failures=failures)
     summary.add(recorded, events)
     summary.failed = len(failures)
     return summary
+
+
+def _read_and_derive(
+    source: PostgresCheckpointSource, thread_ids: list[str], *, now: datetime, price_lookup: PriceLookup,
+    rules: TimelineRules,
+) -> tuple[list[DerivedThread], list[ThreadFailure], dict[str, str]]:
+    """Read and derive these threads: their derivations, the failures, and which of them retention marked."""
+    threads, read_failures = _read_threads(source, thread_ids)
+    # Asked after the read: a thread is marked pruned before its rows go, so a read that pruning cut
+    # short is always caught here. Rows a pruned thread got since are not the conversation either.
+    marked = _marked_pruned(thread_ids)
+    read = {thread.thread_id: thread for thread in threads}
+    pruned = {thread_id for thread_id, derived_at in marked.items() if not _holds(read.get(thread_id), derived_at)}
+    threads = [thread for thread in threads if thread.thread_id not in pruned]
+    read_failures = [failure for failure in read_failures if failure.thread_id not in marked]
+    derived, derive_failures = _derive_each(threads, now=now, price_lookup=price_lookup, rules=rules)
+    return derived, [*read_failures, *derive_failures], marked
 
 
 def _marked_pruned(thread_ids: Sequence[str]) -> dict[str, str]:
