@@ -19,15 +19,15 @@ def main() -> None:
         print(f"database\t{cursor.fetchone()[0]}")
         for table in TABLES:
             cursor.execute(
-                # a partitioned table's size and rows are its partitions'
-                "SELECT pg_size_pretty(coalesce(sum(pg_total_relation_size(tree.relid)), 0)), "
-                "coalesce(sum(greatest(class.reltuples, 0)), 0)::bigint "
-                "FROM (SELECT relid FROM pg_partition_tree(%s::regclass) UNION SELECT %s::regclass) AS tree "
-                "JOIN pg_class AS class ON class.oid = tree.relid",
+                # a partitioned table's size is its partitions'
+                "SELECT pg_size_pretty(coalesce(sum(pg_total_relation_size(tree.relid)), 0)) "
+                "FROM (SELECT relid FROM pg_partition_tree(%s::regclass) UNION SELECT %s::regclass) AS tree",
                 [table, table],
             )
-            size, rows = cursor.fetchone()
-            print(f"{table}\t{size} (~{rows:,} rows)")
+            size = cursor.fetchone()[0]
+            cursor.execute(f"SELECT count(*) FROM {table}")  # exact: estimates lag behind a rebuild's churn
+            rows = cursor.fetchone()[0]
+            print(f"{table}\t{size} ({rows:,} rows)")
 
 
 if __name__ == "__main__":
