@@ -44,7 +44,7 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/analytics/test_backfill.py", "tests/analytics/test_sync_faults.py", "tests/analytics/test_live_sync.py",
         "tests/analytics/test_backfill_options.py", "tests/analytics/test_sharded_sync.py",
         "tests/replay/test_prune_checkpoints.py", "tests/analytics/test_event_partitions.py",
-        "tests/analytics/test_follow_loop.py",
+        "tests/analytics/test_follow_loop.py", "tests/analytics/test_sync_selection.py", "tests/replay/test_prune_races.py",
     ],
     # a thread's steps -> its events and its conversation row (the measures read off them included)
     "analytics/derive.py": [
