@@ -227,11 +227,13 @@ class _StepBuilder(ApprovalSteps):
         usage = self._usage(occurrence, message)
         unpriced = bool(usage) and usage.get("cost_usd") is None and (usage.get("input_tokens") or usage.get("output_tokens"))
         text = message.text
-        produced = 0
+        usage_shown = False  # a reply's tokens and cost go on its first step only
 
         def usage_once() -> dict[str, Any]:
-            if produced:
+            nonlocal usage_shown
+            if usage_shown:
                 return {}
+            usage_shown = True
             return {**usage, "details_extra": {"unpriced_model": True} if unpriced else {}}
 
         tool_calls = message.tool_calls
@@ -240,7 +242,6 @@ class _StepBuilder(ApprovalSteps):
             extra = usage_once()
             details = {"message_id": message.id, **extra.pop("details_extra", {})}
             self._emit(occurrence, StepType.AGENT_MESSAGE, agent=agent, content=text, details=details, **extra)
-            produced += 1
         for call in tool_calls:
             name, call_id, args = call.name, call.id, call.args
             if call_id in self.structured_answers:
@@ -252,7 +253,6 @@ class _StepBuilder(ApprovalSteps):
                 }
                 content = json.dumps(args, ensure_ascii=False, default=str)
                 self._emit(occurrence, StepType.AGENT_MESSAGE, agent=agent, content=content, details=details, **extra)
-                produced += 1
                 continue
             target = self.rules.handoff_target(name)
             if target is not None:
@@ -288,7 +288,6 @@ class _StepBuilder(ApprovalSteps):
                     occurrence, StepType.TOOL_CALL, agent=agent, tool_name=name, tool_call_id=call_id,
                     tool_args=args, details=details, **extra,
                 )
-            produced += 1
 
     def _on_tool_message(self, occurrence: Occurrence, message: StoredMessage) -> None:
         if message.tool_call_id in self.structured_answers:
