@@ -173,14 +173,14 @@ class _StepBuilder(ApprovalSteps):
             return occurrence.node
         return self.last_agent
 
-    def _route(self, occurrence: Occurrence, target: str, from_agent: str | None, **details: Any) -> bool:
-        """Record a routing to ``target``; one routing seen two ways (tool and channel) is one handoff."""
-        already = self.last_handoff_target == target or (self.active_agent == target and details.get("via") != "tool")
+    def _route(self, target: str, *, via: str) -> bool:
+        """Record a routing to ``target``; False when it is one already shown: one routing seen two ways (its
+        tool, then the channel or node entry that follows it) is one handoff. A routing tool is always shown."""
+        repeated = via != "tool" and target in (self.last_handoff_target, self.active_agent)
         self.active_agent = target
-        if already and details.get("via") != "tool":
-            return False
-        self.last_handoff_target = target
-        return True
+        if not repeated:
+            self.last_handoff_target = target
+        return not repeated
 
     # -- messages ------------------------------------------------------------------------------
     def _on_message(self, occurrence: Occurrence) -> None:
@@ -270,7 +270,7 @@ class _StepBuilder(ApprovalSteps):
             details.update(edited)
             if routing:
                 if target is not None:
-                    self._route(occurrence, target, agent, via="tool")
+                    self._route(target, via="tool")
                 details["from_agent"] = agent
                 step = self._emit(
                     occurrence, StepType.HANDOFF, agent=target, tool_name=name, tool_call_id=call_id,
@@ -348,7 +348,7 @@ class _StepBuilder(ApprovalSteps):
         if previous is None:
             self.active_agent = node  # the first entry, from the graph's start: no one handed over
             return
-        if previous != node and self._route(occurrence, node, previous, via="router"):
+        if previous != node and self._route(node, via="router"):
             self._emit(
                 occurrence, StepType.HANDOFF, agent=node, content=f"{previous or 'start'} → {node}",
                 details={"from_agent": previous, "via": "router"},
@@ -375,7 +375,7 @@ class _StepBuilder(ApprovalSteps):
         if previous is None:
             self.active_agent = agent
             return
-        if previous != agent and self._route(occurrence, agent, previous, via="channel"):
+        if previous != agent and self._route(agent, via="channel"):
             self._emit(
                 occurrence, StepType.HANDOFF, agent=agent, content=f"{previous} → {agent}",
                 details={"from_agent": previous, "via": self.rules.active_agent_channel},
