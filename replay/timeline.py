@@ -229,27 +229,27 @@ class _StepBuilder(ApprovalSteps):
         text = message.text
         usage_shown = False  # a reply's tokens and cost go on its first step only
 
-        def usage_once() -> dict[str, Any]:
+        def usage_once() -> tuple[dict[str, Any], dict[str, Any]]:
+            """The reply's usage as step fields, and its flags as details, for its first step; none after."""
             nonlocal usage_shown
             if usage_shown:
-                return {}
+                return {}, {}
             usage_shown = True
-            return {**usage, "details_extra": {"unpriced_model": True} if unpriced else {}}
+            return usage, {"unpriced_model": True} if unpriced else {}
 
         tool_calls = message.tool_calls
         only_handoffs = bool(tool_calls) and all(self.rules.is_routing(call.name) for call in tool_calls)
         if (text and not (only_handoffs and not usage)) or not tool_calls:
-            extra = usage_once()
-            details = {"message_id": message.id, **extra.pop("details_extra", {})}
+            extra, flags = usage_once()
+            details = {"message_id": message.id, **flags}
             self._emit(occurrence, StepType.AGENT_MESSAGE, agent=agent, content=text, details=details, **extra)
         for call in tool_calls:
             name, call_id, args = call.name, call.id, call.args
             if call_id in self.structured_answers:
                 # create_agent's ToolStrategy: the agent's final answer, not a tool that ran
-                extra = usage_once()
+                extra, flags = usage_once()
                 details = {
-                    "message_id": message.id, "tool_call_id": call_id, "structured_response": name, "answer": args,
-                    **extra.pop("details_extra", {}),
+                    "message_id": message.id, "tool_call_id": call_id, "structured_response": name, "answer": args, **flags,
                 }
                 content = json.dumps(args, ensure_ascii=False, default=str)
                 self._emit(occurrence, StepType.AGENT_MESSAGE, agent=agent, content=content, details=details, **extra)
@@ -264,8 +264,8 @@ class _StepBuilder(ApprovalSteps):
                     checkpoint_ns=occurrence.checkpoint_ns, reply_number=self.replies, routing=routing,
                 )
                 self.tool_calls.setdefault(call_id, []).append(info)
-            extra = usage_once()
-            details = {"message_id": message.id, **extra.pop("details_extra", {})}
+            extra, flags = usage_once()
+            details = {"message_id": message.id, **flags}
             args, edited = arguments_that_ran(occurrence, call_id=call_id, proposed=args)
             details.update(edited)
             if routing:
