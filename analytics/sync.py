@@ -54,6 +54,8 @@ ROLLUPS_PER_BATCH_UP_TO = 2000
 # Threads read and derived at once within a batch; the batch is still recorded in one transaction. Twenty
 # 370-checkpoint threads read together take about 60 MB in Python and as much again in libpq's results.
 READ_AT_ONCE = 20
+# Threads a live pass records per transaction.
+LIVE_BATCH_SIZE = 200
 # The database itself failing is not a thread's fault: such errors stop the batch, never mark a thread.
 DATABASE_FAULTS = (psycopg.OperationalError, psycopg.InterfaceError, DjangoOperationalError, DjangoInterfaceError)
 # What the database says of one thread's rows (the recorder writes through psycopg directly).
@@ -294,11 +296,11 @@ def backfill(
         thread_ids = [thread_id] if thread_id is not None else failed_thread_ids()
         on_start(len(thread_ids))
         summary = SyncSummary()
-        for batch in in_batches(((thread, "") for thread in thread_ids), batch_size):
+        for batch in in_batches(thread_ids, batch_size):
             summary.merge(
                 sync_threads(
-                    source=source, recorder=recorder, thread_ids=[thread for thread, _ in batch],
-                    origin=EventSource.BACKFILL, keep_failures=not dry_run,
+                    source=source, recorder=recorder, thread_ids=batch, origin=EventSource.BACKFILL,
+                    keep_failures=not dry_run,
                 )
             )
             on_progress(len(batch))
@@ -436,12 +438,9 @@ def sync_recent(
         newest_pending_interrupt_at__lt=approval_expiry_cutoff(now=now), checkpoints_pruned_at__isnull=True,
     ).values_list("thread_id", flat=True)
     changed += [thread for thread in expiring if thread not in changed]
-    for batch in in_batches(((thread, "") for thread in changed), 200):
+    for batch in in_batches(changed, LIVE_BATCH_SIZE):
         summary.merge(
-            sync_threads(
-                source=source, recorder=recorder, thread_ids=[thread for thread, _ in batch], origin=EventSource.LIVE,
-                now=now,
-            )
+            sync_threads(source=source, recorder=recorder, thread_ids=batch, origin=EventSource.LIVE, now=now)
         )
     newest = max([watermark, *(newest for _, newest, _ in signatures)])
     return newest, summary
