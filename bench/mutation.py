@@ -39,6 +39,7 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/replay/test_email_assistant_timeline.py", "tests/replay/test_breakpoints.py",
         "tests/replay/test_static_breakpoints.py", "tests/replay/test_corrupt_checkpoints.py",
         "tests/replay/test_agent_middleware.py", "tests/replay/test_timeline_steps.py", "tests/replay/test_timeline_edges.py",
+        "tests/replay/test_timeline_step_fields.py",
     ],
     "analytics/sync.py": [
         "tests/analytics/test_backfill.py", "tests/analytics/test_sync_faults.py", "tests/analytics/test_live_sync.py",

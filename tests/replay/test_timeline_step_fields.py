@@ -1,0 +1,220 @@
+"""What each step of an LLM reply carries, field by field: an escalation's reason, arguments and call id; a
+handoff's arguments and the agent it names; which replies are flagged as unpriced; a structured answer's
+text; which unanswered call is the agent's decision when a later one awaits approval; an error after a
+handoff. Real graphs through the real PostgresSaver, each reply scripted."""
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Annotated, TypedDict
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.types import interrupt
+
+from replay.timeline import ModelPricing, StepType, build_timeline
+from tests.apps.supervisor_app import call
+
+NOW = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc)
+PRICES = {"gpt-4o": ModelPricing(Decimal("2.50"), Decimal("10.00"))}
+
+
+class State(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    structured_response: dict
+
+
+def reply(text="", *, calls=(), model=None, tokens=None, name=None, message_id=None):
+    """An LLM reply as a provider's integration stores it: its model in response_metadata, tokens in usage_metadata."""
+    usage = None
+    if tokens is not None:
+        usage = {"input_tokens": tokens[0], "output_tokens": tokens[1], "total_tokens": sum(tokens)}
+    return AIMessage(
+        text, tool_calls=list(calls), name=name, id=message_id, usage_metadata=usage,
+        response_metadata={"model_name": model} if model else {},
+    )
+
+
+def run_turns(checkpointer, thread_id, turns, *, node="assistant", then=None):
+    """One user turn per item of ``turns``: the node ``node`` writes that item's update (messages, or a dict);
+    ``then`` is a second node run after it (which may raise)."""
+    updates = iter(turns)
+
+    def answer(state):
+        update = next(updates)
+        return update if isinstance(update, dict) else {"messages": update}
+
+    builder = StateGraph(State)
+    builder.add_node(node, answer)
+    builder.add_edge(START, node)
+    if then is None:
+        builder.add_edge(node, END)
+    else:
+        builder.add_node(then.__name__, then)
+        builder.add_edge(node, then.__name__)
+        builder.add_edge(then.__name__, END)
+    graph = builder.compile(checkpointer=checkpointer)
+    config = {"configurable": {"thread_id": thread_id}}
+    for number in range(len(turns)):
+        try:
+            graph.invoke({"messages": [HumanMessage(f"question {number}")]}, config)
+        except RuntimeError:
+            pass  # the node's failure is stored in the thread, which is what the test reads
+    return graph, config
+
+
+def steps_of(source, thread_id, **kwargs):
+    return build_timeline(source.get_thread(thread_id=thread_id), now=NOW, **kwargs)
+
+
+def the_one(steps, step_type):
+    (found,) = [step for step in steps if step.type == step_type]
+    return found
+
+
+# -- escalations ---------------------------------------------------------------------------------
+
+def test_an_escalation_shows_the_reason_the_agent_gave_with_its_arguments_and_call_id(checkpointer, checkpoint_source):
+    arguments = {"reason": "Customer asks for a manager", "order_id": "1001"}
+    run_turns(checkpointer, "escalation-with-reason", [[
+        reply(calls=[call("escalate_to_human", arguments, "esc-1")]),
+        ToolMessage("A colleague will call you back.", tool_call_id="esc-1", name="escalate_to_human"),
+    ]])
+
+    escalation = the_one(steps_of(checkpoint_source, "escalation-with-reason"), StepType.ESCALATION)
+
+    assert (escalation.agent, escalation.tool_name, escalation.tool_call_id, escalation.tool_args, escalation.content) == (
+        "assistant", "escalate_to_human", "esc-1", arguments, "Customer asks for a manager",
+    )
+
+
+def test_an_escalation_without_a_reason_has_no_text(checkpointer, checkpoint_source):
+    run_turns(checkpointer, "escalation-without-reason", [[reply(calls=[call("escalate_to_human", {}, "esc-2")])]])
+
+    escalation = the_one(steps_of(checkpoint_source, "escalation-without-reason"), StepType.ESCALATION)
+
+    assert (escalation.tool_call_id, escalation.tool_args, escalation.content) == ("esc-2", {}, None)
+
+
+# -- handoffs by tool --------------------------------------------------------------------------------
+
+def billing(state):
+    raise RuntimeError("billing is down")
+
+
+def test_a_handoff_from_a_reply_no_agent_made_names_its_target_and_keeps_its_arguments(checkpointer, checkpoint_source):
+    """create_agent's loop node "model" is no agent; the billing node then fails: that is the node's error,
+    not the result of the routing call, which no tool answers."""
+    run_turns(
+        checkpointer, "handoff-from-model",
+        [[reply(calls=[call("transfer_to_billing", {"note": "refund for order 1001"}, "h-1")])]], node="model", then=billing,
+    )
+
+    steps = steps_of(checkpoint_source, "handoff-from-model")
+
+    assert [(step.type.value, step.agent, step.status) for step in steps] == [
+        ("user_message", None, None), ("handoff", "billing", None), ("unknown", "billing", "error"),
+    ]
+    handoff = steps[1]
+    assert (handoff.tool_call_id, handoff.tool_args, handoff.content) == (
+        "h-1", {"note": "refund for order 1001"}, "agent → billing",
+    )
+    assert handoff.details["from_agent"] is None
+    assert steps[2].details["kind"] == "node_error" and "billing is down" in steps[2].content
+
+
+def test_a_handoff_names_the_agent_as_the_graph_spells_it(checkpointer, checkpoint_source):
+    run_turns(checkpointer, "handoff-spelled", [
+        [reply(calls=[call("transfer_to_billing_team", {}, "h-2")], name="triage"),
+         ToolMessage("Transferred.", tool_call_id="h-2", name="transfer_to_billing_team")],
+        [reply("Your refund is on its way.", name="Billing-Team")],
+    ])
+
+    handoff = the_one(steps_of(checkpoint_source, "handoff-spelled"), StepType.HANDOFF)
+
+    assert (handoff.agent, handoff.content) == ("Billing-Team", "triage → Billing-Team")
+
+
+# -- unpriced replies ------------------------------------------------------------------------------
+
+def test_only_replies_with_tokens_of_a_model_without_a_price_are_flagged_unpriced(checkpointer, checkpoint_source):
+    run_turns(checkpointer, "unpriced-flags", [
+        [reply("priced", model="gpt-4o", tokens=(10, 5))],
+        [reply("output only", model="mystery-1", tokens=(0, 7))],
+        [reply("input only", model="mystery-1", tokens=(12, 0))],
+        [reply("no tokens", model="mystery-1", tokens=(0, 0))],
+    ])
+
+    steps = steps_of(checkpoint_source, "unpriced-flags", price_lookup=lambda model, at: PRICES.get(model))
+
+    answers = [step for step in steps if step.type == StepType.AGENT_MESSAGE]
+    assert [(step.content, step.cost_usd, step.details.get("unpriced_model", False)) for step in answers] == [
+        ("priced", Decimal("0.000075"), False),
+        ("output only", None, True),
+        ("input only", None, True),
+        ("no tokens", None, False),
+    ]
+
+
+def test_a_reply_with_text_and_calls_carries_its_usage_once(checkpointer, checkpoint_source):
+    run_turns(checkpointer, "usage-once", [[reply(
+        "Let me check both.", model="mystery-1", tokens=(40, 9),
+        calls=[call("lookup_order", {"order_id": "1"}, "c-1"), call("lookup_order", {"order_id": "2"}, "c-2")],
+    )]])
+
+    steps = steps_of(checkpoint_source, "usage-once")
+
+    assert [(step.type.value, step.input_tokens, step.details.get("unpriced_model", False)) for step in steps[1:]] == [
+        ("agent_message", 40, True), ("tool_call", None, False), ("tool_call", None, False),
+    ]
+
+
+# -- structured answers ----------------------------------------------------------------------------
+
+def test_a_structured_answer_after_text_reads_as_written_with_its_details(checkpointer, checkpoint_source):
+    """create_agent's ToolStrategy: the answer's call and its receipt are written by one task together with
+    structured_response; the reply's text comes first and carries the usage."""
+    answer = {"summary": "Remboursement accepté", "requested_at": datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)}
+    run_turns(checkpointer, "structured-after-text", [{
+        "messages": [
+            reply("Voilà.", calls=[call("Verdict", answer, "s-1")], model="mystery-1", tokens=(30, 8), message_id="ai-s"),
+            ToolMessage("Returning structured response", tool_call_id="s-1", name="Verdict"),
+        ],
+        "structured_response": {"summary": "Remboursement accepté"},
+    }])
+
+    steps = steps_of(checkpoint_source, "structured-after-text")
+
+    text, structured = [step for step in steps if step.type == StepType.AGENT_MESSAGE]
+    assert (text.content, text.input_tokens) == ("Voilà.", 30)
+    assert structured.content == '{"summary": "Remboursement accepté", "requested_at": "2026-11-10 09:30:00+00:00"}'
+    assert structured.input_tokens is None
+    assert structured.details == {
+        "message_id": "ai-s", "tool_call_id": "s-1", "structured_response": "Verdict", "answer": answer,
+    }
+    assert StepType.TOOL_RESULT not in {step.type for step in steps}
+
+
+# -- which reply an approval is about --------------------------------------------------------------
+
+def test_an_approval_is_about_the_latest_reply_and_an_older_unanswered_call_is_a_decision(checkpointer, checkpoint_source):
+    """An earlier reply's call nothing answered (a ``Done``-style marker) stays the agent's decision; the
+    approval the graph asks for two turns later is about the latest reply's call only."""
+    turns = [
+        [reply(calls=[call("Done", {"done": True}, "d-1")])],
+        [reply("Noted.")],
+        [reply(calls=[call("issue_refund", {"order_id": "1001"}, "r-1")])],
+    ]
+    asked = iter([False, False, True])
+
+    def approve(state):
+        if next(asked):
+            interrupt("Approve the refund?")
+
+    run_turns(checkpointer, "approval-latest", turns, then=approve)
+
+    steps = steps_of(checkpoint_source, "approval-latest")
+
+    calls = {step.tool_call_id: step.details.get("decision", False) for step in steps if step.type == StepType.TOOL_CALL}
+    assert calls == {"d-1": True, "r-1": False}
+    assert the_one(steps, StepType.INTERRUPT).status == "pending"
