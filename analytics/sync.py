@@ -221,8 +221,24 @@ def _read_and_derive(
     pruned = {thread_id for thread_id, derived_at in marked.items() if not _holds(read.get(thread_id), derived_at)}
     threads = [thread for thread in threads if thread.thread_id not in pruned]
     read_failures = [failure for failure in read_failures if failure.thread_id not in marked]
+    # the app wrote to a pruned thread again: its new turns alone are no conversation; say so once per head
+    # rather than re-read it every pass
+    written_again = [
+        ThreadFailure.of(
+            thread_id=thread_id, error=WrittenAfterPruning(), last_checkpoint_id=read[thread_id].newest_checkpoint_id
+        )
+        for thread_id in sorted(pruned) if thread_id in read
+    ]
     derived, derive_failures = _derive_each(threads, now=now, price_lookup=price_lookup, rules=rules)
-    return derived, [*read_failures, *derive_failures], marked
+    return derived, [*read_failures, *written_again, *derive_failures], marked
+
+
+class WrittenAfterPruning(Exception):
+    def __init__(self) -> None:
+        super().__init__(
+            "the thread was written to after its checkpoints were pruned: the turns since are not derived, "
+            "the analytics of the pruned turns are kept"
+        )
 
 
 def _marked_pruned(thread_ids: Sequence[str]) -> dict[str, str]:
