@@ -38,13 +38,15 @@ _COOKIE_SALT = "smart_support.replica_reads"
 CHECK_EVERY_SECONDS = 1.0
 RETRY_UNREACHABLE_SECONDS = 10.0
 
-# Seconds since the last transaction the replica replayed, or 0 when it has replayed all it received
-# while streaming (an idle primary sends nothing, which is no lag). Not a replica (promoted): 0.
+# How far the replica is behind the primary's WAL position read just before (%s): 0 once it has replayed
+# up to there (an idle primary writes nothing, which is no lag), else the seconds since the last
+# transaction it replayed. Compared with the primary, not with what the replica received: a receiver
+# that fell behind has replayed all it received and is still stale. Not a replica (promoted): 0.
+PRIMARY_WAL_SQL = "SELECT pg_current_wal_lsn()"
 LAG_SQL = """
 SELECT CASE
     WHEN NOT pg_is_in_recovery() THEN 0
-    WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
-         AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN 0
+    WHEN pg_last_wal_replay_lsn() >= %s::pg_lsn THEN 0
     ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())
 END
 """
@@ -113,9 +115,12 @@ def replica_status() -> ReplicaStatus:
 
 
 def _measure_lag() -> ReplicaStatus:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(PRIMARY_WAL_SQL)
+        (primary_position,) = cursor.fetchone()
     try:
         with connections[REPLICA].cursor() as cursor:
-            cursor.execute(LAG_SQL)
+            cursor.execute(LAG_SQL, [primary_position])
             (lag,) = cursor.fetchone()
     except (DatabaseError, PoolTimeout):
         logger.warning("the read replica is unreachable: reading from the primary", exc_info=True)

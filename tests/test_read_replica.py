@@ -5,6 +5,8 @@ and an unreachable or lagging replica leaves the reads to the primary."""
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +142,29 @@ def test_a_replica_further_behind_than_the_maximum_leaves_reads_to_the_primary_a
     assert "s behind: reading from the primary." in page.context["replica_notice"]
 
 
+@pytest.fixture
+def stalled_receiver(streaming_replica):
+    """The replica's WAL receiver stopped (as on a congested network): the replica has replayed all it
+    received, and receives nothing more."""
+    streaming_replica.wait_for_primary()
+    (receiver,) = streaming_replica.execute("SELECT pid FROM pg_stat_wal_receiver")
+    os.kill(receiver, signal.SIGSTOP)
+    yield streaming_replica
+    os.kill(receiver, signal.SIGCONT)
+
+
+def test_a_replica_whose_receiver_fell_behind_is_behind_though_it_replayed_all_it_received(
+    admin_client, stalled_receiver, settings
+):
+    settings.DATABASE_REPLICA_MAX_LAG_SECONDS = 1
+    ConversationFactory(thread_id="never-received")
+    time.sleep(1.5)  # the replica's last replayed transaction is now older than the maximum lag
+
+    assert stalled_receiver.execute("SELECT pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()") == (True,)
+    assert listed_threads(admin_client) == (["never-received"], DEFAULT_DB_ALIAS)
+    assert "s behind: reading from the primary." in admin_client.get(CHANGELIST).context["replica_notice"]
+
+
 def test_the_dashboard_shows_the_lag_of_a_replica_behind_the_notice_threshold(admin_client, paused_replica, settings):
     settings.DATABASE_REPLICA_LAG_NOTICE_SECONDS = 0
     ConversationFactory(thread_id="while-behind")
@@ -176,8 +201,6 @@ def test_an_unreachable_replica_leaves_reads_to_the_primary_and_the_list_says_so
 
 
 def test_a_replica_that_goes_down_under_a_request_is_answered_from_the_primary(admin_client, unreachable_replica):
-    import time
-
     from smart_support import replica_reads
 
     ConversationFactory(thread_id="replica-went-down")
