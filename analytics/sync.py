@@ -400,11 +400,9 @@ def _run_batches(
 
 
 def close_old_connections_for_fork() -> None:
-    for alias in connections:
-        database = connections[alias]
+    for database in connections.all():
         database.close()
-        if hasattr(database, "close_pool"):
-            database.close_pool()
+        database.close_pool()  # every database here is PostgreSQL, whose Django backend may pool
     close_checkpoint_pool()
 
 

@@ -18,6 +18,7 @@ module's copy shows its diff.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import re
 import shutil
@@ -203,8 +204,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--again", action="store_true",
-        help="run again only the mutants the module's last run did not kill, timeouts included (after new tests; "
-        "the module itself unchanged)",
+        help="run again only the mutants the module's last run did not kill, timeouts included (after new tests); "
+        "with --mutants, also every mutant of the functions those patterns name, whose code changed since: "
+        "the last run's results for them are dropped",
     )
     options = parser.parse_args()
     if options.list:
@@ -223,12 +225,21 @@ def main() -> None:
         # the last run's kills stand (the module is unchanged); the rest, timeouts included, run again
         # against today's tests
         previous = read_statuses(var_dir() / "mutation" / module.replace("/", "_").removesuffix(".py"), python=python)
-        again = sorted(name for name, status in previous.items() if status != "killed")
+        # a changed function's mutants are numbered anew: what the last run said of its old ones is void
+        previous = {
+            name: status for name, status in previous.items()
+            if not any(fnmatch.fnmatchcase(name, pattern) for pattern in options.mutants)
+        }
+        again = sorted(name for name, status in previous.items() if status != "killed") + options.mutants
         if not again:
             print(f"{module}: nothing to run again")
             continue
         result = score(module, MODULE_TESTS[module], python=python, mutants=again)
-        result["statuses"] = {**previous, **{name: result["statuses"].get(name, "not checked") for name in again}}
+        rerun = {
+            name for name in result["statuses"]
+            if name in again or any(fnmatch.fnmatchcase(name, pattern) for pattern in options.mutants)
+        }
+        result["statuses"] = {**previous, **{name: result["statuses"].get(name, "not checked") for name in rerun}}
         report(result)
 
 

@@ -232,3 +232,22 @@ def test_a_worker_process_derives_its_batch_and_stops_on_sigterm(run_reference_a
     assert workers_handler is signal.SIG_DFL
     assert (summary.threads, summary.skipped, summary.failed) == (2, 0, 0)
     assert derived_thread_ids() == {first, second}
+
+
+@pytest.mark.django_db(transaction=True)  # the test closes Django's connection, as the fork does
+def test_before_workers_are_forked_the_parent_closes_every_connection_they_would_share(settings, checkpoint_db):
+    """A forked worker inherits its parent's sockets: the parent's Django connection and its pool of
+    checkpoint connections must be closed first, or two processes talk over one connection."""
+    import replay.checkpoints
+    from django.db import connections
+
+    settings.CHECKPOINT_DATABASE_URL = checkpoint_db  # the agent's own database: read through the pool
+    with replay.checkpoints.open_checkpoint_source() as source:
+        list(source.iter_thread_heads(after=""))
+    Conversation.objects.exists()
+    assert connections["default"].connection is not None and replay.checkpoints._pool is not None
+
+    analytics.sync.close_old_connections_for_fork()
+
+    assert connections["default"].connection is None
+    assert replay.checkpoints._pool is None

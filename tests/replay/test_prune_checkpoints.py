@@ -409,7 +409,10 @@ def test_live_sync_and_reconcile_leave_pruned_conversations_alone_even_when_the_
     assert Conversation.objects.get(thread_id=world["underived"]).last_checkpoint_id  # the sync did run
     # staff see why its new turn is missing, and the passes stop reading it until it grows again
     failure = FailedThread.objects.get(thread_id=pruned)
-    assert failure.error.startswith("WrittenAfterPruning: the thread was written to after its checkpoints were pruned")
+    assert failure.error == (
+        "WrittenAfterPruning: the thread was written to after its checkpoints were pruned: the turns since are not "
+        "derived, the analytics of the pruned turns are kept"
+    )
     with time_machine.travel(NOW, tick=False), PostgresCheckpointSource() as source:
         assert failure.last_checkpoint_id == source.get_thread(thread_id=pruned).newest_checkpoint_id
         assert sync_recent(source=source, recorder=recorder, watermark="")[1].failed == 0
