@@ -85,7 +85,7 @@ def _failure(checkpoints: ThreadCheckpoints, error: Exception, *, what: str, at:
             kind="unknown", ts=checkpoints.started_at or EPOCH, rank=RANK_UNKNOWN, order=0, checkpoint_ns="",
             checkpoint_id=checkpoints.newest_checkpoint_id, details=details, ts_known=checkpoints.started_at is not None,
         )
-    return replace(at, kind="unknown", stored=None, details=details)
+    return replace(at, kind="unknown", details=details)
 
 
 def _agent_key(name: str) -> str:
@@ -117,7 +117,6 @@ class _StepBuilder(ApprovalSteps):
         self.steps: list[ReplayStep] = []
         self.active_agent: str | None = None
         self.last_agent: str | None = None  # of the latest LLM reply
-        self.last_handoff_target: str | None = None
         # By id, oldest first: an app may reuse a tool-call id in a later turn.
         self.tool_calls: dict[str, list[ToolCallInfo]] = {}
         self.interrupt_steps: dict[str, int] = {}
@@ -172,15 +171,6 @@ class _StepBuilder(ApprovalSteps):
         if is_agent_name(occurrence.node):
             return occurrence.node
         return self.last_agent
-
-    def _route(self, target: str, *, via: str) -> bool:
-        """Record a routing to ``target``; False when it is one already shown: one routing seen two ways (its
-        tool, then the channel or node entry that follows it) is one handoff. A routing tool is always shown."""
-        repeated = via != "tool" and target in (self.last_handoff_target, self.active_agent)
-        self.active_agent = target
-        if not repeated:
-            self.last_handoff_target = target
-        return not repeated
 
     # -- messages ------------------------------------------------------------------------------
     def _on_message(self, occurrence: Occurrence) -> None:
@@ -270,7 +260,7 @@ class _StepBuilder(ApprovalSteps):
             details.update(edited)
             if routing:
                 if target is not None:
-                    self._route(target, via="tool")
+                    self.active_agent = target
                 details["from_agent"] = agent
                 step = self._emit(
                     occurrence, StepType.HANDOFF, agent=target, tool_name=name, tool_call_id=call_id,
@@ -332,7 +322,7 @@ class _StepBuilder(ApprovalSteps):
         index, *not_followed = self.open_routings
         self.open_routings = []
         step = self.steps[index]
-        self.active_agent = self.last_handoff_target = target
+        self.active_agent = target
         self.steps[index] = replace(step, agent=target, content=f"{step.details.get('from_agent') or 'agent'} → {target}")
         for other in not_followed:
             skipped = self.steps[other]
@@ -348,9 +338,11 @@ class _StepBuilder(ApprovalSteps):
         if previous is None:
             self.active_agent = node  # the first entry, from the graph's start: no one handed over
             return
-        if previous != node and self._route(node, via="router"):
+        # one routing seen two ways (its tool, then the node it enters) is one handoff: the tool made it active
+        if previous != node:
+            self.active_agent = node
             self._emit(
-                occurrence, StepType.HANDOFF, agent=node, content=f"{previous or 'start'} → {node}",
+                occurrence, StepType.HANDOFF, agent=node, content=f"{previous} → {node}",
                 details={"from_agent": previous, "via": "router"},
             )
 
@@ -375,7 +367,8 @@ class _StepBuilder(ApprovalSteps):
         if previous is None:
             self.active_agent = agent
             return
-        if previous != agent and self._route(agent, via="channel"):
+        if previous != agent:  # as for a node entry: a routing tool already made its target active
+            self.active_agent = agent
             self._emit(
                 occurrence, StepType.HANDOFF, agent=agent, content=f"{previous} → {agent}",
                 details={"from_agent": previous, "via": self.rules.active_agent_channel},
