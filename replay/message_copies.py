@@ -72,14 +72,14 @@ class MessageCopies:
         a later run: whether an input write has its id is a race inside LangGraph, and a user may send
         the same words twice."""
         earliest = self._earliest
-        by_content: dict[tuple[str, str], list[str]] = {}
+        by_content: dict[tuple[str, str, tuple[str | None, ...]], list[str]] = {}
         for key, occurrence in sorted(earliest.items(), key=lambda item: item[1].sort_key):
             if occurrence.node == INPUT_NODE and not occurrence.checkpoint_ns:
                 continue
-            by_content.setdefault((occurrence.stored.type, occurrence.stored.text), []).append(key)
+            by_content.setdefault(_content(occurrence.stored), []).append(key)
         unmatched = []
         for occurrence in sorted(self._anonymous, key=lambda item: item.sort_key):
-            candidates = by_content.get((occurrence.stored.type, occurrence.stored.text), [])
+            candidates = by_content.get(_content(occurrence.stored), [])
             match = next((key for key in candidates if earliest[key].ts >= occurrence.ts), None)
             if match is None:
                 unmatched.append(occurrence)
@@ -107,3 +107,9 @@ class MessageCopies:
                 first_copy.setdefault(call_number, occurrence)
             results.extend(first_copy.values())
         return results
+
+
+def _content(stored: StoredMessage) -> tuple[str, str, tuple[str | None, ...]]:
+    """What two copies of one message share: its type, its text and the ids of the tool calls it makes —
+    two replies with no text calling different tools are two replies."""
+    return stored.type, stored.text, tuple(call.id for call in stored.tool_calls)

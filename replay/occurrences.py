@@ -383,9 +383,11 @@ class _Reader:
 
     # -- errors, agents, unknowns --------------------------------------------------------------
     def _error_from_write(self, write: WriteRecord) -> None:
-        ts, checkpoint_id = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
+        # A step that raised was never saved as done: a checkpoint after it is a later attempt's (the app
+        # retried), so the error belongs where the failed attempt started, before whatever the retry did.
+        ts = self.checkpoints.ts(write.checkpoint_ns, write.checkpoint_id)
         self._add(
-            kind="error", ts=ts, rank=RANK_ERROR, checkpoint_ns=write.checkpoint_ns, checkpoint_id=checkpoint_id,
+            kind="error", ts=ts, rank=RANK_ERROR, checkpoint_ns=write.checkpoint_ns, checkpoint_id=write.checkpoint_id,
             node=write.node, details={"error": _describe_error(write.decoded.value), "task_id": write.task_id},
         )
 

@@ -201,9 +201,10 @@ def test_an_approval_is_about_the_latest_reply_and_an_older_unanswered_call_is_a
     """An earlier reply's call nothing answered (a ``Done``-style marker) stays the agent's decision; the
     approval the graph asks for two turns later is about the latest reply's call only."""
     turns = [
-        [reply(calls=[call("Done", {"done": True}, "d-1")])],
+        # a hand-written node's reply as a dict: its write keeps no id, whatever add_messages gives the state
+        [{"role": "assistant", "content": "", "tool_calls": [call("Done", {"done": True}, "d-1")]}],
         [reply("Noted.")],
-        [reply(calls=[call("issue_refund", {"order_id": "1001"}, "r-1")])],
+        [reply(calls=[call("issue_refund", {"order_id": "1001"}, "r-1")], message_id="ai-refund")],
     ]
     asked = iter([False, False, True])
 
@@ -218,3 +219,51 @@ def test_an_approval_is_about_the_latest_reply_and_an_older_unanswered_call_is_a
     calls = {step.tool_call_id: step.details.get("decision", False) for step in steps if step.type == StepType.TOOL_CALL}
     assert calls == {"d-1": True, "r-1": False}
     assert the_one(steps, StepType.INTERRUPT).status == "pending"
+
+
+# -- tool results ----------------------------------------------------------------------------------
+
+def test_a_call_whose_tool_failed_and_then_ran_on_retry_shows_both_under_its_tool_and_agent(
+    checkpointer, checkpoint_source
+):
+    """The tools node raised (the call's result is that error); the app retried the step, which answered it
+    with a result that names no tool: it is still that call's tool and agent."""
+    attempts = iter([RuntimeError("warehouse API unreachable"), None])
+
+    def tools(state):
+        failure = next(attempts)
+        if failure is not None:
+            raise failure
+        return {"messages": [ToolMessage("order 1001: shipped", tool_call_id="c-1")]}
+
+    _, config = run_turns(
+        checkpointer, "retried-tool", [[reply(calls=[call("lookup_order", {"order_id": "1001"}, "c-1")])]],
+        node="billing", then=tools,
+    )
+    build_graph_again = StateGraph(State)
+    build_graph_again.add_node("billing", lambda state: {})
+    build_graph_again.add_node("tools", tools)
+    build_graph_again.add_edge(START, "billing")
+    build_graph_again.add_edge("billing", "tools")
+    build_graph_again.add_edge("tools", END)
+    build_graph_again.compile(checkpointer=checkpointer).invoke(None, config)  # the retry of the failed step
+
+    steps = steps_of(checkpoint_source, "retried-tool")
+
+    assert [(step.type.value, step.agent, step.tool_name, step.status, step.content) for step in steps[1:]] == [
+        ("tool_call", "billing", "lookup_order", None, None),
+        ("tool_result", "billing", "lookup_order", "error", "RuntimeError('warehouse API unreachable')"),
+        ("tool_result", "billing", "lookup_order", "success", "order 1001: shipped"),
+    ]
+
+
+def test_a_routing_tools_answer_whose_call_was_trimmed_away_is_no_tool_result(checkpointer, checkpoint_source):
+    """History trimmed before it was saved: the handoff's receipt is there, the call that made it is not."""
+    run_turns(checkpointer, "receipt-without-call", [[
+        ToolMessage("Successfully transferred to billing", tool_call_id="gone-1", name="transfer_to_billing"),
+        reply("Billing here: how can I help?", name="billing"),
+    ]])
+
+    steps = steps_of(checkpoint_source, "receipt-without-call")
+
+    assert [(step.type.value, step.agent) for step in steps] == [("user_message", None), ("agent_message", "billing")]
