@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import math
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -145,7 +147,9 @@ def prepare_copy(module: str, tests: list[str]) -> Path:
     return copy
 
 
-def score(module: str, tests: list[str], *, python: Path, mutants: list[str]) -> dict:
+def score(module: str, tests: list[str], *, python: Path, mutants: list[str], sample: int = 0, seed: int = 0) -> dict:
+    """Run the module's mutants (those ``mutants`` name, else all) in a fresh copy; ``sample``: only that
+    many of them, drawn at random (``seed``) once mutmut has generated them."""
     copy = prepare_copy(module, [test for test in tests if (PROJECT_DIR / test).exists()])
     database = "smart_support_mutation_" + copy.name
     env = {**os.environ, "DATABASE_NAME": database, "PYTHONUNBUFFERED": "1", "DEBUG": "true"}
@@ -158,9 +162,39 @@ def score(module: str, tests: list[str], *, python: Path, mutants: list[str]) ->
     )
     started = time.monotonic()
     log = copy / "mutmut-run.log"
+    population = 0
     with log.open("w") as out:
-        subprocess.run([str(python), "-m", "mutmut", "run", "--max-children", "1", *mutants], cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return {"module": module, "copy": copy, "statuses": read_statuses(copy, python=python), "minutes": (time.monotonic() - started) / 60}
+        if sample:
+            # a run that matches no mutant generates them all and collects mutmut's stats, then stops
+            subprocess.run(
+                [str(python), "-m", "mutmut", "run", "--max-children", "1", "no-such-mutant"],
+                cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )
+            names = sorted(read_statuses(copy, python=python))
+            candidates = [name for name in names if not mutants or any(fnmatch.fnmatchcase(name, m) for m in mutants)]
+            population = len(candidates)
+            mutants = sorted(random.Random(seed).sample(candidates, min(sample, population)))
+        subprocess.run(
+            [str(python), "-m", "mutmut", "run", "--max-children", "1", *mutants],
+            cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    statuses = read_statuses(copy, python=python)
+    if sample:
+        statuses = {name: statuses.get(name, "not checked") for name in mutants}
+    return {
+        "module": module, "copy": copy, "statuses": statuses, "minutes": (time.monotonic() - started) / 60,
+        "sampled_from": population,
+    }
+
+
+def wilson_interval(killed: int, checked: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % interval of a kill rate measured on a random sample of mutants."""
+    if not checked:
+        return 0.0, 1.0
+    rate = killed / checked
+    centre = (rate + z * z / (2 * checked)) / (1 + z * z / checked)
+    spread = z * math.sqrt(rate * (1 - rate) / checked + z * z / (4 * checked * checked)) / (1 + z * z / checked)
+    return centre - spread, centre + spread
 
 
 def read_statuses(copy: Path, *, python: Path) -> dict[str, str]:
@@ -188,6 +222,12 @@ def report(result: dict) -> None:
         f"{result['module']}: {killed}/{total} killed ({percent:.1f} %; {timeouts} of them by a run that hung) "
         f"in {result['minutes']:.0f} min"
     )
+    if result.get("sampled_from"):
+        low, high = wilson_interval(killed, total)
+        print(
+            f"    a random {total} of its {result['sampled_from']} mutants: the module's kill rate is "
+            f"{100 * low:.1f}–{100 * high:.1f} % (95 % interval)"
+        )
     for name, status in sorted(statuses.items()):
         if status not in {"killed", "timeout"}:
             print(f"    {status}: {name}")
@@ -208,6 +248,12 @@ def main() -> None:
         "with --mutants, also every mutant of the functions those patterns name, whose code changed since: "
         "the last run's results for them are dropped",
     )
+    parser.add_argument(
+        "--sample", type=int, default=0, metavar="N",
+        help="score a random N of the module's mutants (of those --mutants names), for a module too slow to run "
+        "whole; prints the 95 %% interval of its kill rate",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="which random sample (default 0)")
     options = parser.parse_args()
     if options.list:
         for module, tests in MODULE_TESTS.items():
@@ -220,7 +266,10 @@ def main() -> None:
     python = tool_python()
     for module in modules:
         if not options.again:
-            report(score(module, MODULE_TESTS[module], python=python, mutants=options.mutants))
+            report(score(
+                module, MODULE_TESTS[module], python=python, mutants=options.mutants, sample=options.sample,
+                seed=options.seed,
+            ))
             continue
         # the last run's kills stand (the module is unchanged); the rest, timeouts included, run again
         # against today's tests
