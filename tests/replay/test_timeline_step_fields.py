@@ -24,11 +24,13 @@ class State(TypedDict, total=False):
     structured_response: dict
 
 
-def reply(text="", *, calls=(), model=None, tokens=None, name=None, message_id=None):
+def reply(text="", *, calls=(), model=None, tokens=None, name=None, message_id=None, cache_read=None):
     """An LLM reply as a provider's integration stores it: its model in response_metadata, tokens in usage_metadata."""
     usage = None
     if tokens is not None:
         usage = {"input_tokens": tokens[0], "output_tokens": tokens[1], "total_tokens": sum(tokens)}
+        if cache_read is not None:
+            usage["input_token_details"] = {"cache_read": cache_read}
     return AIMessage(
         text, tool_calls=list(calls), name=name, id=message_id, usage_metadata=usage,
         response_metadata={"model_name": model} if model else {},
@@ -169,6 +171,33 @@ def test_a_reply_with_text_and_calls_carries_its_usage_once(checkpointer, checkp
     ]
 
 
+def test_a_cached_prompts_saving_is_on_its_replys_step(checkpointer, checkpoint_source):
+    prices = {"gpt-4o": ModelPricing(Decimal("2.50"), Decimal("10.00"), cache_read_usd_per_million=Decimal("1.25"))}
+    run_turns(checkpointer, "cached-prompt", [[reply("Hello again.", model="gpt-4o", tokens=(1000, 100), cache_read=800)]])
+
+    answer = the_one(steps_of(checkpoint_source, "cached-prompt", price_lookup=lambda model, at: prices.get(model)),
+                     StepType.AGENT_MESSAGE)
+
+    # 200 uncached x 2.50 + 800 cached x 1.25 + 100 out x 10.00 per million; the 800 saved 1.25 each
+    assert (answer.cache_read_tokens, answer.cost_usd, answer.cache_savings_usd) == (
+        800, Decimal("0.00250000"), Decimal("0.00100000"),
+    )
+
+
+def test_a_reply_with_text_and_a_call_but_no_usage_shows_both(checkpointer, checkpoint_source):
+    """A hand-written node's reply: no model, no tokens; its words are still said and its call still made."""
+    run_turns(checkpointer, "text-and-call", [[
+        reply("Let me look that up.", calls=[call("lookup_order", {"order_id": "7"}, "c-7")], message_id="ai-7"),
+    ]])
+
+    steps = steps_of(checkpoint_source, "text-and-call")
+
+    assert [(step.type.value, step.content, step.tool_call_id, step.details) for step in steps[1:]] == [
+        ("agent_message", "Let me look that up.", None, {"message_id": "ai-7"}),
+        ("tool_call", None, "c-7", {"message_id": "ai-7", "decision": True}),
+    ]
+
+
 # -- structured answers ----------------------------------------------------------------------------
 
 def test_a_structured_answer_after_text_reads_as_written_with_its_details(checkpointer, checkpoint_source):
@@ -186,7 +215,7 @@ def test_a_structured_answer_after_text_reads_as_written_with_its_details(checkp
     steps = steps_of(checkpoint_source, "structured-after-text")
 
     text, structured = [step for step in steps if step.type == StepType.AGENT_MESSAGE]
-    assert (text.content, text.input_tokens) == ("Voilà.", 30)
+    assert (text.content, text.input_tokens, text.details) == ("Voilà.", 30, {"message_id": "ai-s", "unpriced_model": True})
     assert structured.content == '{"summary": "Remboursement accepté", "requested_at": "2026-11-10 09:30:00+00:00"}'
     assert structured.input_tokens is None
     assert structured.details == {
