@@ -258,7 +258,7 @@ def _holds(thread: ThreadCheckpoints | None, checkpoint_id: str) -> bool:
 # -- which threads need deriving --------------------------------------------------------------------
 
 def threads_to_derive(
-    heads: list[tuple[str, str]], *, recorder: AnalyticsRecorder, force: bool, retry_failed: bool
+    heads: list[tuple[str, str]], *, recorder: AnalyticsRecorder, force: bool
 ) -> list[str]:
     """Of these ``(thread_id, newest checkpoint id)`` heads, the threads whose derivation is missing,
     older than the thread, or made before the thread settled; a thread that failed at this very
@@ -267,7 +267,7 @@ def threads_to_derive(
     if force:
         return thread_ids
     derived = recorder.derived_heads(thread_ids=thread_ids)
-    failed = {} if retry_failed else failed_heads(thread_ids=thread_ids)
+    failed = failed_heads(thread_ids=thread_ids)
     selected = []
     for thread_id, head in heads:
         if failed.get(thread_id) == head:
@@ -340,7 +340,7 @@ def backfill(
     batches = in_batches(source.iter_thread_heads(after=after, before=before, shard=shard), batch_size)
     for watermark, batch_summary in _run_batches(
         batches, source=source, recorder=target, workers=workers, refresh_rollups=not defer_rollups,
-        force=rebuild, retry_failed=False, keep_failures=not dry_run,
+        force=rebuild, keep_failures=not dry_run,
     ):
         if not dry_run:
             SyncState.objects.filter(pk=state.pk).update(watermark=max(state.watermark, watermark))
@@ -360,9 +360,9 @@ def backfill(
 
 def _derive_batch(
     source: PostgresCheckpointSource, recorder: AnalyticsRecorder, heads: list[tuple[str, str]], *,
-    refresh_rollups: bool, force: bool, retry_failed: bool, keep_failures: bool,
+    refresh_rollups: bool, force: bool, keep_failures: bool,
 ) -> SyncSummary:
-    thread_ids = threads_to_derive(heads, recorder=recorder, force=force, retry_failed=retry_failed)
+    thread_ids = threads_to_derive(heads, recorder=recorder, force=force)
     summary = (
         sync_threads(
             source=source, recorder=recorder, thread_ids=thread_ids, origin=EventSource.BACKFILL,
@@ -434,7 +434,7 @@ def sync_recent(
     now = now or datetime.now(dt_timezone.utc)
     summary = SyncSummary()
     lookback = checkpoint_id_floor(now - SETTLE_TIME)
-    after = min(watermark, lookback) if watermark else ""
+    after = min(watermark, lookback)  # "" (no watermark yet): every thread
     signatures = source.recent_thread_signatures(after=after, shard=shard)
     derived_signatures = {
         thread: (newest, writes)

@@ -223,7 +223,7 @@ def test_a_worker_process_derives_its_batch_and_stops_on_sigterm(run_reference_a
         analytics.sync._init_worker(PostgresAnalyticsRecorder())
         workers_handler = signal.getsignal(signal.SIGTERM)
         summary = analytics.sync._worker_batch(
-            heads, {"refresh_rollups": True, "force": False, "retry_failed": False, "keep_failures": True}
+            heads, {"refresh_rollups": True, "force": False, "keep_failures": True}
         )
     finally:
         signal.signal(signal.SIGTERM, parents_handler)

@@ -75,6 +75,21 @@ def test_a_thread_the_database_refuses_is_recorded_and_every_other_is_derived(fi
     assert "WARNING 1 threads could not be derived" in captured.err
 
 
+def test_a_dry_run_reports_a_failing_thread_but_records_no_failure(five_threads, monkeypatch, capsys):
+    broken = five_threads[2].thread_id
+
+    def derive_with_a_bug(*, thread, **options):
+        if thread.thread_id == broken:
+            raise ValueError("a bug that only this thread's data reaches")
+        return derive_thread(thread=thread, **options)
+
+    monkeypatch.setattr("analytics.sync.derive_thread", derive_with_a_bug)
+    call_command("backfill_events", "--dry-run", batch_size=2)
+
+    assert "failed threads 1" in capsys.readouterr().out
+    assert not FailedThread.objects.exists() and not Conversation.objects.exists()
+
+
 def test_a_failed_thread_waits_for_retry_failed_and_is_forgotten_once_derived(five_threads, monkeypatch, capsys):
     broken = five_threads[2].thread_id
 

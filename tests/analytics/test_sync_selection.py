@@ -84,3 +84,15 @@ def test_a_quiet_live_pass_rederives_only_the_approvals_past_their_ttl(five_thre
 
     assert quiet.threads == 1
     assert Conversation.objects.get(thread_id=five_threads[2].thread_id).status != ConversationStatus.AWAITING_APPROVAL
+
+
+def test_a_thread_derived_exactly_its_settle_time_after_its_newest_checkpoint_is_not_derived_again():
+    """The settle time is the wait for late writes: derived that long after the newest checkpoint is settled,
+    a microsecond sooner is not."""
+    from analytics.sync import SETTLE_TIME, is_derived
+    from replay.checkpoint_times import checkpoint_id_floor
+
+    head = checkpoint_id_floor(STARTED_AT)
+
+    assert is_derived(head=head, derived_head=head, derived_at=STARTED_AT + SETTLE_TIME)
+    assert not is_derived(head=head, derived_head=head, derived_at=STARTED_AT + SETTLE_TIME - timedelta(microseconds=1))
