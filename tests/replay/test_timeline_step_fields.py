@@ -216,6 +216,7 @@ def test_a_structured_answer_after_text_reads_as_written_with_its_details(checkp
 
     text, structured = [step for step in steps if step.type == StepType.AGENT_MESSAGE]
     assert (text.content, text.input_tokens, text.details) == ("Voilà.", 30, {"message_id": "ai-s", "unpriced_model": True})
+    assert structured.agent == text.agent == "assistant"
     assert structured.content == '{"summary": "Remboursement accepté", "requested_at": "2026-11-10 09:30:00+00:00"}'
     assert structured.input_tokens is None
     assert structured.details == {
