@@ -24,7 +24,6 @@ class ToolCallInfo:
     call_id: str
     agent: str | None
     tool_name: str
-    handoff_target: str | None
     args: dict[str, Any] = field(default_factory=dict)
     checkpoint_ns: str = ""
     reply_number: int = 0  # which LLM reply issued it, in order

@@ -250,7 +250,7 @@ class _StepBuilder(ApprovalSteps):
             routing = self.rules.is_routing(name)
             if call_id:
                 info = ToolCallInfo(
-                    call_id=call_id, agent=agent, tool_name=name, handoff_target=target, args=args,
+                    call_id=call_id, agent=agent, tool_name=name, args=args,
                     checkpoint_ns=occurrence.checkpoint_ns, reply_number=self.replies, routing=routing,
                 )
                 self.tool_calls.setdefault(call_id, []).append(info)

@@ -111,7 +111,7 @@ def test_an_edit_the_app_did_not_write_back_is_read_from_the_response(checkpoint
     call = replace(next(step for step in steps if step.type == StepType.TOOL_CALL), index=0)
     builder = ApprovalSteps()
     builder.steps = [call]
-    info = ToolCallInfo(call_id=call.tool_call_id, agent=AGENT, tool_name="write_email", handoff_target=None, args=call.tool_args)
+    info = ToolCallInfo(call_id=call.tool_call_id, agent=AGENT, tool_name="write_email", args=call.tool_args)
 
     builder._show_edits([{"action": "write_email", "args": {"to": "bob@example.com"}}], [info])
 

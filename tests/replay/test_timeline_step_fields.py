@@ -206,7 +206,10 @@ def test_a_structured_answer_after_text_reads_as_written_with_its_details(checkp
     answer = {"summary": "Remboursement accepté", "requested_at": datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)}
     run_turns(checkpointer, "structured-after-text", [{
         "messages": [
-            reply("Voilà.", calls=[call("Verdict", answer, "s-1")], model="mystery-1", tokens=(30, 8), message_id="ai-s"),
+            reply(
+                "Voilà.", calls=[call("Verdict", answer, "s-1"), call("notify_customer", {"order_id": "1001"}, "n-1")],
+                model="mystery-1", tokens=(30, 8), message_id="ai-s",
+            ),
             ToolMessage("Returning structured response", tool_call_id="s-1", name="Verdict"),
         ],
         "structured_response": {"summary": "Remboursement accepté"},
@@ -223,6 +226,7 @@ def test_a_structured_answer_after_text_reads_as_written_with_its_details(checkp
         "message_id": "ai-s", "tool_call_id": "s-1", "structured_response": "Verdict", "answer": answer,
     }
     assert StepType.TOOL_RESULT not in {step.type for step in steps}
+    assert the_one(steps, StepType.TOOL_CALL).tool_call_id == "n-1"  # a call beside the answer is still made
 
 
 # -- which reply an approval is about --------------------------------------------------------------
