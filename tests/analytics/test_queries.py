@@ -245,6 +245,9 @@ def test_a_readers_tenants_bound_every_figure_recent_approvals_included(db):
 
     assert (acme.conversations, acme.total_cost) == (1, Decimal("0.30"))
     assert acme.interrupt_stats == InterruptStats(total=1, approved=0, rejected=0, other=0, expired=0, pending=1)
+    assert [(point.date, point.conversations, point.cost) for point in acme.series] == [
+        (date(2026, 11, 19), 1, Decimal("0.30")),
+    ]
 
 
 def test_unpriced_models_are_those_of_the_agents_and_tenants_conversations_only(db):
@@ -255,7 +258,8 @@ def test_unpriced_models_are_those_of_the_agents_and_tenants_conversations_only(
     day = {"start": date(2026, 11, 19), "end": date(2026, 11, 19), "tz": UTC, "now": NOW}
 
     assert get_analytics(**day).unpriced_models == ("billing-model", "orders-model")
-    assert get_analytics(**day, agent="billing").unpriced_models == ("billing-model",)
+    billing = get_analytics(**day, agent="billing")
+    assert (billing.agent, billing.unpriced_models) == ("billing", ("billing-model",))
     assert get_analytics(**day, tenants=TenantScope(tenants=frozenset({"globex"}))).unpriced_models == ("orders-model",)
 
 
