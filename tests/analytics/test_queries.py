@@ -234,9 +234,10 @@ def test_the_agent_list_names_each_agent_of_the_readers_tenants_once_in_order(we
 
 
 def test_a_readers_tenants_bound_every_figure_recent_approvals_included(db):
-    for tenant, cost in (("acme-eu", "0.30"), ("globex", "0.70")):
+    for tenant, cost, agent in (("acme-eu", "0.30", "billing"), ("globex", "0.70", "orders")):
         conversation = ConversationFactory(
             started_at=at(19, 9), metadata={"tenant": tenant}, cost_usd=Decimal(cost), interrupt_count=1, interrupts_pending=1,
+            handoffs={agent: 1}, agents_used=["supervisor", agent],
         )
         AnalyticsEventFactory(conversation=conversation, event_type=EventType.INTERRUPT_RAISED, status="pending", occurred_at=at(19, 20))
     rebuild_rollups()
@@ -248,6 +249,7 @@ def test_a_readers_tenants_bound_every_figure_recent_approvals_included(db):
     assert [(point.date, point.conversations, point.cost) for point in acme.series] == [
         (date(2026, 11, 19), 1, Decimal("0.30")),
     ]
+    assert [(usage.agent, usage.routings) for usage in acme.agent_usage] == [("billing", 1)]
 
 
 def test_unpriced_models_are_those_of_the_agents_and_tenants_conversations_only(db):
