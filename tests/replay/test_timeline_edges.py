@@ -66,6 +66,7 @@ def test_an_unreadable_thread_is_one_unknown_step_at_its_start_on_its_newest_che
         index=0, type=StepType.UNKNOWN, timestamp=thread.started_at, checkpoint_id=newest_checkpoint_id(checkpoint_db, "unreadable"),
         checkpoint_ns="", details={"reason": "could not read the checkpoints: RuntimeError: reader broke"},
     )]
+    assert "thread unreadable: could not read its checkpoints (RuntimeError: reader broke)" in caplog.messages
 
 
 def test_an_unreadable_thread_without_any_time_says_its_time_is_unknown(checkpointer, checkpoint_db, checkpoint_source, monkeypatch):

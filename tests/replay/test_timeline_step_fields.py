@@ -3,11 +3,13 @@ handoff's arguments and the agent it names; which replies are flagged as unprice
 text; which unanswered call is the agent's decision when a later one awaits approval; an error after a
 handoff. Real graphs through the real PostgresSaver, each reply scripted."""
 
-from datetime import datetime, timezone
+import contextlib
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, TypedDict
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+import time_machine
+from langchain_core.messages import AIMessage, AnyMessage, ChatMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
@@ -37,9 +39,9 @@ def reply(text="", *, calls=(), model=None, tokens=None, name=None, message_id=N
     )
 
 
-def run_turns(checkpointer, thread_id, turns, *, node="assistant", then=None):
+def run_turns(checkpointer, thread_id, turns, *, node="assistant", then=None, times=None):
     """One user turn per item of ``turns``: the node ``node`` writes that item's update (messages, or a dict);
-    ``then`` is a second node run after it (which may raise)."""
+    ``then`` is a second node run after it (which may raise); ``times``: when each turn starts."""
     updates = iter(turns)
 
     def answer(state):
@@ -58,10 +60,11 @@ def run_turns(checkpointer, thread_id, turns, *, node="assistant", then=None):
     graph = builder.compile(checkpointer=checkpointer)
     config = {"configurable": {"thread_id": thread_id}}
     for number in range(len(turns)):
-        try:
-            graph.invoke({"messages": [HumanMessage(f"question {number}")]}, config)
-        except RuntimeError:
-            pass  # the node's failure is stored in the thread, which is what the test reads
+        with time_machine.travel(times[number], tick=True) if times else contextlib.nullcontext():
+            try:
+                graph.invoke({"messages": [HumanMessage(f"question {number}")]}, config)
+            except RuntimeError:
+                pass  # the node's failure is stored in the thread, which is what the test reads
     return graph, config
 
 
@@ -301,3 +304,29 @@ def test_a_routing_tools_answer_whose_call_was_trimmed_away_is_no_tool_result(ch
     steps = steps_of(checkpoint_source, "receipt-without-call")
 
     assert [(step.type.value, step.agent) for step in steps] == [("user_message", None), ("agent_message", "billing")]
+
+
+# -- time between steps, and messages of no known kind --------------------------------------------------
+
+def test_each_steps_latency_is_the_milliseconds_since_the_step_before(checkpointer, checkpoint_source):
+    first = NOW - timedelta(minutes=5)
+    run_turns(
+        checkpointer, "latencies", [[reply("answer 0")], [reply("answer 1")]], times=[first, first + timedelta(seconds=90)]
+    )
+
+    steps = steps_of(checkpoint_source, "latencies")
+
+    assert steps[0].latency_ms is None
+    assert all(
+        step.latency_ms == round((step.timestamp - previous.timestamp).total_seconds() * 1000)
+        for previous, step in zip(steps, steps[1:])
+    )
+    assert 89_000 < steps[2].latency_ms <= 90_000  # the customer wrote again a minute and a half after the first
+
+
+def test_a_message_of_no_known_kind_is_an_unknown_step_with_its_text_and_class(checkpointer, checkpoint_source):
+    run_turns(checkpointer, "chat-message", [[ChatMessage("Looks fine to me.", role="critic", id="critic-1")]])
+
+    unknown = the_one(steps_of(checkpoint_source, "chat-message"), StepType.UNKNOWN)
+
+    assert (unknown.content, unknown.details) == ("Looks fine to me.", {"raw_type": "ChatMessage", "message_id": "critic-1"})
