@@ -522,3 +522,19 @@ def test_a_tool_result_without_an_artifact_shows_no_artifact(checkpointer, check
 
     assert (result.type, result.content) == (StepType.TOOL_RESULT, "Order B-2 is packed.")
     assert result.details == {"message_id": result.details["message_id"]}
+
+
+def test_when_structured_answers_cannot_be_told_their_calls_read_as_tool_calls_and_a_warning_says_why(
+    checkpointer, checkpoint_source, monkeypatch, caplog
+):
+    run_weather_turns(checkpointer, "no-structured")
+
+    def broken(writes):
+        raise RuntimeError("writes unreadable")
+
+    monkeypatch.setattr("replay.timeline.structured_answer_calls", broken)
+    with caplog.at_level(logging.WARNING, logger="replay"):
+        steps = steps_of(checkpoint_source, "no-structured")
+
+    assert [step.type.value for step in steps] == ["user_message", "tool_call", "tool_result", "agent_message"]
+    assert "thread no-structured: could not tell structured answers (RuntimeError: writes unreadable)" in caplog.messages

@@ -24,6 +24,7 @@ PRICES = {"gpt-4o": ModelPricing(Decimal("2.50"), Decimal("10.00"))}
 class State(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     structured_response: dict
+    active_agent: str  # as langgraph-swarm names the agent that has the conversation
 
 
 def reply(text="", *, calls=(), model=None, tokens=None, name=None, message_id=None, cache_read=None):
@@ -138,6 +139,30 @@ def test_a_handoff_names_the_agent_as_the_graph_spells_it(checkpointer, checkpoi
     handoff = the_one(steps_of(checkpoint_source, "handoff-spelled"), StepType.HANDOFF)
 
     assert (handoff.agent, handoff.content) == ("Billing-Team", "triage → Billing-Team")
+
+
+def test_a_handoff_names_the_agent_as_the_active_agent_channel_spells_it(checkpointer, checkpoint_source):
+    """No reply is signed: only the channel that tracks the active agent (set by the handoff tool, as in
+    langgraph-swarm) spells the target's name."""
+    transfers = iter([True, False])
+
+    def tools(state):
+        if next(transfers):
+            return {
+                "messages": [ToolMessage("Transferred.", tool_call_id="h-3", name="transfer_to_billing_team")],
+                "active_agent": "Billing-Team",
+            }
+        return {}
+
+    run_turns(checkpointer, "handoff-by-channel", [
+        [reply(calls=[call("transfer_to_billing_team", {}, "h-3")])], [reply("Your refund is on its way.")],
+    ], then=tools)
+
+    steps = steps_of(checkpoint_source, "handoff-by-channel")
+
+    assert [(step.agent, step.content) for step in steps if step.type == StepType.HANDOFF] == [
+        ("Billing-Team", "assistant → Billing-Team"),
+    ]
 
 
 # -- unpriced replies ------------------------------------------------------------------------------
