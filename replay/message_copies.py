@@ -3,6 +3,7 @@ parent graphs' writes, in every blob), sometimes without its id, sometimes under
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable
@@ -72,7 +73,7 @@ class MessageCopies:
         a later run: whether an input write has its id is a race inside LangGraph, and a user may send
         the same words twice."""
         earliest = self._earliest
-        by_content: dict[tuple[str, str, tuple[str | None, ...]], list[str]] = {}
+        by_content: dict[tuple[str, str, tuple[tuple[str | None, str, str], ...]], list[str]] = {}
         for key, occurrence in sorted(earliest.items(), key=lambda item: item[1].sort_key):
             if occurrence.node == INPUT_NODE and not occurrence.checkpoint_ns:
                 continue
@@ -109,7 +110,9 @@ class MessageCopies:
         return results
 
 
-def _content(stored: StoredMessage) -> tuple[str, str, tuple[str | None, ...]]:
-    """What two copies of one message share: its type, its text and the ids of the tool calls it makes —
-    two replies with no text calling different tools are two replies."""
-    return stored.type, stored.text, tuple(call.id for call in stored.tool_calls)
+def _content(stored: StoredMessage) -> tuple[str, str, tuple[tuple[str | None, str, str], ...]]:
+    """What two copies of one message share: its type, its text and the tool calls it makes (id, tool and
+    arguments) — two replies with no text calling other tools are two replies, even under one call id
+    (each agent's model numbers its calls from one)."""
+    calls = tuple((call.id, call.name, json.dumps(call.args, sort_keys=True, default=str)) for call in stored.tool_calls)
+    return stored.type, stored.text, calls

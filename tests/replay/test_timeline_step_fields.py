@@ -355,3 +355,18 @@ def test_a_message_of_no_known_kind_is_an_unknown_step_with_its_text_and_class(c
     unknown = the_one(steps_of(checkpoint_source, "chat-message"), StepType.UNKNOWN)
 
     assert (unknown.content, unknown.details) == ("Looks fine to me.", {"raw_type": "ChatMessage", "message_id": "critic-1"})
+
+
+def test_two_agents_calls_under_one_call_id_are_two_calls_when_the_first_reply_has_no_id(checkpointer, checkpoint_source):
+    """Each agent's model numbers its calls from one; the first reply, a hand-written node's dict, is stored
+    without an id: it is not a copy of the second, which calls another tool under the same id."""
+    run_turns(checkpointer, "one-id-two-agents", [
+        [{"role": "assistant", "content": "", "tool_calls": [call("get_weather", {"city": "Paris"}, "call_1")]}],
+        [reply(calls=[call("get_time", {"city": "Oslo"}, "call_1")], message_id="ai-time")],
+    ])
+
+    steps = steps_of(checkpoint_source, "one-id-two-agents")
+
+    assert [(step.tool_name, step.tool_args) for step in steps if step.type == StepType.TOOL_CALL] == [
+        ("get_weather", {"city": "Paris"}), ("get_time", {"city": "Oslo"}),
+    ]
