@@ -199,3 +199,47 @@ def test_progress_is_plain_lines_when_not_on_a_terminal(five_threads, capsys):
     call_command("backfill_events", batch_size=2)
     err = capsys.readouterr().err
     assert "PROGRESS 0/5 threads" in err and "PROGRESS 5/5 threads" in err
+
+
+def test_the_closing_line_sums_every_batch_events_unpriced_tokens_and_unreadable_steps(five_threads, checkpointer, capsys):
+    """Staff read the DONE line to judge a run: its figures are the whole run's, not the last batch's."""
+    from analytics.models import EventType
+    from tests.replay.damaged_threads import execute, run_weather_turns
+
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langgraph.graph import START, MessagesState, StateGraph
+
+    unpriced_reply = AIMessage(
+        "Hello.", response_metadata={"model_name": "mystery-1"},
+        usage_metadata={"input_tokens": 12, "output_tokens": 5, "total_tokens": 17},
+    )
+    graph = StateGraph(MessagesState)
+    graph.add_node("assistant", lambda state: {"messages": [unpriced_reply]})
+    graph.add_edge(START, "assistant")
+    graph.compile(checkpointer=checkpointer).invoke(
+        {"messages": [HumanMessage("hi")]}, {"configurable": {"thread_id": "unpriced-model"}}
+    )
+    run_weather_turns(checkpointer, "unreadable-answer")
+    execute(
+        checkpointer.conn.info.dsn,
+        "UPDATE checkpoint_writes SET blob = substring(blob FROM 1 FOR 5) "
+        "WHERE thread_id = 'unreadable-answer' AND channel = 'messages' AND task_path LIKE '%%tools'",
+    )
+
+    call_command("backfill_events", batch_size=2)
+
+    out = capsys.readouterr().out
+    unpriced = AnalyticsEvent.objects.filter(status="unpriced")
+    unpriced_tokens = sum(event.input_tokens + event.output_tokens for event in unpriced)
+    unknown_steps = AnalyticsEvent.objects.filter(event_type=EventType.UNKNOWN).count()
+    assert unpriced_tokens == 17 and unknown_steps == 1
+    assert f"DONE backfill_events: 7 threads, {AnalyticsEvent.objects.count()} events in " in out
+    assert f"unpriced tokens {unpriced_tokens} (models: " in out
+    assert f"warnings {unknown_steps} unreadable steps; failed threads 0" in out
+
+
+def test_a_window_that_ends_before_the_threads_began_derives_none_of_them(five_threads):
+    call_command("backfill_events", "--until=2026-11-09", verbosity=0)
+    call_command("backfill_events", "--since=2026-11-11", verbosity=0)
+
+    assert not Conversation.objects.exists()
