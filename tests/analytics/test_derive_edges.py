@@ -265,3 +265,39 @@ def test_a_failed_tool_is_an_error_result_that_resolves_nothing(run_reference_ag
          {"args": {"email": "jane at example dot com"}}),
         ("tool_result", "tool_result:call-sim-31-000002-3|tool_result", "tech_support", "reset_password", "error", {"resolving": False}),
     ]
+
+
+def test_an_unreadable_step_is_an_unknown_event_that_keeps_why(checkpointer, checkpoint_source):
+    run_weather_turns(checkpointer, "unreadable-event")
+    execute(
+        checkpointer.conn.info.dsn,
+        "UPDATE checkpoint_writes SET blob = substring(blob FROM 1 FOR 5) "
+        "WHERE thread_id = 'unreadable-event' AND channel = 'messages' AND task_path LIKE '%%tools'",
+    )
+
+    derived = derive(checkpoint_source, "unreadable-event")
+
+    (unknown,) = [event for event in derived.events if event.event_type == EventType.UNKNOWN]
+    # staff reading the event see which row broke and why
+    assert unknown.payload == {
+        "details": {"channel": "messages", "raw_type": "msgpack", "reason": "ValueError: unexpected end of file"},
+    }
+
+
+def test_tokens_of_a_reply_that_names_no_model_are_an_llm_event_of_no_model(checkpointer, checkpoint_source):
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import START, MessagesState, StateGraph
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("assistant", lambda state: {"messages": [AIMessage(
+        "Hello.", usage_metadata={"input_tokens": 12, "output_tokens": 5, "total_tokens": 17},
+    )]})
+    graph.add_edge(START, "assistant")
+    graph.compile(checkpointer=checkpointer).invoke(
+        {"messages": [HumanMessage("hi")]}, {"configurable": {"thread_id": "no-model"}}
+    )
+
+    derived = derive(checkpoint_source, "no-model")
+
+    (usage,) = [event for event in derived.events if event.event_type == EventType.LLM_USAGE]
+    assert (usage.model, usage.input_tokens, usage.output_tokens) == ("", 12, 5)
