@@ -75,6 +75,27 @@ def test_a_thread_the_database_refuses_is_recorded_and_every_other_is_derived(fi
     assert "WARNING 1 threads could not be derived" in captured.err
 
 
+def test_when_a_batch_read_fails_each_thread_is_read_alone_and_only_the_one_that_fails_again_is_recorded(
+    five_threads, monkeypatch
+):
+    from replay.checkpoints import PostgresCheckpointSource
+
+    broken = five_threads[3].thread_id
+    read = PostgresCheckpointSource.get_threads
+
+    def reads_fail_where_the_broken_thread_is(self, *, thread_ids):
+        if broken in thread_ids:
+            raise RuntimeError("this thread's rows cannot be read")
+        return read(self, thread_ids=thread_ids)
+
+    monkeypatch.setattr(PostgresCheckpointSource, "get_threads", reads_fail_where_the_broken_thread_is)
+    call_command("backfill_events", verbosity=0)
+
+    assert Conversation.objects.count() == 4 and not Conversation.objects.filter(thread_id=broken).exists()
+    failure = FailedThread.objects.get()
+    assert (failure.thread_id, failure.error) == (broken, "RuntimeError: this thread's rows cannot be read")
+
+
 def test_a_dry_run_reports_a_failing_thread_but_records_no_failure(five_threads, monkeypatch, capsys):
     broken = five_threads[2].thread_id
 
