@@ -96,7 +96,9 @@ def test_when_a_batch_read_fails_each_thread_is_read_alone_and_only_the_one_that
     assert (failure.thread_id, failure.error) == (broken, "RuntimeError: this thread's rows cannot be read")
 
 
-def test_a_dry_run_reports_a_failing_thread_but_records_no_failure(five_threads, monkeypatch, capsys):
+@pytest.fixture
+def broken(five_threads, monkeypatch) -> str:
+    """The id of one of the five threads whose data reaches a bug in the derivation."""
     broken = five_threads[2].thread_id
 
     def derive_with_a_bug(*, thread, **options):
@@ -105,21 +107,17 @@ def test_a_dry_run_reports_a_failing_thread_but_records_no_failure(five_threads,
         return derive_thread(thread=thread, **options)
 
     monkeypatch.setattr("analytics.sync.derive_thread", derive_with_a_bug)
+    return broken
+
+
+def test_a_dry_run_reports_a_failing_thread_but_records_no_failure(broken, capsys):
     call_command("backfill_events", "--dry-run", batch_size=2)
 
     assert "failed threads 1" in capsys.readouterr().out
     assert not FailedThread.objects.exists() and not Conversation.objects.exists()
 
 
-def test_a_failed_thread_waits_for_retry_failed_and_is_forgotten_once_derived(five_threads, monkeypatch, capsys):
-    broken = five_threads[2].thread_id
-
-    def derive_with_a_bug(*, thread, **options):
-        if thread.thread_id == broken:
-            raise ValueError("a bug that only this thread's data reaches")
-        return derive_thread(thread=thread, **options)
-
-    monkeypatch.setattr("analytics.sync.derive_thread", derive_with_a_bug)
+def test_a_failed_thread_waits_for_retry_failed_and_is_forgotten_once_derived(broken, monkeypatch, capsys):
     call_command("backfill_events", batch_size=2, verbosity=0)
     assert Conversation.objects.count() == 4
     assert FailedThread.objects.get().error == "ValueError: a bug that only this thread's data reaches"

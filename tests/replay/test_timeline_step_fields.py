@@ -298,17 +298,11 @@ def test_a_call_whose_tool_failed_and_then_ran_on_retry_shows_both_under_its_too
             raise failure
         return {"messages": [ToolMessage("order 1001: shipped", tool_call_id="c-1")]}
 
-    _, config = run_turns(
+    graph, config = run_turns(
         checkpointer, "retried-tool", [[reply(calls=[call("lookup_order", {"order_id": "1001"}, "c-1")])]],
         node="billing", then=tools,
     )
-    build_graph_again = StateGraph(State)
-    build_graph_again.add_node("billing", lambda state: {})
-    build_graph_again.add_node("tools", tools)
-    build_graph_again.add_edge(START, "billing")
-    build_graph_again.add_edge("billing", "tools")
-    build_graph_again.add_edge("tools", END)
-    build_graph_again.compile(checkpointer=checkpointer).invoke(None, config)  # the retry of the failed step
+    graph.invoke(None, config)  # the retry of the failed step
 
     steps = steps_of(checkpoint_source, "retried-tool")
 
