@@ -4,6 +4,7 @@ text; which unanswered call is the agent's decision when a later one awaits appr
 handoff. Real graphs through the real PostgresSaver, each reply scripted."""
 
 import contextlib
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, TypedDict
@@ -12,7 +13,7 @@ import time_machine
 from langchain_core.messages import AIMessage, AnyMessage, ChatMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from langgraph.types import interrupt
+from langgraph.types import Command, interrupt
 
 from replay.timeline import ModelPricing, StepType, build_timeline
 from tests.apps.supervisor_app import call
@@ -282,6 +283,59 @@ def test_an_approval_is_about_the_latest_reply_and_an_older_unanswered_call_is_a
     assert calls == {"d-1": True, "r-1": False}
     assert the_one(steps, StepType.INTERRUPT).status == "pending"
 
+
+
+def test_an_approval_in_one_branchs_subgraph_is_about_its_own_call_not_a_later_one_of_a_parallel_branch(
+    checkpointer, checkpoint_source
+):
+    """Two agents run as parallel subgraphs: refunds proposes a refund, then (after a slow check) asks for
+    approval; meanwhile orders proposes a lookup nothing answers. The reviewer's rejection is about the
+    refund, the later lookup of the other branch stays orders' own decision."""
+
+    def propose_refund(state):
+        return {"messages": [reply(calls=[call("issue_refund", {"order_id": "1001"}, "r-1")], name="refunds")]}
+
+    def slow_check(state):
+        time.sleep(0.3)  # the orders branch replies meanwhile
+        return {}
+
+    def ask_approval(state):
+        answer = interrupt("Approve the refund?")
+        return {"messages": [ToolMessage("refunded" if answer == "yes" else "not refunded", tool_call_id="r-1")]}
+
+    def propose_lookup(state):
+        time.sleep(0.1)
+        return {"messages": [reply(calls=[call("lookup_order", {"order_id": "1001"}, "l-1")], name="orders")]}
+
+    def subgraph(*nodes):
+        builder = StateGraph(State)
+        previous = START
+        for node in nodes:
+            builder.add_node(node.__name__, node)
+            builder.add_edge(previous, node.__name__)
+            previous = node.__name__
+        builder.add_edge(previous, END)
+        return builder.compile()
+
+    builder = StateGraph(State)
+    builder.add_node("refunds", subgraph(propose_refund, slow_check, ask_approval))
+    builder.add_node("orders", subgraph(propose_lookup))
+    for branch in ("refunds", "orders"):
+        builder.add_edge(START, branch)
+        builder.add_edge(branch, END)
+    graph = builder.compile(checkpointer=checkpointer)
+    config = {"configurable": {"thread_id": "parallel-approval"}}
+    graph.invoke({"messages": [HumanMessage("refund order 1001")]}, config)
+    graph.invoke(Command(resume="no"), config)
+
+    steps = steps_of(checkpoint_source, "parallel-approval")
+
+    calls = [(step.agent, step.tool_call_id) for step in steps if step.type == StepType.TOOL_CALL]
+    assert calls == [("refunds", "r-1"), ("orders", "l-1")]  # the lookup came between the refund and its approval
+    results = {step.tool_call_id: step.status for step in steps if step.type == StepType.TOOL_RESULT}
+    assert results == {"r-1": "rejected"}
+    decisions = {step.tool_call_id for step in steps if step.type == StepType.TOOL_CALL and step.details.get("decision")}
+    assert decisions == {"l-1"}
 
 # -- tool results ----------------------------------------------------------------------------------
 

@@ -71,6 +71,42 @@ def test_replies_after_node_handoffs_belong_to_the_node_that_has_the_conversatio
     ]
 
 
+
+def test_a_router_target_that_is_a_subgraph_is_entered_when_its_inner_node_replies(checkpointer, checkpoint_source):
+    """billing is a compiled subgraph whose reply comes from its inner node "respond": the reply is stored
+    under billing's namespace first, and still reads as triage handing over to billing and back."""
+    answers = iter(["Let me find the right team.", "Billing here: your invoice is paid.", "Anything else?"])
+
+    def triage(state):
+        return {"messages": [AIMessage(next(answers))]}
+
+    def respond(state):
+        return {"messages": [AIMessage(next(answers))]}
+
+    billing = StateGraph(MessagesState)
+    billing.add_node("respond", respond)
+    billing.add_edge(START, "respond")
+    billing.add_edge("respond", END)
+    builder = StateGraph(MessagesState)
+    builder.add_node("triage", triage)
+    builder.add_node("billing", billing.compile())
+    builder.add_edge(START, "triage")
+    builder.add_conditional_edges("triage", lambda state: "billing" if len(state["messages"]) < 3 else END, ["billing", END])
+    builder.add_edge("billing", "triage")
+    builder.compile(checkpointer=checkpointer).invoke(
+        {"messages": [("user", "is my invoice paid?")]}, {"configurable": {"thread_id": "router-subgraph"}}
+    )
+
+    steps = steps_of(checkpoint_source, "router-subgraph", with_router_targets("triage", "billing"))
+
+    assert [(step.type.value, step.agent, step.content) for step in steps if step.type.value != "user_message"] == [
+        ("agent_message", "triage", "Let me find the right team."),
+        ("handoff", "billing", "triage → billing"),
+        ("agent_message", "billing", "Billing here: your invoice is paid."),
+        ("handoff", "triage", "billing → triage"),
+        ("agent_message", "triage", "Anything else?"),
+    ]
+
 def test_a_node_that_raised_with_no_tool_call_waiting_is_one_error_step(checkpointer, checkpoint_source):
     def assistant(state):
         return {"messages": [AIMessage("Checking your account.")]}
