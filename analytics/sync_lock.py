@@ -9,6 +9,8 @@ can say who holds the lock and since when.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import socket
 from dataclasses import asdict, dataclass
@@ -144,7 +146,10 @@ class SyncLock:
         if self._connection is None:
             return
         try:
-            # closing the session releases the lock
+            # Released by the server before the next run can ask: a closed session's backend releases its
+            # locks only as it exits, a moment after close() returns.
+            with contextlib.suppress(psycopg.Error):
+                self._connection.execute("SELECT pg_advisory_unlock_all()")
             self._connection.close()
         finally:
             self._connection = None
