@@ -44,6 +44,16 @@ class CheckpointIndex:
         key = (checkpoint_ns, checkpoint_id)
         return key not in self.undated and (key in self.when or uuid6_time(checkpoint_id) is not None)
 
+    def latest_within(self, namespace: str) -> datetime | None:
+        """The newest time of the checkpoints a subgraph task saved in ``namespace`` and below it."""
+        times = [
+            self.ts(record.checkpoint_ns, record.checkpoint_id)
+            for checkpoint_ns, records in self.by_namespace.items()
+            if checkpoint_ns == namespace or checkpoint_ns.startswith(namespace + "|")
+            for record in records
+        ]
+        return max(times, default=None)
+
     def completed(self, checkpoint_ns: str, checkpoint_id: str) -> tuple[datetime, str]:
         """When the step that started at this checkpoint was saved: its child's timestamp and id, else its own."""
         child = self.first_child.get((checkpoint_ns, checkpoint_id))

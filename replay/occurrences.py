@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from langgraph.types import Interrupt
@@ -139,7 +139,7 @@ class _Reader:
                     self._unknown_write(write)
                     damaged.add((write.checkpoint_ns, write.checkpoint_id))
                 elif write.channel == MESSAGES_CHANNEL:
-                    message_writes.append((self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id), write))
+                    message_writes.append((self._message_write_time(write), write))
                     messages_written_at.add((write.checkpoint_ns, write.checkpoint_id))
                 elif write.channel in TASK_RESULT_CHANNELS:
                     message_writes.append((self._task_result_time(write), write))
@@ -205,6 +205,20 @@ class _Reader:
             kind="message", ts=ts, rank=RANK_MESSAGE, order=self._next_order(), checkpoint_ns=checkpoint_ns,
             checkpoint_id=checkpoint_id, node=node, stored=stored, position=position,
         ))
+
+    def _message_write_time(self, write: WriteRecord) -> tuple[datetime, str]:
+        """When a write of messages was saved. A pending write (its step has no checkpoint after it yet, as
+        while a parallel branch awaits approval) was saved after the last checkpoint its subgraph task saved,
+        where its messages' own copies are dated: those copies are the earlier, as once the step completes."""
+        ts, checkpoint_id = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
+        if checkpoint_id == write.checkpoint_id and write.task_id:
+            task_namespace = f"{write.node}:{write.task_id}"
+            if write.checkpoint_ns:
+                task_namespace = f"{write.checkpoint_ns}|{task_namespace}"
+            subgraph_done = self.checkpoints.latest_within(task_namespace)
+            if subgraph_done is not None and subgraph_done >= ts:
+                ts = subgraph_done + timedelta(microseconds=1)
+        return ts, checkpoint_id
 
     def _task_result_time(self, write: WriteRecord) -> tuple[datetime, str, tuple[int, ...]]:
         placed = self.calls.place(write, PHASE_RESULT)

@@ -326,12 +326,15 @@ def test_an_approval_in_one_branchs_subgraph_is_about_its_own_call_not_a_later_o
     graph = builder.compile(checkpointer=checkpointer)
     config = {"configurable": {"thread_id": "parallel-approval"}}
     graph.invoke({"messages": [HumanMessage("refund order 1001")]}, config)
+    paused = steps_of(checkpoint_source, "parallel-approval")
     graph.invoke(Command(resume="no"), config)
 
     steps = steps_of(checkpoint_source, "parallel-approval")
 
-    calls = [(step.agent, step.tool_call_id) for step in steps if step.type == StepType.TOOL_CALL]
-    assert calls == [("refunds", "r-1"), ("orders", "l-1")]  # the lookup came between the refund and its approval
+    for read in (paused, steps):  # the lookup came between the refund and its approval, before and after it
+        calls = [(step.agent, step.tool_call_id, step.checkpoint_ns.split(":")[0]) for step in read if step.type == StepType.TOOL_CALL]
+        assert calls == [("refunds", "r-1", "refunds"), ("orders", "l-1", "orders")]
+        assert not [step for step in read if step.type == StepType.UNKNOWN]
     results = {step.tool_call_id: step.status for step in steps if step.type == StepType.TOOL_RESULT}
     assert results == {"r-1": "rejected"}
     decisions = {step.tool_call_id for step in steps if step.type == StepType.TOOL_CALL and step.details.get("decision")}
