@@ -19,6 +19,7 @@ from django.db import connection
 from django.test import Client
 
 from replay.checkpoints import count_checkpoint_rows
+from tests.processes import stop_process
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -120,8 +121,7 @@ def test_demo_serves_with_a_sync_worker_that_stops_when_the_demo_gets_sigterm(ch
         assert len(workers) == 1, "".join(lines)
     finally:
         watchdog.cancel()
-        demo.send_signal(signal.SIGTERM)
-        out, err = demo.communicate(timeout=30)
+        out, err = stop_process(demo, sig=signal.SIGTERM, timeout=30)
 
     gone, alive = psutil.wait_procs(workers, timeout=5)
     assert alive == [], "the sync worker outlived the demo"

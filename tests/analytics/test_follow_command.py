@@ -4,7 +4,6 @@ file out and scores follow() by tests/analytics/test_live_sync.py.)"""
 
 import os
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from django.db import connection
 from replay.models import Conversation
 from smart_support.agent.scenarios import plan_conversation
 from tests.analytics.test_backfill_options import write_to
+from tests.processes import stop_process
 from tests.test_commands import PROJECT_DIR
 
 
@@ -62,8 +62,7 @@ def test_follow_command_syncs_new_conversations_and_stops_cleanly_on_ctrl_c(run_
         _wait_for(lambda: after in derived_thread_ids(), seconds=60, what="a conversation written while following")
         assert follower.poll() is None, "the follower stopped on its own"
     finally:
-        follower.send_signal(signal.SIGINT)
-        out, err = follower.communicate(timeout=60)
+        out, err = stop_process(follower)
 
     assert follower.returncode == 0, err
     assert "SYNC 1 threads" in out
@@ -88,8 +87,7 @@ def test_a_sync_worker_started_before_the_agent_waits_for_its_tables_then_syncs(
         thread_id = write_to(empty_checkpoint_database, index=0, scenario="order_status", started_at=datetime.now(timezone.utc))
         _wait_for(lambda: thread_id in derived_thread_ids(), seconds=60, what="the agent's first conversation")
     finally:
-        follower.send_signal(signal.SIGINT)
-        out, err = follower.communicate(timeout=60)
+        out, err = stop_process(follower)
 
     assert waiting.startswith("WAIT backfill_events --follow: the checkpoint database (dbname=")
     assert "has no checkpoints, checkpoint_blobs, checkpoint_writes table" in waiting

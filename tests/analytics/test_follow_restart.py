@@ -4,6 +4,7 @@ the rest of the suite keeps its database)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from smart_support.agent.graph import build_support_graph
 from smart_support.agent.scenarios import plan_conversation
 from smart_support.agent.simulate import ScriptBook, run_conversation
 from smart_support.embedded_postgres import start_embedded_postgres
+from tests.processes import stop_process
 from tests.test_commands import PROJECT_DIR
 
 pytestmark = pytest.mark.skipif(
@@ -91,11 +93,9 @@ def test_follow_goes_on_across_a_postgresql_restart(own_server):
         _wait_for(lambda: _synced(url, after), seconds=60, what="a conversation written after the restart synced")
         assert follower.poll() is None, "the follower stopped"
     except AssertionError as failure:
-        follower.terminate()
-        out, err = follower.communicate(timeout=30)
+        out, err = stop_process(follower, sig=signal.SIGTERM, timeout=30)
         raise AssertionError(f"{failure}\n--- follower stdout:\n{out[-3000:]}\n--- follower stderr:\n{err[-3000:]}") from None
-    follower.terminate()
-    out, err = follower.communicate(timeout=30)
+    out, err = stop_process(follower, sig=signal.SIGTERM, timeout=30)
     assert "RETRY backfill_events --follow: database unreachable" in err
     assert "RECOVERED backfill_events --follow" in out
     assert "Traceback" not in err
