@@ -27,6 +27,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -152,18 +154,23 @@ def score(module: str, tests: list[str], *, python: Path, mutants: list[str], sa
     many of them, drawn at random (``seed``) once mutmut has generated them."""
     copy = prepare_copy(module, [test for test in tests if (PROJECT_DIR / test).exists()])
     database = "smart_support_mutation_" + copy.name
-    env = {**os.environ, "DATABASE_NAME": database, "PYTHONUNBUFFERED": "1", "DEBUG": "true"}
-    # every mutant reuses one test database: start from a new one, not from rows a killed run left
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c",
-         "from django.db import connection; connection.cursor().execute("
-         f"'DROP DATABASE IF EXISTS test_{database} WITH (FORCE)')"],
-        cwd=PROJECT_DIR, env={**env, "DATABASE_NAME": "postgres"}, check=True,
-    )
+    # One embedded server for the copy and for mutmut's mutants/ tree inside it, where the tests run: each
+    # would otherwise start its own under its own var/, and the test database dropped below is the tests' own.
+    env = {
+        "SMART_SUPPORT_VAR_DIR": str(copy / "var"),
+        **os.environ, "DATABASE_NAME": database, "PYTHONUNBUFFERED": "1", "DEBUG": "true",
+    }
     started = time.monotonic()
     log = copy / "mutmut-run.log"
     population = 0
-    with log.open("w") as out:
+    with log.open("w") as out, database_server_held(copy, env=env):
+        # every mutant reuses one test database: start from a new one, not from rows a killed run left
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c",
+             "from django.db import connection; connection.cursor().execute("
+             f"'DROP DATABASE IF EXISTS test_{database} WITH (FORCE)')"],
+            cwd=copy, env={**env, "DATABASE_NAME": "postgres"}, check=True,
+        )
         if sample:
             # a run that matches no mutant generates them all and collects mutmut's stats, then stops
             subprocess.run(
@@ -185,6 +192,26 @@ def score(module: str, tests: list[str], *, python: Path, mutants: list[str], sa
         "module": module, "copy": copy, "statuses": statuses, "minutes": (time.monotonic() - started) / 60,
         "sampled_from": population,
     }
+
+
+@contextmanager
+def database_server_held(copy: Path, *, env: dict[str, str]) -> Iterator[None]:
+    """Keep the copy's database server up across mutmut's runs. The embedded server stops when the last
+    process using it exits: the run that generates the mutants and collects mutmut's stats is the last one
+    for a moment, and the next run's clean tests then fail against a server shutting down."""
+    holder = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c",
+         "import sys; from django.db import connection; connection.ensure_connection(); "
+         "print('up', flush=True); sys.stdin.read()"],
+        cwd=copy, env={**env, "DATABASE_NAME": "postgres"}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        if "up" not in (line.strip() for line in holder.stdout):  # after Django's own lines, if any
+            raise SystemExit(f"the database server of {copy} did not start")
+        yield
+    finally:
+        holder.stdin.close()  # the holder reads to end of input, then exits
+        holder.wait(timeout=60)
 
 
 def wilson_interval(killed: int, checked: int, z: float = 1.96) -> tuple[float, float]:
