@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -204,7 +204,7 @@ class _StepBuilder(ApprovalSteps):
         pricing = self.price_lookup(model, occurrence.ts) if (self.price_lookup and model) else None
         cost = pricing.cost_of(usage=usage) if pricing else None
         return {
-            "model": model, **asdict(usage),
+            "model": model, **vars(usage),
             "cost_usd": cost.cost_usd if cost else None, "cache_savings_usd": cost.cache_savings_usd if cost else None,
         }
 
