@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import psycopg
 import pytest
+from django.apps import apps as django_apps
 
 from replay.checkpoints import checkpoint_conninfo, setup_checkpoint_tables
 from smart_support.agent.graph import build_support_graph
@@ -23,15 +25,23 @@ def backfill_in_process(settings):
     settings.SMART_SUPPORT = {**settings.SMART_SUPPORT, "BACKFILL_WORKERS": 1}
 
 
+# The migrations that seed rows, in order: the list prices a fresh install starts with.
+SEEDING_MIGRATIONS = ("analytics.migrations.0002_seed_model_prices", "analytics.migrations.0009_seed_provider_list_prices")
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """After pytest-django creates the test database, create LangGraph's tables in it, empty: a test
-    database kept by ``--reuse-db`` (the mutation runs) may hold rows of a run killed midway."""
+    database kept by ``--reuse-db`` (the mutation runs) may hold rows of a run killed midway. Such a
+    database also lost the seeded prices to the flush after a transactional test of the session before:
+    they are seeded again, as the migrations seed them (an unchanged row is left alone)."""
     with django_db_blocker.unblock():
         setup_checkpoint_tables()
         with psycopg.connect(checkpoint_conninfo(), autocommit=True) as connection:
             for table in CHECKPOINT_TABLES:
                 connection.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+        for migration in SEEDING_MIGRATIONS:
+            importlib.import_module(migration).seed_prices(django_apps, None)
 
 
 @pytest.fixture
