@@ -208,17 +208,18 @@ class _Reader:
 
     def _message_write_time(self, write: WriteRecord) -> tuple[datetime, str]:
         """When a write of messages was saved. A pending write (its step has no checkpoint after it yet, as
-        while a parallel branch awaits approval) was saved after the last checkpoint its subgraph task saved,
-        where its messages' own copies are dated: those copies are the earlier, as once the step completes."""
+        while the graph awaits an approval) was saved after its step started, so after every write the step
+        before saved, and after the last checkpoint its subgraph task saved, where its messages' own copies are
+        dated: those copies are the earlier, as once the step completes."""
         ts, checkpoint_id = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
-        if checkpoint_id == write.checkpoint_id and write.task_id:
+        if checkpoint_id != write.checkpoint_id:
+            return ts, checkpoint_id
+        if write.task_id:
             task_namespace = f"{write.node}:{write.task_id}"
             if write.checkpoint_ns:
                 task_namespace = f"{write.checkpoint_ns}|{task_namespace}"
-            subgraph_done = self.checkpoints.latest_within(task_namespace)
-            if subgraph_done is not None and subgraph_done >= ts:
-                ts = subgraph_done + timedelta(microseconds=1)
-        return ts, checkpoint_id
+            ts = max(ts, self.checkpoints.latest_within(task_namespace) or ts)
+        return ts + timedelta(microseconds=1), checkpoint_id
 
     def _task_result_time(self, write: WriteRecord) -> tuple[datetime, str, tuple[int, ...]]:
         placed = self.calls.place(write, PHASE_RESULT)

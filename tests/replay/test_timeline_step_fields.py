@@ -16,6 +16,7 @@ from langgraph.graph.message import add_messages
 from langgraph.types import Command, interrupt
 
 from replay.timeline import ModelPricing, StepType, build_timeline
+from smart_support.agent.chat_model import ScriptedChatModel, replies_in_order
 from tests.apps.supervisor_app import call
 
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc)
@@ -339,6 +340,45 @@ def test_an_approval_in_one_branchs_subgraph_is_about_its_own_call_not_a_later_o
     assert results == {"r-1": "rejected"}
     decisions = {step.tool_call_id for step in steps if step.type == StepType.TOOL_CALL and step.details.get("decision")}
     assert decisions == {"l-1"}
+
+
+def test_a_tool_that_finished_beside_one_awaiting_approval_answers_its_call_after_it(checkpointer, checkpoint_source):
+    """create_agent runs two calls of one reply as parallel tasks; the refund's tool asks for approval
+    inside it while the lookup has finished. Paused there, the lookup's result (a write of the step still
+    in progress) follows its call and the call is no decision of the agent; after the rejection, too."""
+    from langchain_core.tools import tool
+
+    from tests.apps.langchain_agent import create_agent
+
+    @tool
+    def lookup_order(order_id: str) -> str:
+        """Look up an order."""
+        return f"order {order_id}: shipped"
+
+    @tool
+    def issue_refund(order_id: str) -> str:
+        """Refund an order once a reviewer approves."""
+        return "refunded" if interrupt({"action": "issue_refund", "order_id": order_id}) == "yes" else "not refunded"
+
+    model = ScriptedChatModel(agent_name="support", model_name="gpt-4o", reply_for=replies_in_order([
+        AIMessage("", tool_calls=[call("lookup_order", {"order_id": "1001"}, "c-1"), call("issue_refund", {"order_id": "1001"}, "c-2")]),
+        AIMessage("Order 1001 has shipped; the refund was not approved."),
+    ]))
+    agent = create_agent(model, tools=[lookup_order, issue_refund], checkpointer=checkpointer, name="support")
+    config = {"configurable": {"thread_id": "tool-beside-approval"}}
+    agent.invoke({"messages": [HumanMessage("refund order 1001")]}, config)
+    paused = steps_of(checkpoint_source, "tool-beside-approval")
+    agent.invoke(Command(resume="no"), config)
+    resumed = steps_of(checkpoint_source, "tool-beside-approval")
+
+    for steps in (paused, resumed):
+        calls = [step for step in steps if step.type in (StepType.TOOL_CALL, StepType.TOOL_RESULT) and step.tool_call_id == "c-1"]
+        assert [(step.type, step.agent, step.details.get("decision", False)) for step in calls] == [
+            (StepType.TOOL_CALL, "support", False), (StepType.TOOL_RESULT, "support", False),
+        ]
+    assert {step.tool_call_id: step.status for step in resumed if step.type == StepType.TOOL_RESULT} == {
+        "c-1": "success", "c-2": "rejected",
+    }
 
 # -- tool results ----------------------------------------------------------------------------------
 
