@@ -30,27 +30,30 @@ def with_router_targets(*nodes):
     return TimelineRules(**{**rules.__dict__, "router_targets": frozenset(nodes)})
 
 
-@pytest.fixture
-def triage_billing_triage(checkpointer):
-    """Triage hands the customer to billing, which hands them back: two node-to-node handoffs."""
+def triage_and_billing(checkpointer, thread_id, *, billing=None):
+    """Triage hands the customer to billing, which hands them back: two node-to-node handoffs. Each node
+    replies with the next of three lines; ``billing``: a graph of its own to run as the billing node, given
+    the node that replies."""
     answers = iter(["Let me find the right team.", "Billing here: your invoice is paid.", "Anything else?"])
 
-    def triage(state):
-        return {"messages": [AIMessage(next(answers))]}
-
-    def billing(state):
+    def reply(state):
         return {"messages": [AIMessage(next(answers))]}
 
     builder = StateGraph(MessagesState)
-    builder.add_node("triage", triage)
-    builder.add_node("billing", billing)
+    builder.add_node("triage", reply)
+    builder.add_node("billing", billing(reply) if billing else reply)
     builder.add_edge(START, "triage")
     builder.add_conditional_edges("triage", lambda state: "billing" if len(state["messages"]) < 3 else END, ["billing", END])
     builder.add_edge("billing", "triage")
     builder.compile(checkpointer=checkpointer).invoke(
-        {"messages": [("user", "is my invoice paid?")]}, {"configurable": {"thread_id": "router-both-ways"}}
+        {"messages": [("user", "is my invoice paid?")]}, {"configurable": {"thread_id": thread_id}}
     )
-    return "router-both-ways"
+    return thread_id
+
+
+@pytest.fixture
+def triage_billing_triage(checkpointer):
+    return triage_and_billing(checkpointer, "router-both-ways")
 
 
 def test_a_node_to_node_handoff_reads_who_handed_over_to_whom(triage_billing_triage, checkpoint_source):
@@ -75,27 +78,15 @@ def test_replies_after_node_handoffs_belong_to_the_node_that_has_the_conversatio
 def test_a_router_target_that_is_a_subgraph_is_entered_when_its_inner_node_replies(checkpointer, checkpoint_source):
     """billing is a compiled subgraph whose reply comes from its inner node "respond": the reply is stored
     under billing's namespace first, and still reads as triage handing over to billing and back."""
-    answers = iter(["Let me find the right team.", "Billing here: your invoice is paid.", "Anything else?"])
 
-    def triage(state):
-        return {"messages": [AIMessage(next(answers))]}
+    def billing_graph(reply):
+        billing = StateGraph(MessagesState)
+        billing.add_node("respond", reply)
+        billing.add_edge(START, "respond")
+        billing.add_edge("respond", END)
+        return billing.compile()
 
-    def respond(state):
-        return {"messages": [AIMessage(next(answers))]}
-
-    billing = StateGraph(MessagesState)
-    billing.add_node("respond", respond)
-    billing.add_edge(START, "respond")
-    billing.add_edge("respond", END)
-    builder = StateGraph(MessagesState)
-    builder.add_node("triage", triage)
-    builder.add_node("billing", billing.compile())
-    builder.add_edge(START, "triage")
-    builder.add_conditional_edges("triage", lambda state: "billing" if len(state["messages"]) < 3 else END, ["billing", END])
-    builder.add_edge("billing", "triage")
-    builder.compile(checkpointer=checkpointer).invoke(
-        {"messages": [("user", "is my invoice paid?")]}, {"configurable": {"thread_id": "router-subgraph"}}
-    )
+    triage_and_billing(checkpointer, "router-subgraph", billing=billing_graph)
 
     steps = steps_of(checkpoint_source, "router-subgraph", with_router_targets("triage", "billing"))
 
