@@ -51,8 +51,20 @@ def snapshot():
 
 
 def test_a_large_backfill_rebuilds_the_rollups_once_at_the_end(five_threads, monkeypatch):
+    import analytics.storage
+
+    refreshes = []
+    refresh = analytics.storage._refresh_rollups
+
+    def counted(*, cursor, hours):
+        refreshes.append(len(set(hours)))
+        refresh(cursor=cursor, hours=hours)
+
+    monkeypatch.setattr("analytics.storage._refresh_rollups", counted)
     monkeypatch.setattr("analytics.sync.ROLLUPS_PER_BATCH_UP_TO", 2)
     call_command("backfill_events", batch_size=2, verbosity=0)
+
+    assert refreshes == [5]  # not once per batch of two: the five threads' hours, together, at the end
     assert_rollups_match_conversations()
 
 
@@ -79,7 +91,7 @@ class CrashOnSecondBatch(PostgresAnalyticsRecorder):
         return super().record(threads=threads, source=source, refresh_rollups=refresh_rollups)
 
 
-def test_a_run_killed_midway_resumes_to_the_same_rows(five_threads):
+def test_a_run_killed_midway_resumes_to_the_same_rows(five_threads, caplog):
     call_command("backfill_events", batch_size=2, verbosity=0)
     clean = snapshot()
     call_command("backfill_events", "--rebuild", "--dry-run", verbosity=0)
@@ -92,8 +104,10 @@ def test_a_run_killed_midway_resumes_to_the_same_rows(five_threads):
     assert Conversation.objects.count() == 2  # the first batch landed, the second rolled back
     assert SyncState.objects.get().state == SyncState.State.STARTED
 
-    call_command("backfill_events", batch_size=2, verbosity=0)
+    with caplog.at_level("INFO", logger="analytics.sync"):
+        call_command("backfill_events", batch_size=2, verbosity=0)
 
+    assert "backfill: the last run stopped midway; its rollups are redone at the end" in caplog.messages
     assert snapshot() == clean
     assert SyncState.objects.get().state == SyncState.State.DONE
     assert_rollups_match_conversations()
@@ -202,28 +216,32 @@ def test_progress_is_plain_lines_when_not_on_a_terminal(five_threads, capsys):
 
 
 def test_the_closing_line_sums_every_batch_events_unpriced_tokens_and_unreadable_steps(five_threads, checkpointer, capsys):
-    """Staff read the DONE line to judge a run: its figures are the whole run's, not the last batch's."""
+    """Staff read the DONE line to judge a run: its figures are the whole run's, not the last batch's nor
+    the last thread's. Three threads of unpriced models and two with an unreadable answer, sorted after the
+    five, so that batches of two hold two of each."""
     from analytics.models import EventType
     from tests.replay.damaged_threads import execute, run_weather_turns
 
     from langchain_core.messages import AIMessage, HumanMessage
     from langgraph.graph import START, MessagesState, StateGraph
 
-    unpriced_reply = AIMessage(
-        "Hello.", response_metadata={"model_name": "mystery-1"},
-        usage_metadata={"input_tokens": 12, "output_tokens": 5, "total_tokens": 17},
-    )
-    graph = StateGraph(MessagesState)
-    graph.add_node("assistant", lambda state: {"messages": [unpriced_reply]})
-    graph.add_edge(START, "assistant")
-    graph.compile(checkpointer=checkpointer).invoke(
-        {"messages": [HumanMessage("hi")]}, {"configurable": {"thread_id": "unpriced-model"}}
-    )
-    run_weather_turns(checkpointer, "unreadable-answer")
+    for letter, tokens in (("a", 12), ("b", 30), ("c", 7)):
+        unpriced_reply = AIMessage(
+            "Hello.", response_metadata={"model_name": f"mystery-{letter}"},
+            usage_metadata={"input_tokens": tokens, "output_tokens": 5, "total_tokens": tokens + 5},
+        )
+        graph = StateGraph(MessagesState)
+        graph.add_node("assistant", lambda state, reply=unpriced_reply: {"messages": [reply]})
+        graph.add_edge(START, "assistant")
+        graph.compile(checkpointer=checkpointer).invoke(
+            {"messages": [HumanMessage("hi")]}, {"configurable": {"thread_id": f"unpriced-model-{letter}"}}
+        )
+    for number in (1, 2):
+        run_weather_turns(checkpointer, f"unreadable-answer-{number}")
     execute(
         checkpointer.conn.info.dsn,
         "UPDATE checkpoint_writes SET blob = substring(blob FROM 1 FOR 5) "
-        "WHERE thread_id = 'unreadable-answer' AND channel = 'messages' AND task_path LIKE '%%tools'",
+        "WHERE thread_id LIKE 'unreadable-answer-%%' AND channel = 'messages' AND task_path LIKE '%%tools'",
     )
 
     call_command("backfill_events", batch_size=2)
@@ -232,14 +250,27 @@ def test_the_closing_line_sums_every_batch_events_unpriced_tokens_and_unreadable
     unpriced = AnalyticsEvent.objects.filter(status="unpriced")
     unpriced_tokens = sum(event.input_tokens + event.output_tokens for event in unpriced)
     unknown_steps = AnalyticsEvent.objects.filter(event_type=EventType.UNKNOWN).count()
-    assert unpriced_tokens == 17 and unknown_steps == 1
-    assert f"DONE backfill_events: 7 threads, {AnalyticsEvent.objects.count()} events in " in out
-    assert f"unpriced tokens {unpriced_tokens} (models: " in out
+    assert unpriced_tokens == 17 + 35 + 12 and unknown_steps == 2
+    assert f"DONE backfill_events: 10 threads, {AnalyticsEvent.objects.count()} events in " in out
+    assert f"unpriced tokens {unpriced_tokens} (models: mystery-a, mystery-b, mystery-c)" in out
     assert f"warnings {unknown_steps} unreadable steps; failed threads 0" in out
 
 
-def test_a_window_that_ends_before_the_threads_began_derives_none_of_them(five_threads):
-    call_command("backfill_events", "--until=2026-11-09", verbosity=0)
-    call_command("backfill_events", "--since=2026-11-11", verbosity=0)
+def test_the_closing_line_says_how_long_the_run_took(five_threads, capsys):
+    import re
+    import time
+
+    started = time.monotonic()
+    call_command("backfill_events")
+    took = time.monotonic() - started
+
+    seconds = float(re.search(r"DONE backfill_events: 5 threads, \d+ events in ([\d.]+) s", capsys.readouterr().out).group(1))
+    assert 0 < seconds <= took + 0.05
+
+
+def test_a_window_that_ends_before_the_threads_began_derives_none_of_them(five_threads, capsys):
+    call_command("backfill_events", "--until=2026-11-09")
+    call_command("backfill_events", "--since=2026-11-11")
 
     assert not Conversation.objects.exists()
+    assert capsys.readouterr().err.count("PROGRESS 0/0 threads") == 2  # the five are outside both windows

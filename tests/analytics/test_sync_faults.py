@@ -30,7 +30,13 @@ from analytics.sync_lock import LOCK_KEY, SyncLock
 from replay.checkpoints import PostgresCheckpointSource
 from replay.models import Conversation
 from smart_support.agent.scenarios import plan_conversation
-from tests.analytics.test_backfill import STARTED_AT, CrashOnSecondBatch, five_threads, snapshot  # noqa: F401 - a fixture
+from tests.analytics.test_backfill import (  # noqa: F401 - five_threads is a fixture
+    STARTED_AT,
+    CrashOnSecondBatch,
+    assert_rollups_match_conversations,
+    five_threads,
+    snapshot,
+)
 from tests.test_commands import PROJECT_DIR
 
 
@@ -73,6 +79,7 @@ def test_a_thread_the_database_refuses_is_recorded_and_every_other_is_derived(fi
     assert failure.thread_id == "bad-tokens" and "out of range" in failure.error and failure.attempts == 1
     assert "failed threads 1" in captured.out
     assert "WARNING 1 threads could not be derived" in captured.err
+    assert_rollups_match_conversations()  # the five, recorded one by one after their batch was refused, count
 
 
 def test_when_a_batch_read_fails_each_thread_is_read_alone_and_only_the_one_that_fails_again_is_recorded(
@@ -108,6 +115,13 @@ def broken(five_threads, monkeypatch) -> str:
 
     monkeypatch.setattr("analytics.sync.derive_thread", derive_with_a_bug)
     return broken
+
+
+def test_progress_counts_a_failed_thread_as_done(broken, capsys):
+    call_command("backfill_events", batch_size=2)
+
+    err = capsys.readouterr().err
+    assert "PROGRESS 0/5 threads" in err and "PROGRESS 5/5 threads" in err
 
 
 def test_a_dry_run_reports_a_failing_thread_but_records_no_failure(broken, capsys):
