@@ -265,6 +265,17 @@ def test_unpriced_models_are_those_of_the_agents_and_tenants_conversations_only(
     assert get_analytics(**day, tenants=TenantScope(tenants=frozenset({"globex"}))).unpriced_models == ("orders-model",)
 
 
+def test_unpriced_models_are_those_of_the_ranges_local_days(db):
+    """23:30 UTC on the 18th is the 19th in Berlin: its model is the Berlin 19th's, not the UTC 19th's."""
+    ConversationFactory(started_at=at(18, 23, 30), unpriced_models=["late-model"])
+    ConversationFactory(started_at=at(19, 23, 30), unpriced_models=["night-model"])
+    rebuild_rollups()
+    nineteenth = {"start": date(2026, 11, 19), "end": date(2026, 11, 19), "now": NOW}
+
+    assert get_analytics(**nineteenth, tz=BERLIN).unpriced_models == ("late-model",)
+    assert get_analytics(**nineteenth, tz=UTC).unpriced_models == ("night-model",)
+
+
 def test_recent_approvals_answered_or_of_other_agents_do_not_count_as_pending(db):
     billing = ConversationFactory(started_at=at(19, 9), agents_used=["supervisor", "billing"], interrupt_count=2,
                                   interrupts_approved=1, interrupts_pending=1)

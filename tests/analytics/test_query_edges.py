@@ -146,6 +146,15 @@ def test_the_same_dates_in_utc_count_by_utc_days(around_new_york_midnights):
     assert result.escalation_rate == 1 / 3
 
 
+def test_a_day_without_conversations_is_zero_in_the_daily_series(around_new_york_midnights):
+    result = get_analytics(start=date(2026, 11, 12), end=date(2026, 11, 13), tz=UTC, now=NOW)
+
+    assert [(point.date.day, point.conversations, point.resolved, point.escalated, point.cost) for point in result.series][1] == (
+        13, 0, 0, 0, 0,
+    )
+    assert result.series[0].conversations == 2
+
+
 # -- the previous period, filtered by agent -----------------------------------------------------------
 
 @pytest.fixture
