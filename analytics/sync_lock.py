@@ -10,7 +10,6 @@ can say who holds the lock and since when.
 from __future__ import annotations
 
 import contextlib
-
 import os
 import socket
 from dataclasses import asdict, dataclass

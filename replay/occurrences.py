@@ -207,10 +207,10 @@ class _Reader:
         ))
 
     def _message_write_time(self, write: WriteRecord) -> tuple[datetime, str]:
-        """When a write of messages was saved. A pending write (its step has no checkpoint after it yet, as
-        while the graph awaits an approval) was saved after its step started, so after every write the step
-        before saved, and after the last checkpoint its subgraph task saved, where its messages' own copies are
-        dated: those copies are the earlier, as once the step completes."""
+        """When a write of messages was saved: at the next checkpoint of its namespace. A pending write (its
+        step has no next checkpoint yet, as while the graph awaits an approval) was saved after its step
+        started, so after all the step before saved, and after the last checkpoint its subgraph task saved,
+        whose copies of its messages are then the earlier, as they are once the step completes."""
         ts, checkpoint_id = self.checkpoints.completed(write.checkpoint_ns, write.checkpoint_id)
         if checkpoint_id != write.checkpoint_id:
             return ts, checkpoint_id
