@@ -32,8 +32,6 @@ def terms_of(text: str) -> list[str]:
     for match in TERM.finditer(text.lower()):
         term = match.group()
         terms.append(term)
-        if term.isalnum():
-            continue  # one run, as most words are (isalnum is exactly the runs' [^\W_])
         parts = list(PART.finditer(term))
         if len(parts) > 1:
             terms.extend(term[part.start():] for part in parts[1:-1])

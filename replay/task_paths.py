@@ -15,7 +15,6 @@ numbers are the only record of the order things happened in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 PULL = "~__pregel_pull"
 PUSH = "~__pregel_push"
@@ -41,8 +40,6 @@ class TaskPath:
         return (*self.calls, AFTER_CALLS, phase)
 
 
-# A thread's writes repeat a handful of paths thousands of times over.
-@lru_cache(maxsize=4096)
 def parse_task_path(task_path: str) -> TaskPath | None:
     """The parsed path; None when it is empty or not in a shape LangGraph writes."""
     parts = [part.strip() for part in task_path.split(",")] if task_path else []
@@ -53,7 +50,6 @@ def parse_task_path(task_path: str) -> TaskPath | None:
     return parsed
 
 
-@lru_cache(maxsize=4096)
 def task_node(task_path: str) -> str:
     """The graph node a write came from (the entrypoint for a ``@task`` call); "" when the path names none."""
     parsed = parse_task_path(task_path)
