@@ -18,7 +18,7 @@ from analytics.measures import MEASURES
 from analytics.models import AnalyticsEvent
 from analytics.queries import AnalyticsResult, get_analytics
 from replay.tenants import tenant_scope
-from smart_support.api import ApiInputChecks, AsciiDateField, ViewModelPermission, error_responses
+from smart_support.api import ApiInputChecks, AsciiDateField, FieldsBuiltOnceSerializer, ViewModelPermission, error_responses
 from smart_support.time_zones import UnknownTimeZone, time_zone
 
 RANGE_PATTERN = re.compile(r"([0-9]{1,4})d")
@@ -180,7 +180,7 @@ LATENCY_HELP = (
 
 
 @extend_schema_serializer(many=False)  # the list action answers one object, not an array
-class AnalyticsResultSerializer(serializers.Serializer):
+class AnalyticsResultSerializer(FieldsBuiltOnceSerializer):
     range = RangeSerializer(source="*")
     agent = serializers.CharField(allow_null=True)
     conversations = serializers.IntegerField(help_text="Conversations started in the range (the population).")

@@ -21,7 +21,7 @@ from django.db import connections
 
 from analytics import queries
 from analytics.rollup_keys import ROLLUP_TENANT_WHERE
-from analytics.usage_rollups import LATENCY_BOUNDS_SQL, next_month, bucket_latency
+from analytics.usage_rollups import LATENCY_BOUNDS_SQL, bucket_latency, rollup_cover
 from replay.tenants import EVERY_TENANT, TenantScope
 from smart_support.db_router import reading_alias
 
@@ -68,25 +68,25 @@ _SUMS = """coalesce(sum({calls}), 0), coalesce(sum({of}input_tokens), 0), coales
     coalesce(sum({of}reasoning_tokens), 0), coalesce(sum({of}cost_usd), 0), coalesce(sum({of}cache_savings_usd), 0),
     coalesce(sum({unpriced}), 0)"""
 
-# The population's rollup rows: whole UTC months from month rows, the other whole UTC days from day
-# rows, the hours at the edges from hour rows.
+# The population's rollup rows: the periods of ``usage_rollups.rollup_cover``.
 _ROLLUP_WHERE = f"""scope = coalesce(%(agent)s::text, '') AND {ROLLUP_TENANT_WHERE} AND (
-    (span = 'month' AND hour >= %(month_lower)s AND hour < %(month_upper)s)
-    OR (span = 'day' AND ((hour >= %(day_lower)s AND hour < %(month_lower)s) OR (hour >= %(month_upper)s AND hour < %(day_upper)s)))
-    OR (span = 'hour' AND ((hour >= %(lower)s AND hour < %(day_lower)s) OR (hour >= %(day_upper)s AND hour < %(upper)s))))"""
+    (span = 'month' AND hour = ANY(%(months)s::timestamptz[])) OR (span = 'week' AND hour = ANY(%(weeks)s::timestamptz[]))
+    OR (span = 'day' AND hour = ANY(%(days)s::timestamptz[])) OR (span = 'hour' AND hour = ANY(%(hours)s::timestamptz[])))"""
 _ROLLUP_USAGE_SQL = f"""
 SELECT grouping(model) = 0, coalesce(model, agent), {_SUMS.format(calls="calls", unpriced="unpriced_calls", of="")}
 FROM analytics_usage_rollups WHERE {_ROLLUP_WHERE} AND calls > 0
 GROUP BY GROUPING SETS ((model), (agent))
 """
+# Entries by position rather than by unnest: the planner expects a handful of entries per row from unnest
+# (most hour rows hold a few) and sorts them to group them, where a range's rows hold dozens to hundreds
+# each; for a generated series it expects many and groups them by hash, in half the time.
 _ROLLUP_HISTOGRAM_SQL = f"""
-SELECT agent, 'llm', bucket, sum(n)
-FROM analytics_usage_rollups, unnest(llm_latency_buckets, llm_latency_counts) AS latency(bucket, n)
-WHERE {_ROLLUP_WHERE} AND cardinality(llm_latency_buckets) > 0 GROUP BY agent, bucket
-UNION ALL
-SELECT agent, 'tool', bucket, sum(n)
-FROM analytics_usage_rollups, unnest(tool_latency_buckets, tool_latency_counts) AS latency(bucket, n)
-WHERE {_ROLLUP_WHERE} AND cardinality(tool_latency_buckets) > 0 GROUP BY agent, bucket
+SELECT agent, kind, buckets[entry], sum(counts[entry])
+FROM analytics_usage_rollups
+CROSS JOIN LATERAL (VALUES ('llm', llm_latency_buckets, llm_latency_counts),
+                           ('tool', tool_latency_buckets, tool_latency_counts)) AS histogram(kind, buckets, counts)
+CROSS JOIN LATERAL generate_series(1, cardinality(buckets)) AS entry
+WHERE {_ROLLUP_WHERE} GROUP BY agent, kind, buckets[entry]
 """
 
 _POPULATION_EVENTS = f"""analytics_events AS event JOIN conversations ON conversations.id = event.conversation_id
@@ -163,17 +163,9 @@ def _latency(rows: list[tuple]) -> tuple[LatencyBreakdown, ...]:
     )
 
 
-def _with_months(params: dict) -> dict:
-    """The range's whole UTC months ``[month_lower, month_upper)`` inside its whole UTC days (empty, at
-    ``day_upper``, when there are none)."""
-    day_lower, day_upper = params["day_lower"], params["day_upper"]
-    month_lower = day_lower.replace(day=1)
-    if month_lower < day_lower:
-        month_lower = next_month(month_lower)
-    month_upper = day_upper.replace(day=1)
-    if month_lower >= month_upper:
-        month_lower = month_upper = day_upper
-    return {**params, "month_lower": month_lower, "month_upper": month_upper}
+def _with_cover(params: dict) -> dict:
+    cover = rollup_cover(lower=params["lower"], upper=params["upper"])
+    return {**params, "months": list(cover.months), "weeks": list(cover.weeks), "days": list(cover.days), "hours": list(cover.hours)}
 
 
 def get_breakdowns(
@@ -186,7 +178,9 @@ def get_breakdowns(
     whose day boundaries fall on whole UTC hours."""
     if from_rollups is None:
         from_rollups = queries.source_for(start=start, end=end, tz=tz) is queries.ROLLUPS
-    params = _with_months(queries._params(start=start, end=end, tz=tz, agent=agent, tenants=tenants))
+    params = queries._params(start=start, end=end, tz=tz, agent=agent, tenants=tenants)
+    if from_rollups:
+        params = _with_cover(params)
     usage_sql, histogram_sql = (
         (_ROLLUP_USAGE_SQL, _ROLLUP_HISTOGRAM_SQL) if from_rollups else (_EVENT_USAGE_SQL, _EVENT_HISTOGRAM_SQL)
     )

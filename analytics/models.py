@@ -267,7 +267,7 @@ class FailedThread(models.Model):
 
 
 class UsageRollup(models.Model):
-    """LLM usage and latencies of the conversations that started in one UTC hour (or day, or month), per agent and
+    """LLM usage and latencies of the conversations that started in one UTC hour (or day, week from Monday, or month), per agent and
     model of the calls, once over all conversations (``scope`` = "") and once per agent that took part
     in them. Kept with the hourly rollups (same hours, same locks); breakdowns read these instead of
     every event. Latencies are histograms: ``*_latency_buckets`` numbers the buckets of
@@ -276,10 +276,11 @@ class UsageRollup(models.Model):
     class Span(models.TextChoices):
         HOUR = "hour", _("Hour")
         DAY = "day", _("Day")
+        WEEK = "week", _("Week")
         MONTH = "month", _("Month")
 
     span = models.CharField(max_length=5, choices=Span.choices)
-    hour = models.DateTimeField(help_text=_("Start of the hour, day or month the conversations started in, in UTC."))
+    hour = models.DateTimeField(help_text=_("Start of the hour, day, week or month the conversations started in, in UTC."))
     tenant = models.TextField(
         null=True, blank=True, help_text=_("The conversations' tenant; empty (NULL) for the rows of every tenant.")
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
@@ -239,14 +240,19 @@ ROLLUPS = _Source(
 )
 
 
+@lru_cache(maxsize=1024)
+def _day_boundary_offsets(*, start: date, end: date, tz: ZoneInfo) -> frozenset[timedelta]:
+    """The UTC offsets of ``tz`` at every day boundary of the range (a page asks for them several times)."""
+    return frozenset(
+        datetime.combine(start + timedelta(days=n), time.min, tzinfo=tz).utcoffset() or timedelta(0)
+        for n in range((end - start).days + 2)
+    )
+
+
 def source_for(*, start: date, end: date, tz: ZoneInfo) -> _Source:
     """Hourly rollups when every day boundary of the range falls on a whole UTC hour, else the conversations."""
-    day = start
-    while day <= end + timedelta(days=1):
-        offset = datetime.combine(day, time.min, tzinfo=tz).utcoffset() or timedelta(0)
-        if offset.total_seconds() % 3600:
-            return CONVERSATIONS
-        day += timedelta(days=1)
+    if any(offset.total_seconds() % 3600 for offset in _day_boundary_offsets(start=start, end=end, tz=tz)):
+        return CONVERSATIONS
     return ROLLUPS
 
 
@@ -257,14 +263,10 @@ def _params(*, start: date, end: date, tz: ZoneInfo, agent: str | None, tenants:
     day_upper = utc_upper.replace(hour=0)
     if day_lower >= day_upper:
         day_lower = day_upper = utc_upper
-    offsets = {
-        (datetime.combine(day, time.min, tzinfo=tz).utcoffset() or timedelta(0))
-        for day in (start + timedelta(days=n) for n in range((end - start).days + 2))
-    }
     return {
         "lower": lower, "upper": upper, "day_lower": day_lower, "day_upper": day_upper, "agent": agent,
         "tenants": tenants.sql_tenants(),
-        "tz": str(tz), "tz_offset_hours": any(offsets),
+        "tz": str(tz), "tz_offset_hours": any(_day_boundary_offsets(start=start, end=end, tz=tz)),
     }
 
 

@@ -88,6 +88,22 @@ class PostgresDateTimeField(IsoDateTimeField):
         return moment
 
 
+class FieldsBuiltOnceSerializer(serializers.Serializer):
+    """An output-only serializer whose fields, its nested serializers' included, are built once per class.
+
+    DRF deep-copies and binds every declared field for each instance: for a result of a dozen nested
+    serializers that is half the time it takes to serialize. Only for serializers that never validate
+    input and whose fields read no ``context``."""
+
+    @property
+    def fields(self):
+        built = type(self).__dict__.get("_fields_built_once")
+        if built is None:
+            built = serializers.Serializer.fields.func(self)
+            type(self)._fields_built_once = built
+        return built
+
+
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong.")
 

@@ -4,7 +4,7 @@ and directly from the events, in UTC, Asia/Kolkata (+05:30) and America/New_York
 
 import math
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -12,11 +12,14 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from analytics.breakdowns import LatencyBreakdown, UsageBreakdown, get_breakdowns
-from analytics.models import AnalyticsEvent, EventType
+from analytics.models import AnalyticsEvent, EventType, UsageRollup
 from analytics.queries import day_bounds, get_analytics
-from analytics.usage_rollups import LATENCY_BOUNDS, LATENCY_BOUNDS_SQL, RELATIVE_ERROR, bucket_latency, latency_bucket
+from analytics.usage_rollups import (
+    LATENCY_BOUNDS, LATENCY_BOUNDS_SQL, RELATIVE_ERROR, RollupCover, bucket_latency, latency_bucket, rollup_cover,
+)
 from replay.models import Conversation
 from smart_support.agent.scenarios import plan_conversation
 from tests.apps.timed_app import run_timed_conversation
@@ -136,8 +139,11 @@ def assert_equals_the_events(*, start: date, end: date, tz: ZoneInfo, agent: str
         (date(2026, 11, 1), date(2026, 11, 1)),
         (date(2026, 10, 31), date(2026, 11, 2)),
         (date(2026, 10, 1), date(2026, 11, 30)),  # whole UTC months, read from month rows
+        (date(2026, 10, 25), date(2026, 11, 9)),  # whole UTC weeks (from Monday Oct 26 and Nov 2), no whole month
+        (date(2026, 10, 20), date(2026, 11, 30)),  # November whole; Oct 26's week ends in it, so Oct 26-31 are days
+        (date(2026, 10, 1), date(2026, 11, 12)),  # October whole, then Nov 1 a day and the week from Nov 2
     ],
-    ids=["dst_day", "three_days", "two_months"],
+    ids=["dst_day", "three_days", "two_months", "two_weeks", "days_then_month", "month_day_week"],
 )
 def test_breakdowns_equal_the_events_of_the_population(conversations, tz, start, end):
     assert_equals_the_events(start=start, end=end, tz=tz)
@@ -147,6 +153,60 @@ def test_breakdowns_equal_the_events_of_the_population(conversations, tz, start,
 def test_the_agent_filter_keeps_the_conversations_it_took_part_in(conversations, tz):
     assert_equals_the_events(start=date(2026, 10, 31), end=date(2026, 11, 2), tz=tz, agent="triage")
     assert_equals_the_events(start=date(2026, 10, 31), end=date(2026, 11, 2), tz=tz, agent="supervisor")
+
+
+def test_a_conversation_synced_later_counts_in_the_weeks_and_months_it_joins(conversations, checkpointer):
+    run_timed_conversation(checkpointer=checkpointer, thread_id="timed-nov3-0900", started_at=utc(3, 9), scale=4.0)
+    with time_machine.travel(NOW, tick=True):
+        call_command("backfill_events", verbosity=0)
+
+    assert Conversation.objects.filter(thread_id="timed-nov3-0900").exists()
+    for start, end in ((date(2026, 10, 25), date(2026, 11, 9)), (date(2026, 10, 1), date(2026, 11, 30))):
+        assert_equals_the_events(start=start, end=end, tz=UTC)
+        assert_equals_the_events(start=start, end=end, tz=UTC, agent="billing")
+
+
+def test_the_migration_to_week_rows_sums_the_stored_days_as_the_sync_does(conversations):
+    def week_rows() -> list[tuple]:
+        columns = [field.name for field in UsageRollup._meta.fields if field.name != "id"]
+        return sorted(UsageRollup.objects.filter(span="week").values_list(*columns), key=repr)
+
+    kept_by_the_sync = week_rows()
+    MigrationExecutor(connection).migrate([("analytics", "0015_partition_events_by_month")])
+    assert not UsageRollup.objects.filter(span="week").exists()
+    MigrationExecutor(connection).migrate([("analytics", "0016_usage_rollups_by_week")])
+
+    # the weeks of Oct 26 and Nov 2, for every tenant and per agent
+    assert {row[1] for row in kept_by_the_sync} == {utc(26, 0, month=10), utc(2, 0)}
+    assert week_rows() == kept_by_the_sync
+
+
+def test_a_range_is_read_from_the_fewest_rows_that_tile_it():
+    def at(month: int, day: int, hour: int = 0) -> datetime:
+        return datetime(2026, month, day, hour, tzinfo=timezone.utc)
+
+    cover = rollup_cover(lower=at(10, 3, 20), upper=at(12, 16))
+    assert cover == RollupCover(
+        months=(at(11, 1),),
+        # Oct 26's week ends in November, which a month row holds; Dec 14's ends after the range
+        weeks=(at(10, 5), at(10, 12), at(10, 19), at(12, 7)),
+        days=(at(10, 4), *(at(10, day) for day in range(26, 32)), *(at(12, day) for day in range(1, 7)), at(12, 14), at(12, 15)),
+        hours=(at(10, 3, 20), at(10, 3, 21), at(10, 3, 22), at(10, 3, 23)),
+    )
+    # any range on whole hours is tiled exactly: no hour missing, none twice
+    lengths = {"months": None, "weeks": timedelta(weeks=1), "days": timedelta(days=1), "hours": timedelta(hours=1)}
+    new_york = ZoneInfo("America/New_York")
+    for lower, upper in [
+        (at(1, 1), at(12, 31)), (at(10, 31, 5), at(11, 2, 4)), (at(2, 27, 23), at(3, 2, 1)),
+        (datetime(2026, 3, 1, tzinfo=new_york), datetime(2027, 2, 28, tzinfo=new_york)), (at(11, 5, 7), at(11, 5, 8)),
+    ]:
+        cover = rollup_cover(lower=lower, upper=upper)
+        pieces = sorted(
+            (start, start + length if length else start.replace(month=start.month % 12 + 1, year=start.year + start.month // 12))
+            for span, length in lengths.items() for start in getattr(cover, span)
+        )
+        assert pieces[0][0] == lower and pieces[-1][1] == upper
+        assert all(earlier[1] == later[0] for earlier, later in zip(pieces, pieces[1:]))
 
 
 def test_the_new_york_day_of_the_dst_change_has_25_hours_of_conversations(conversations):
