@@ -89,20 +89,16 @@ CROSS JOIN LATERAL generate_series(1, cardinality(buckets)) AS entry
 WHERE {_ROLLUP_WHERE} GROUP BY agent, kind, buckets[entry]
 """
 
-_POPULATION_EVENTS = f"""analytics_events AS event JOIN conversations ON conversations.id = event.conversation_id
-WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upper)s
-  AND {queries.TENANT_WHERE.replace("tenant =", "conversations.tenant =")}
-  AND (%(agent)s::text IS NULL OR conversations.agents_used @> ARRAY[%(agent)s::text])"""
 _EVENT_USAGE_SQL = f"""
 SELECT grouping(event.model) = 0, coalesce(event.model, event.agent),
        {_SUMS.format(calls="1", unpriced="(event.status = 'unpriced')::int", of="event.")}
-FROM {_POPULATION_EVENTS} AND event.event_type = 'llm_usage'
+FROM {queries.POPULATION_EVENTS} AND event.event_type = 'llm_usage'
 GROUP BY GROUPING SETS ((event.model), (event.agent))
 """
 _EVENT_HISTOGRAM_SQL = f"""
 SELECT event.agent, CASE WHEN event.event_type = 'llm_usage' THEN 'llm' ELSE 'tool' END AS kind,
        width_bucket(event.latency_ms::bigint, {LATENCY_BOUNDS_SQL}) AS bucket, count(*)
-FROM {_POPULATION_EVENTS} AND event.event_type IN ('llm_usage', 'tool_result') AND event.latency_ms IS NOT NULL
+FROM {queries.POPULATION_EVENTS} AND event.event_type IN ('llm_usage', 'tool_result') AND event.latency_ms IS NOT NULL
 GROUP BY event.agent, kind, bucket
 """
 
