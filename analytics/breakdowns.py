@@ -21,7 +21,7 @@ from django.db import connections
 
 from analytics import queries
 from analytics.rollup_keys import ROLLUP_TENANT_WHERE
-from analytics.usage_rollups import LATENCY_BOUNDS_SQL, bucket_latency, rollup_cover
+from analytics.usage_rollups import LATENCY_BOUNDS_SQL, bucket_latency
 from replay.tenants import EVERY_TENANT, TenantScope
 from smart_support.db_router import reading_alias
 
@@ -68,7 +68,7 @@ _SUMS = """coalesce(sum({calls}), 0), coalesce(sum({of}input_tokens), 0), coales
     coalesce(sum({of}reasoning_tokens), 0), coalesce(sum({of}cost_usd), 0), coalesce(sum({of}cache_savings_usd), 0),
     coalesce(sum({unpriced}), 0)"""
 
-# The population's rollup rows: the periods of ``usage_rollups.rollup_cover``.
+# The population's rollup rows: the periods of ``rollup_keys.rollup_cover``.
 _ROLLUP_WHERE = f"""scope = coalesce(%(agent)s::text, '') AND {ROLLUP_TENANT_WHERE} AND (
     (span = 'month' AND hour = ANY(%(months)s::timestamptz[])) OR (span = 'week' AND hour = ANY(%(weeks)s::timestamptz[]))
     OR (span = 'day' AND hour = ANY(%(days)s::timestamptz[])) OR (span = 'hour' AND hour = ANY(%(hours)s::timestamptz[])))"""
@@ -159,11 +159,6 @@ def _latency(rows: list[tuple]) -> tuple[LatencyBreakdown, ...]:
     )
 
 
-def _with_cover(params: dict) -> dict:
-    cover = rollup_cover(lower=params["lower"], upper=params["upper"])
-    return {**params, "months": list(cover.months), "weeks": list(cover.weeks), "days": list(cover.days), "hours": list(cover.hours)}
-
-
 def get_breakdowns(
     *, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT,
     from_rollups: bool | None = None,
@@ -175,8 +170,6 @@ def get_breakdowns(
     if from_rollups is None:
         from_rollups = queries.source_for(start=start, end=end, tz=tz) is queries.ROLLUPS
     params = queries._params(start=start, end=end, tz=tz, agent=agent, tenants=tenants)
-    if from_rollups:
-        params = _with_cover(params)
     usage_sql, histogram_sql = (
         (_ROLLUP_USAGE_SQL, _ROLLUP_HISTOGRAM_SQL) if from_rollups else (_EVENT_USAGE_SQL, _EVENT_HISTOGRAM_SQL)
     )

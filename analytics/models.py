@@ -207,19 +207,21 @@ class PendingReprice(models.Model):
 
 
 class HourlyRollup(models.Model):
-    """The conversations of one tenant that started in one UTC hour (or, for ``span`` = day, one UTC day), summed —
-    once over all of them (``agent`` = "") and once per agent that took part. Maintained by the
-    recorder, recomputed from ``conversations`` for every hour a write touches, and the day rows from
-    their hours; the analytics read these instead of 100k conversation rows. Hours make day boundaries
-    exact in every time zone whose offset is whole hours; the others are computed from the
-    conversations directly."""
+    """The conversations of one tenant that started in one UTC hour (or, per ``span``, one UTC day, week from
+    Monday or month), summed — once over all of them (``agent`` = "") and once per agent that took part.
+    Maintained by the recorder, recomputed from ``conversations`` for every hour a write touches, the day
+    rows from their hours and the week and month rows from their days; the analytics read these instead
+    of 100k conversation rows. Hours make day boundaries exact in every time zone whose offset is whole
+    hours; the others are computed from the conversations directly."""
 
     class Span(models.TextChoices):
         HOUR = "hour", _("Hour")
         DAY = "day", _("Day")
+        WEEK = "week", _("Week")
+        MONTH = "month", _("Month")
 
-    span = models.CharField(max_length=4, choices=Span.choices, default=Span.HOUR)
-    hour = models.DateTimeField(help_text=_("Start of the hour or day, in UTC."))
+    span = models.CharField(max_length=5, choices=Span.choices, default=Span.HOUR)
+    hour = models.DateTimeField(help_text=_("Start of the hour, day, week or month, in UTC."))
     tenant = models.TextField(
         null=True, blank=True, help_text=_("The conversations' tenant; empty (NULL) for the rows of every tenant.")
     )

@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 
 from analytics.measures import MEASURE_NAMES, MEASURES, Measure, measure
 from analytics.models import EventType, HourlyRollup
-from analytics.rollup_keys import ROLLUP_TENANT_WHERE
+from analytics.rollup_keys import ROLLUP_TENANT_WHERE, rollup_cover
 from replay.models import Conversation
 from replay.steps import approval_expiry_cutoff
 from replay.tenants import EVERY_TENANT, TenantScope
@@ -156,13 +156,18 @@ WHERE conversations.started_at >= %(lower)s AND conversations.started_at < %(upp
   AND (%(agent)s::text IS NULL OR conversations.agents_used @> ARRAY[%(agent)s::text])"""
 _RECENT_PENDING_APPROVALS_SQL = f"""SELECT count(*) FROM {POPULATION_EVENTS}
   AND event.event_type = '{EventType.INTERRUPT_RAISED}' AND event.status = 'pending' AND event.occurred_at >= %(cutoff)s"""
-# Whole UTC days inside the range from day rows, the hours at its edges from hour rows.
+# The range's rows: the fewest that tile it (``rollup_keys.rollup_cover``).
 _ROLLUP_RANGE_WHERE = f"""{ROLLUP_TENANT_WHERE} AND (
-    (span = 'day' AND hour >= %(day_lower)s AND hour < %(day_upper)s)
-    OR (span = 'hour' AND ((hour >= %(lower)s AND hour < %(day_lower)s) OR (hour >= %(day_upper)s AND hour < %(upper)s))))"""
+    (span = 'month' AND hour = ANY(%(months)s::timestamptz[])) OR (span = 'week' AND hour = ANY(%(weeks)s::timestamptz[]))
+    OR (span = 'day' AND hour = ANY(%(days)s::timestamptz[])) OR (span = 'hour' AND hour = ANY(%(hours)s::timestamptz[])))"""
 _ROLLUP_WHERE = f"agent = coalesce(%(agent)s::text, '') AND {_ROLLUP_RANGE_WHERE}"
 # The rows of each agent: conversations it took part in (only for a population not narrowed to an agent).
 _ROLLUP_EVERY_AGENT_WHERE = f"agent <> '' AND {_ROLLUP_RANGE_WHERE}"
+# A daily series groups rows that each fall on one local day: whole UTC days and the hours at the edges
+# when the local days are UTC days, else every hour.
+_ROLLUP_DAYS_WHERE = f"""agent = coalesce(%(agent)s::text, '') AND {ROLLUP_TENANT_WHERE} AND (
+    (span = 'day' AND hour >= %(day_lower)s AND hour < %(day_upper)s)
+    OR (span = 'hour' AND ((hour >= %(lower)s AND hour < %(day_lower)s) OR (hour >= %(day_upper)s AND hour < %(upper)s))))"""
 _ROLLUP_HOURS_WHERE = (
     f"agent = coalesce(%(agent)s::text, '') AND {ROLLUP_TENANT_WHERE} AND span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s"
 )
@@ -178,7 +183,8 @@ class _Source:
     where: str
     day_of: str  # SQL for the row's day in %(tz)s
     day_counts: str  # SQL for a day's conversations, resolved, escalated
-    series_where: str  # rows a daily series groups (UTC-day rows fall on one local day only at UTC+0)
+    utc_series_where: str  # rows a daily series groups when the local days are UTC days
+    series_where: str  # rows it groups otherwise (a UTC day's row falls on one local day only at UTC+0)
     every_agent_where: str | None = None  # rows holding each agent's own sums, if the table has them
 
     def _run(self, sql: str, params: dict) -> list[tuple]:
@@ -199,7 +205,7 @@ class _Source:
     def series(self, params: dict) -> dict[date, tuple[int, int, int, Decimal]]:
         sql = (
             f"SELECT {self.day_of} AS day, {self.day_counts}, coalesce(sum(cost_usd), 0) "  # noqa: S608 - constant SQL
-            f"FROM {self.table} WHERE {self.series_where if params['tz_offset_hours'] else self.where} GROUP BY day"
+            f"FROM {self.table} WHERE {self.series_where if params['tz_offset_hours'] else self.utc_series_where} GROUP BY day"
         )
         return {day: (int(count), int(resolved), int(escalated), cost) for day, count, resolved, escalated, cost in self._run(sql, params)}
 
@@ -235,14 +241,14 @@ CONVERSATIONS = _Source(
     sum_of=Measure.sum_of_conversations_sql, where=_CONVERSATION_WHERE,
     day_of="(started_at AT TIME ZONE %(tz)s)::date",
     day_counts="count(*), count(*) FILTER (WHERE resolved), count(*) FILTER (WHERE escalated)",
-    series_where=_CONVERSATION_WHERE,
+    utc_series_where=_CONVERSATION_WHERE, series_where=_CONVERSATION_WHERE,
 )
 ROLLUPS = _Source(
     table="analytics_hourly_rollups", conversation_count="coalesce(sum(conversations), 0) AS conversations",
     sum_of=Measure.sum_of_rollups_sql, where=_ROLLUP_WHERE,
     day_of="(hour AT TIME ZONE %(tz)s)::date",
     day_counts="sum(conversations), sum(resolved), sum(escalated)",
-    series_where=_ROLLUP_HOURS_WHERE,
+    utc_series_where=_ROLLUP_DAYS_WHERE, series_where=_ROLLUP_HOURS_WHERE,
     every_agent_where=_ROLLUP_EVERY_AGENT_WHERE,
 )
 
@@ -256,11 +262,13 @@ def _day_boundary_offsets(*, start: date, end: date, tz: ZoneInfo) -> frozenset[
     )
 
 
+def _on_whole_hours(*, start: date, end: date, tz: ZoneInfo) -> bool:
+    return not any(offset.total_seconds() % 3600 for offset in _day_boundary_offsets(start=start, end=end, tz=tz))
+
+
 def source_for(*, start: date, end: date, tz: ZoneInfo) -> _Source:
     """Hourly rollups when every day boundary of the range falls on a whole UTC hour, else the conversations."""
-    if any(offset.total_seconds() % 3600 for offset in _day_boundary_offsets(start=start, end=end, tz=tz)):
-        return CONVERSATIONS
-    return ROLLUPS
+    return ROLLUPS if _on_whole_hours(start=start, end=end, tz=tz) else CONVERSATIONS
 
 
 def _params(*, start: date, end: date, tz: ZoneInfo, agent: str | None, tenants: TenantScope = EVERY_TENANT) -> dict:
@@ -270,10 +278,13 @@ def _params(*, start: date, end: date, tz: ZoneInfo, agent: str | None, tenants:
     day_upper = utc_upper.replace(hour=0)
     if day_lower >= day_upper:
         day_lower = day_upper = utc_upper
+    # the rollup rows of the range, when it falls on whole UTC hours (else the conversations are read)
+    cover = rollup_cover(lower=lower, upper=upper) if _on_whole_hours(start=start, end=end, tz=tz) else None
     return {
         "lower": lower, "upper": upper, "day_lower": day_lower, "day_upper": day_upper, "agent": agent,
         "tenants": tenants.sql_tenants(),
         "tz": str(tz), "tz_offset_hours": any(_day_boundary_offsets(start=start, end=end, tz=tz)),
+        **{span: list(getattr(cover, span)) if cover else [] for span in ("months", "weeks", "days", "hours")},
     }
 
 

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from analytics.measures import MEASURE_NAMES, MEASURES
-from analytics.rollup_keys import TENANT_SCOPES_SQL, same_key
+from analytics.rollup_keys import TENANT_SCOPES_SQL, months_of, period_end, same_key, weeks_of
 from analytics.usage_rollups import delete_usage_rollups, refresh_usage_rollups
 from replay.models import Conversation
 
@@ -257,47 +257,55 @@ def _refresh_hour_rollups_sql() -> str:
     )
 
 
-def _refresh_day_rollups_sql() -> str:
-    """Days from their hours."""
+def _merged_rollups_sql(*, span: str, of_span: str) -> str:
+    """Rows of ``span`` (day, week, month) summed from the rows of the shorter ``of_span`` in them."""
     return _rollup_insert_sql(
-        span="day",
-        source_rows="""
-            SELECT date_trunc('day', hour, 'UTC') AS period, *
+        span=span,
+        source_rows=f"""
+            SELECT date_trunc('{span}', hour, 'UTC') AS period, *
             FROM analytics_hourly_rollups
-            WHERE span = 'hour' AND hour >= %(lower)s AND hour < %(upper)s AND date_trunc('day', hour, 'UTC') = ANY(%(days)s)""",
+            WHERE span = '{of_span}' AND hour >= %(lower)s AND hour < %(upper)s
+              AND date_trunc('{span}', hour, 'UTC') = ANY(%(periods)s)""",
         sums=", ".join(("sum(conversations) AS conversations", *(measure.sum_of_rollups_sql() for measure in MEASURES))),
     )
 
 
 _LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(%s || period::text)) FROM unnest(%s::timestamptz[]) AS period"
-# Refreshes of a few hours lock each hour and day (and share this key); larger ones take this key alone,
+# Refreshes of a few hours lock each of their periods (and share this key); larger ones take this key alone,
 # so no refresh ever needs more locks than PostgreSQL's lock table holds.
 _ALL_PERIODS_KEY = 0
 MOST_HOURS_LOCKED_ONE_BY_ONE = 500
 
 
-def _lock_periods(cursor, *, hours: list[datetime], days: list[datetime]) -> None:
-    if len(hours) > MOST_HOURS_LOCKED_ONE_BY_ONE:
+def _lock_periods(cursor, *, periods: dict[str, list[datetime]]) -> None:
+    if len(periods["hour"]) > MOST_HOURS_LOCKED_ONE_BY_ONE:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ROLLUP_LOCK_NAMESPACE, _ALL_PERIODS_KEY))
         return
     cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (ROLLUP_LOCK_NAMESPACE, _ALL_PERIODS_KEY))
-    cursor.execute(_LOCK_SQL, (ROLLUP_LOCK_NAMESPACE, "hour", hours))
-    cursor.execute(_LOCK_SQL, (ROLLUP_LOCK_NAMESPACE, "day", days))
+    for span, starts in periods.items():  # hours, days, weeks, months, each in order: no two refreshes deadlock
+        cursor.execute(_LOCK_SQL, (ROLLUP_LOCK_NAMESPACE, span, starts))
 
 
 def _refresh_rollups(*, cursor, hours: Iterable[datetime]) -> None:
     """Recompute the rollups of these UTC hours from the conversations, then their days from the
-    hours, in the caller's transaction. The periods are locked first (in order, so concurrent workers
-    cannot deadlock) and recomputed whole, so the rollups always equal what the conversations say."""
+    hours and their weeks and months from the days, in the caller's transaction. The periods are
+    locked first (in order, so concurrent workers cannot deadlock) and recomputed whole, so the rollups
+    always equal what the conversations say."""
     ordered = sorted(set(hours))
     if not ordered:
         return
     days = sorted({hour.astimezone(timezone.utc).replace(hour=0) for hour in ordered})
-    _lock_periods(cursor, hours=ordered, days=days)
+    periods = {"hour": ordered, "day": days, "week": weeks_of(days), "month": months_of(days)}
+    _lock_periods(cursor, periods=periods)
     cursor.execute("DELETE FROM analytics_hourly_rollups WHERE span = 'hour' AND hour = ANY(%s)", (ordered,))
     cursor.execute(_refresh_hour_rollups_sql(), {"hours": ordered, "lower": ordered[0], "upper": ordered[-1] + timedelta(hours=1)})
-    cursor.execute("DELETE FROM analytics_hourly_rollups WHERE span = 'day' AND hour = ANY(%s)", (days,))
-    cursor.execute(_refresh_day_rollups_sql(), {"days": days, "lower": days[0], "upper": days[-1] + timedelta(days=1)})
+    for span, of_span in (("day", "hour"), ("week", "day"), ("month", "day")):
+        starts = periods[span]
+        cursor.execute("DELETE FROM analytics_hourly_rollups WHERE span = %s AND hour = ANY(%s)", (span, starts))
+        cursor.execute(
+            _merged_rollups_sql(span=span, of_span=of_span),
+            {"periods": starts, "lower": starts[0], "upper": period_end(span=span, start=starts[-1])},
+        )
     refresh_usage_rollups(cursor=cursor, hours=ordered, days=days)
 
 

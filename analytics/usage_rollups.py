@@ -5,17 +5,16 @@ the calls).
 They are recomputed for exactly the hours and days the hourly rollups recompute, inside the same
 transaction and under the same advisory locks (``analytics.storage._refresh_rollups`` calls
 ``refresh_usage_rollups``), so the breakdowns always equal what the events say. A range reads the
-fewest rows that tile it (``rollup_cover``): merging latency histograms costs per bucket entry, and a
-week row holds about a quarter of the entries of its seven day rows.
+fewest rows that tile it (``rollup_keys.rollup_cover``): merging latency histograms costs per bucket
+entry, and a week row holds about a quarter of the entries of its seven day rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from analytics.rollup_keys import TENANT_SCOPES_SQL, same_key
+from analytics.rollup_keys import TENANT_SCOPES_SQL, months_of, period_end, same_key, weeks_of
 
 # Latency histogram bucket bounds in ms: bucket i (PostgreSQL's ``width_bucket``, 1-based) holds
 # [LATENCY_BOUNDS[i-1], LATENCY_BOUNDS[i]). One bucket per ms up to 100 ms, then each at most 1/50 of
@@ -141,96 +140,24 @@ def _merge_sql(*, span: str, of_span: str) -> str:
 _REFRESH_DAYS_SQL = _merge_sql(span="day", of_span="hour")
 _REFRESH_WEEKS_SQL = _merge_sql(span="week", of_span="day")
 _REFRESH_MONTHS_SQL = _merge_sql(span="month", of_span="day")
-# Weeks and months are not among the hourly rollups' periods: a refresh locks the weeks, then the months it
-# recomputes, after the hours and days (each list in order, so concurrent refreshes cannot deadlock).
-_PERIOD_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(%s || period::text)) FROM unnest(%s::timestamptz[]) AS period"
-MONTH_LOCK_NAMESPACE = 0x5AA7
 
 
-def _refresh_span(*, cursor, span: str, sql: str, periods: list[datetime], upper: datetime) -> None:
+def _refresh_span(*, cursor, span: str, sql: str, periods: list[datetime]) -> None:
     cursor.execute(f"DELETE FROM analytics_usage_rollups WHERE span = '{span}' AND hour = ANY(%s)", (periods,))  # noqa: S608
-    cursor.execute(sql, {"periods": periods, "lower": periods[0], "upper": upper})
+    cursor.execute(sql, {"periods": periods, "lower": periods[0], "upper": period_end(span=span, start=periods[-1])})
 
 
 def refresh_usage_rollups(*, cursor, hours: Sequence[datetime], days: Sequence[datetime]) -> None:
     """Recompute the usage rollups of these UTC hours (sorted) from the events, then these days from
     their hours and their weeks and months from the days, in the caller's transaction; the caller holds
-    the hours' and days' locks."""
+    the locks of these periods."""
     if not hours:
         return
     cursor.execute("DELETE FROM analytics_usage_rollups WHERE span = 'hour' AND hour = ANY(%s)", (list(hours),))
     cursor.execute(_REFRESH_HOURS_SQL, {"hours": list(hours), "lower": hours[0], "upper": hours[-1] + timedelta(hours=1)})
-    _refresh_span(cursor=cursor, span="day", sql=_REFRESH_DAYS_SQL, periods=list(days), upper=days[-1] + timedelta(days=1))
-    weeks = sorted({week_of(day) for day in days})
-    cursor.execute(_PERIOD_LOCK_SQL, (MONTH_LOCK_NAMESPACE, "usage-week", weeks))
-    _refresh_span(cursor=cursor, span="week", sql=_REFRESH_WEEKS_SQL, periods=weeks, upper=weeks[-1] + timedelta(weeks=1))
-    months = sorted({month_of(day) for day in days})
-    cursor.execute(_PERIOD_LOCK_SQL, (MONTH_LOCK_NAMESPACE, "usage-month", months))
-    _refresh_span(cursor=cursor, span="month", sql=_REFRESH_MONTHS_SQL, periods=months, upper=next_month(months[-1]))
-
-
-def _hour_of(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
-
-
-def _day_of(moment: datetime) -> datetime:
-    return _hour_of(moment).replace(hour=0)
-
-
-def week_of(moment: datetime) -> datetime:
-    """The UTC Monday 00:00 that starts ``moment``'s week (PostgreSQL's ``date_trunc('week', …, 'UTC')``)."""
-    day = _day_of(moment)
-    return day - timedelta(days=day.weekday())
-
-
-def month_of(moment: datetime) -> datetime:
-    return _day_of(moment).replace(day=1)
-
-
-@dataclass(frozen=True)
-class RollupCover:
-    """The starts (UTC) of the month, week, day and hour rows whose periods tile a range exactly."""
-
-    months: tuple[datetime, ...]
-    weeks: tuple[datetime, ...]
-    days: tuple[datetime, ...]
-    hours: tuple[datetime, ...]
-
-
-def _whole_periods(
-    pieces: list[tuple[datetime, datetime]], *, start_of: Callable[[datetime], datetime], after: Callable[[datetime], datetime]
-) -> tuple[list[datetime], list[tuple[datetime, datetime]]]:
-    """The periods lying wholly inside ``pieces`` (a period starts at ``start_of`` and the next ``after`` it),
-    and the pieces left around them."""
-    periods, left = [], []
-    for lower, upper in pieces:
-        first = start_of(lower)
-        if first < lower:
-            first = after(first)
-        period = first
-        while after(period) <= upper:
-            periods.append(period)
-            period = after(period)
-        if period == first:
-            left.append((lower, upper))
-        else:
-            left += [piece for piece in ((lower, first), (period, upper)) if piece[0] < piece[1]]
-    return sorted(periods), left
-
-
-def rollup_cover(*, lower: datetime, upper: datetime) -> RollupCover:
-    """Given a range ``[lower, upper)`` whose ends fall on whole UTC hours, return the fewest rollup rows that
-    tile it: its whole months, then the whole weeks and days left, then the hours at its ends."""
-    pieces = [(lower.astimezone(timezone.utc), upper.astimezone(timezone.utc))]
-    months, pieces = _whole_periods(pieces, start_of=month_of, after=next_month)
-    weeks, pieces = _whole_periods(pieces, start_of=week_of, after=lambda week: week + timedelta(weeks=1))
-    days, pieces = _whole_periods(pieces, start_of=_day_of, after=lambda day: day + timedelta(days=1))
-    hours, _ = _whole_periods(pieces, start_of=_hour_of, after=lambda hour: hour + timedelta(hours=1))
-    return RollupCover(months=tuple(months), weeks=tuple(weeks), days=tuple(days), hours=tuple(hours))
-
-
-def next_month(month: datetime) -> datetime:
-    return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
+    _refresh_span(cursor=cursor, span="day", sql=_REFRESH_DAYS_SQL, periods=list(days))
+    _refresh_span(cursor=cursor, span="week", sql=_REFRESH_WEEKS_SQL, periods=weeks_of(days))
+    _refresh_span(cursor=cursor, span="month", sql=_REFRESH_MONTHS_SQL, periods=months_of(days))
 
 
 def delete_usage_rollups(*, cursor) -> None:

@@ -17,9 +17,8 @@ from django.db.migrations.executor import MigrationExecutor
 from analytics.breakdowns import LatencyBreakdown, UsageBreakdown, get_breakdowns
 from analytics.models import AnalyticsEvent, EventType, UsageRollup
 from analytics.queries import day_bounds, get_analytics
-from analytics.usage_rollups import (
-    LATENCY_BOUNDS, LATENCY_BOUNDS_SQL, RELATIVE_ERROR, RollupCover, bucket_latency, latency_bucket, rollup_cover,
-)
+from analytics.rollup_keys import RollupCover, rollup_cover
+from analytics.usage_rollups import LATENCY_BOUNDS, LATENCY_BOUNDS_SQL, RELATIVE_ERROR, bucket_latency, latency_bucket
 from replay.models import Conversation
 from smart_support.agent.scenarios import plan_conversation
 from tests.apps.timed_app import run_timed_conversation

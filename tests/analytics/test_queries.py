@@ -180,11 +180,40 @@ def test_numbers_from_real_graphs_match_hand_counts(run_reference_agent):
     assert result.total_cost == sum(Conversation.objects.values_list("cost_usd", flat=True))
 
 
-def test_hourly_rollups_equal_the_raw_computation(week):
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (date(2026, 11, 8), date(2026, 11, 14)),  # days only: Monday Nov 9's week ends after the range
+        (date(2026, 11, 2), date(2026, 11, 16)),  # the UTC weeks from Nov 2 and Nov 9, read from week rows
+        (date(2026, 10, 20), date(2026, 12, 3)),  # November from its month row; days and a week around it
+    ],
+    ids=["days", "weeks", "month"],
+)
+def test_hourly_rollups_equal_the_raw_computation(week, start, end):
     for tz in (BERLIN, UTC, ZoneInfo("America/New_York")):
         for agent in (None, "billing", "orders"):
-            scope = {"start": date(2026, 11, 8), "end": date(2026, 11, 14), "tz": tz, "agent": agent, "now": NOW}
+            scope = {"start": start, "end": end, "tz": tz, "agent": agent, "now": NOW}
             assert get_analytics(**scope, source=ROLLUPS) == get_analytics(**scope, source=CONVERSATIONS)
+
+
+def test_the_migration_to_week_and_month_rows_sums_the_stored_days_as_the_sync_does(week):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from analytics.models import HourlyRollup
+
+    def longer_rows() -> list[tuple]:
+        columns = [field.name for field in HourlyRollup._meta.fields if field.name != "id"]
+        return sorted(HourlyRollup.objects.filter(span__in=["week", "month"]).values_list(*columns), key=repr)
+
+    kept_by_the_sync = longer_rows()
+    MigrationExecutor(connection).migrate([("analytics", "0016_usage_rollups_by_week")])
+    assert not HourlyRollup.objects.filter(span__in=["week", "month"]).exists()
+    MigrationExecutor(connection).migrate([("analytics", "0017_hourly_rollups_by_week_and_month")])
+
+    # the five conversations (Nov 9 23:30 to Nov 12 23:30 UTC) fall in the week from Monday Nov 9 and in November
+    assert {(row[0], row[1]) for row in kept_by_the_sync} == {("week", at(9, 0)), ("month", at(1, 0))}
+    assert longer_rows() == kept_by_the_sync
 
 
 def test_half_hour_time_zones_are_computed_from_the_conversations(week):

@@ -151,7 +151,8 @@ def test_three_shards_derive_row_for_row_what_one_unsharded_run_derives(twelve_t
 
     assert derived_rows() == sharded
     assert len(sharded["conversations"]) == 12 and len(sharded["events"]) > 100
-    assert {row[0] for row in sharded["hourly_rollups"]} == {"hour", "day"}
+    every_span = {"hour", "day", "week", "month"}
+    assert {row[0] for row in sharded["hourly_rollups"]} == {row[0] for row in sharded["usage_rollups"]} == every_span
     assert_rollups_match_conversations()
 
 
