@@ -170,6 +170,8 @@ def get_breakdowns(
     if from_rollups is None:
         from_rollups = queries.source_for(start=start, end=end, tz=tz) is queries.ROLLUPS
     params = queries._params(start=start, end=end, tz=tz, agent=agent, tenants=tenants)
+    if from_rollups and not params["on_whole_hours"]:
+        raise ValueError("the usage rollups serve ranges whose day boundaries fall on whole UTC hours")
     usage_sql, histogram_sql = (
         (_ROLLUP_USAGE_SQL, _ROLLUP_HISTOGRAM_SQL) if from_rollups else (_EVENT_USAGE_SQL, _EVENT_HISTOGRAM_SQL)
     )

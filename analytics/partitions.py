@@ -27,7 +27,7 @@ MONTHS_AHEAD = 3
 # Shorter than PostgreSQL's deadlock_timeout (1 s by default): in a lock cycle with a writer, attaching gives up first.
 LOCK_TIMEOUT = "500ms"
 PARTITION_LOCK_NAMESPACE = 0x5AA7
-PARTITION_LOCK_KEY = 0x0002  # the sync lock is 0x5AA7_0001 (one bigint), the rollups hash hour/day names
+PARTITION_LOCK_KEY = 0x0002  # the sync lock is 0x5AA7_0001 (one bigint), the rollups hash their periods' names
 _PARTITION_NAME = re.compile(r"^analytics_events_(\d{4})_(\d{2})$")
 
 # Months known to be attached, per process: filled only when a transaction that saw them commits.

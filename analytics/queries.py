@@ -187,13 +187,18 @@ class _Source:
     series_where: str  # rows it groups otherwise (a UTC day's row falls on one local day only at UTC+0)
     every_agent_where: str | None = None  # rows holding each agent's own sums, if the table has them
 
+    def _cursor(self, params: dict):
+        if self is ROLLUPS and not params["on_whole_hours"]:
+            raise ValueError("the hourly rollups serve ranges whose day boundaries fall on whole UTC hours")
+        return connections[reading_alias()].cursor()
+
     def _run(self, sql: str, params: dict) -> list[tuple]:
-        with connections[reading_alias()].cursor() as cursor:
+        with self._cursor(params) as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
     def totals(self, params: dict) -> Totals:
-        with connections[reading_alias()].cursor() as cursor:
+        with self._cursor(params) as cursor:
             sums = ", ".join((self.conversation_count, *(self.sum_of(measure) for measure in MEASURES)))
             cursor.execute(f"SELECT {sums} FROM {self.table} WHERE {self.where}", params)  # noqa: S608
             row = cursor.fetchone()
@@ -279,11 +284,13 @@ def _params(*, start: date, end: date, tz: ZoneInfo, agent: str | None, tenants:
     if day_lower >= day_upper:
         day_lower = day_upper = utc_upper
     # the rollup rows of the range, when it falls on whole UTC hours (else the conversations are read)
-    cover = rollup_cover(lower=lower, upper=upper) if _on_whole_hours(start=start, end=end, tz=tz) else None
+    on_whole_hours = _on_whole_hours(start=start, end=end, tz=tz)
+    cover = rollup_cover(lower=lower, upper=upper) if on_whole_hours else None
     return {
         "lower": lower, "upper": upper, "day_lower": day_lower, "day_upper": day_upper, "agent": agent,
         "tenants": tenants.sql_tenants(),
         "tz": str(tz), "tz_offset_hours": any(_day_boundary_offsets(start=start, end=end, tz=tz)),
+        "on_whole_hours": on_whole_hours,
         **{span: list(getattr(cover, span)) if cover else [] for span in ("months", "weeks", "days", "hours")},
     }
 

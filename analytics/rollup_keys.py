@@ -113,5 +113,7 @@ def rollup_cover(*, lower: datetime, upper: datetime) -> RollupCover:
     months, pieces = _whole_periods(pieces, start_of=month_of, after=next_month)
     weeks, pieces = _whole_periods(pieces, start_of=week_of, after=_NEXT_PERIOD["week"])
     days, pieces = _whole_periods(pieces, start_of=_day_of, after=_NEXT_PERIOD["day"])
-    hours, _ = _whole_periods(pieces, start_of=_hour_of, after=_NEXT_PERIOD["hour"])
+    hours, left = _whole_periods(pieces, start_of=_hour_of, after=_NEXT_PERIOD["hour"])
+    if left:
+        raise ValueError(f"rollups hold whole UTC hours; [{lower}, {upper}) does not start and end on one")
     return RollupCover(months=tuple(months), weeks=tuple(weeks), days=tuple(days), hours=tuple(hours))

@@ -116,7 +116,7 @@ _REFRESH_HOURS_SQL = _insert_sql(
 
 
 def _merge_sql(*, span: str, of_span: str) -> str:
-    """Rows of ``span`` (day, month) summed from the rows of the shorter ``of_span`` in them."""
+    """Rows of ``span`` (day, week, month) summed from the rows of the shorter ``of_span`` in them."""
     return _insert_sql(
         span=span,
         source=f"""

@@ -99,7 +99,8 @@ class FieldsBuiltOnceSerializer(serializers.Serializer):
     def fields(self):
         built = type(self).__dict__.get("_fields_built_once")
         if built is None:
-            built = serializers.Serializer.fields.func(self)
+            # bound to an empty instance of their own, so that no request's data stays reachable from them
+            built = serializers.Serializer.fields.func(type(self)())
             type(self)._fields_built_once = built
         return built
 

@@ -57,5 +57,8 @@ class Migration(migrations.Migration):
             name='span',
             field=models.CharField(choices=[('hour', 'Hour'), ('day', 'Day'), ('week', 'Week'), ('month', 'Month')], max_length=5),
         ),
-        migrations.RunSQL(_WEEKS_FROM_DAYS_SQL, reverse_sql="DELETE FROM analytics_usage_rollups WHERE span = 'week'"),
+        migrations.RunSQL(
+            ["DELETE FROM analytics_usage_rollups WHERE span = 'week'", _WEEKS_FROM_DAYS_SQL],
+            reverse_sql="DELETE FROM analytics_usage_rollups WHERE span = 'week'",
+        ),
     ]

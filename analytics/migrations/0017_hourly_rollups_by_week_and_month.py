@@ -33,6 +33,7 @@ LEFT JOIN unpriced ON unpriced.period = totals.period AND unpriced.agent = total
 def sum_weeks_and_months_from_days(apps, schema_editor):
     rollup = apps.get_model("analytics", "HourlyRollup")
     summed = [field.column for field in rollup._meta.fields if field.column not in _KEY_COLUMNS]
+    delete_weeks_and_months(apps, schema_editor)  # any a newer sync wrote before this ran are summed again
     for span in ("week", "month"):
         schema_editor.execute(_MERGE_FROM_DAYS_SQL.format(
             span=span, columns=", ".join(summed), sums=", ".join(f"sum({column}) AS {column}" for column in summed),

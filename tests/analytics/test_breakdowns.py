@@ -154,6 +154,12 @@ def test_the_agent_filter_keeps_the_conversations_it_took_part_in(conversations,
     assert_equals_the_events(start=date(2026, 10, 31), end=date(2026, 11, 2), tz=tz, agent="supervisor")
 
 
+def test_breakdowns_of_a_half_hour_time_zone_are_never_read_from_the_rollups(conversations):
+    with pytest.raises(ValueError, match="whole UTC hours"):
+        get_breakdowns(start=date(2026, 11, 1), end=date(2026, 11, 2), tz=KOLKATA, from_rollups=True)
+    assert get_breakdowns(start=date(2026, 11, 1), end=date(2026, 11, 2), tz=KOLKATA).by_model  # from the events
+
+
 def test_a_conversation_synced_later_counts_in_the_weeks_and_months_it_joins(conversations, checkpointer):
     run_timed_conversation(checkpointer=checkpointer, thread_id="timed-nov3-0900", started_at=utc(3, 9), scale=4.0)
     with time_machine.travel(NOW, tick=True):
@@ -206,6 +212,9 @@ def test_a_range_is_read_from_the_fewest_rows_that_tile_it():
         )
         assert pieces[0][0] == lower and pieces[-1][1] == upper
         assert all(earlier[1] == later[0] for earlier, later in zip(pieces, pieces[1:]))
+    # a Kolkata day starts at :30 UTC: no rows tile it, and the breakdowns refuse to read rollups for it
+    with pytest.raises(ValueError, match="whole UTC hours"):
+        rollup_cover(lower=datetime(2026, 11, 1, tzinfo=KOLKATA), upper=datetime(2026, 11, 2, tzinfo=KOLKATA))
 
 
 def test_the_new_york_day_of_the_dst_change_has_25_hours_of_conversations(conversations):

@@ -222,6 +222,9 @@ def test_half_hour_time_zones_are_computed_from_the_conversations(week):
     assert source_for(start=date(2026, 11, 10), end=date(2026, 11, 12), tz=BERLIN) is ROLLUPS
     # Kolkata days 10..12 are [11-09 18:30, 11-12 18:30) UTC: the 11-12 21:00 and 23:30 UTC starts fall outside
     assert get_analytics(start=date(2026, 11, 10), end=date(2026, 11, 12), tz=kolkata).conversations == 3
+    # no rollup row starts on a half hour: reading them anyway is refused, not answered with zeros
+    with pytest.raises(ValueError, match="whole UTC hours"):
+        get_analytics(start=date(2026, 11, 10), end=date(2026, 11, 12), tz=kolkata, source=ROLLUPS)
 
 
 def test_rollups_follow_the_recorder_through_rebuilds_and_reprices(run_reference_agent):
