@@ -19,12 +19,10 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.db import connections
-from django.db.models import QuerySet
 
 from analytics.measures import MEASURE_NAMES, MEASURES, Measure, measure
 from analytics.models import EventType, HourlyRollup
 from analytics.rollup_keys import ROLLUP_TENANT_WHERE, rollup_cover
-from replay.models import Conversation
 from replay.steps import approval_expiry_cutoff
 from replay.tenants import EVERY_TENANT, TenantScope
 from smart_support.db_router import reading_alias
@@ -124,15 +122,6 @@ def agent_names(*, tenants: TenantScope = EVERY_TENANT) -> list[str]:
 def day_bounds(*, start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """[start 00:00, the day after end 00:00) in ``tz``, as aware datetimes."""
     return datetime.combine(start, time.min, tzinfo=tz), datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
-
-
-def population(
-    *, start: date, end: date, tz: ZoneInfo, agent: str | None = None, tenants: TenantScope = EVERY_TENANT
-) -> QuerySet[Conversation]:
-    """The conversations a metric over this range counts: started in it, of these tenants (and joined by ``agent``)."""
-    lower, upper = day_bounds(start=start, end=end, tz=tz)
-    conversations = Conversation.objects.filter(tenants.q(), started_at__gte=lower, started_at__lt=upper)
-    return conversations.filter(agents_used__contains=[agent]) if agent else conversations
 
 
 def rate(part: int, whole: int) -> float | None:

@@ -196,6 +196,17 @@ def test_hourly_rollups_equal_the_raw_computation(week, start, end):
             assert get_analytics(**scope, source=ROLLUPS) == get_analytics(**scope, source=CONVERSATIONS)
 
 
+def test_agent_usage_counts_only_the_handoffs_of_the_agents_conversations(week):
+    scope = {"start": date(2026, 11, 8), "end": date(2026, 11, 14), "tz": UTC, "now": NOW}
+    every = get_analytics(**scope)
+    # billing took part in two conversations, handed to billing 2 and 1 times; the others' handoffs stay out
+    billing = get_analytics(**scope, agent="billing")
+
+    assert {usage.agent: usage.routings for usage in every.agent_usage} == {"orders": 6, "tech_support": 1, "billing": 3}
+    assert [(usage.agent, usage.routings, usage.share) for usage in billing.agent_usage] == [("billing", 3, 1.0)]
+    assert billing.agent_usage == get_analytics(**scope, agent="billing", source=CONVERSATIONS).agent_usage
+
+
 def test_the_migration_to_week_and_month_rows_sums_the_stored_days_as_the_sync_does(week):
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
