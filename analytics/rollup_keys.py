@@ -29,22 +29,24 @@ def same_key(left: str, right: str, columns: tuple[str, ...]) -> str:
     return f"{equal} AND {left}.tenant IS NOT DISTINCT FROM {right}.tenant"
 
 
-def _hour_of(moment: datetime) -> datetime:
+def hour_of(moment: datetime) -> datetime:
+    """The UTC hour that holds ``moment``."""
     return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
 
 
-def _day_of(moment: datetime) -> datetime:
-    return _hour_of(moment).replace(hour=0)
+def day_of(moment: datetime) -> datetime:
+    """The UTC day that holds ``moment``."""
+    return hour_of(moment).replace(hour=0)
 
 
 def week_of(moment: datetime) -> datetime:
     """The UTC Monday 00:00 that starts ``moment``'s week (PostgreSQL's ``date_trunc('week', …, 'UTC')``)."""
-    day = _day_of(moment)
+    day = day_of(moment)
     return day - timedelta(days=day.weekday())
 
 
 def month_of(moment: datetime) -> datetime:
-    return _day_of(moment).replace(day=1)
+    return day_of(moment).replace(day=1)
 
 
 def weeks_of(days: Iterable[datetime]) -> list[datetime]:
@@ -112,8 +114,8 @@ def rollup_cover(*, lower: datetime, upper: datetime) -> RollupCover:
     pieces = [(lower.astimezone(timezone.utc), upper.astimezone(timezone.utc))]
     months, pieces = _whole_periods(pieces, start_of=month_of, after=next_month)
     weeks, pieces = _whole_periods(pieces, start_of=week_of, after=_NEXT_PERIOD["week"])
-    days, pieces = _whole_periods(pieces, start_of=_day_of, after=_NEXT_PERIOD["day"])
-    hours, left = _whole_periods(pieces, start_of=_hour_of, after=_NEXT_PERIOD["hour"])
+    days, pieces = _whole_periods(pieces, start_of=day_of, after=_NEXT_PERIOD["day"])
+    hours, left = _whole_periods(pieces, start_of=hour_of, after=_NEXT_PERIOD["hour"])
     if left:
         raise ValueError(f"rollups hold whole UTC hours; [{lower}, {upper}) does not start and end on one")
     return RollupCover(months=tuple(months), weeks=tuple(weeks), days=tuple(days), hours=tuple(hours))

@@ -5,14 +5,14 @@ hourly rollups' upkeep."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from analytics.measures import MEASURE_NAMES, MEASURES
-from analytics.rollup_keys import TENANT_SCOPES_SQL, months_of, period_end, same_key, weeks_of
+from analytics.rollup_keys import TENANT_SCOPES_SQL, day_of, hour_of, months_of, period_end, same_key, weeks_of
 from analytics.usage_rollups import delete_usage_rollups, refresh_usage_rollups
 from replay.models import Conversation
 
@@ -103,7 +103,7 @@ def replace_conversations_and_events(
                 copy.write_row((conversation_id, *row))
                 written += 1
     if live and refresh_rollups:
-        _refresh_rollups(cursor=cursor, hours=[*hours, *(_utc_hour(row[2]) for row in conversations)])
+        _refresh_rollups(cursor=cursor, hours=[*hours, *(hour_of(row[2]) for row in conversations)])
     return written
 
 
@@ -193,10 +193,6 @@ def swap_in_rebuild(*, remove_unstaged: bool) -> int:
         _refresh_rollups(cursor=cursor, hours=hours)
         cursor.execute(f"DROP TABLE {staged_events}, {staged_conversations}")
     return swapped
-
-
-def _utc_hour(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
 
 
 def delete_conversations(conversations: QuerySet[Conversation]) -> None:
@@ -294,7 +290,7 @@ def _refresh_rollups(*, cursor, hours: Iterable[datetime]) -> None:
     ordered = sorted(set(hours))
     if not ordered:
         return
-    days = sorted({hour.astimezone(timezone.utc).replace(hour=0) for hour in ordered})
+    days = sorted({day_of(hour) for hour in ordered})
     periods = {"hour": ordered, "day": days, "week": weeks_of(days), "month": months_of(days)}
     _lock_periods(cursor, periods=periods)
     cursor.execute("DELETE FROM analytics_hourly_rollups WHERE span = 'hour' AND hour = ANY(%s)", (ordered,))
