@@ -117,9 +117,15 @@ def prepare_rebuild_tables() -> None:
             cursor, events
         ) not in ([], _columns(cursor, "analytics_events")):
             cursor.execute(f"DROP TABLE IF EXISTS {events}, {conversations}")
-        cursor.execute(f"CREATE TABLE IF NOT EXISTS {conversations} (LIKE conversations INCLUDING DEFAULTS INCLUDING IDENTITY)")
+        # unlogged: the staged rows are written once and read once by the swap, never by a replica; a server
+        # crash empties them (the rebuild then derives again from the start), a killed rebuild keeps them
+        cursor.execute(
+            f"CREATE UNLOGGED TABLE IF NOT EXISTS {conversations} (LIKE conversations INCLUDING DEFAULTS INCLUDING IDENTITY)"
+        )
         cursor.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {conversations}_thread ON {conversations} (thread_id)")
-        cursor.execute(f"CREATE TABLE IF NOT EXISTS {events} (LIKE analytics_events INCLUDING DEFAULTS INCLUDING IDENTITY)")
+        cursor.execute(
+            f"CREATE UNLOGGED TABLE IF NOT EXISTS {events} (LIKE analytics_events INCLUDING DEFAULTS INCLUDING IDENTITY)"
+        )
         cursor.execute(f"CREATE INDEX IF NOT EXISTS {events}_conversation ON {events} (conversation_id)")
 
 
@@ -271,11 +277,16 @@ _LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(%s || period::text)) FROM
 # so no refresh ever needs more locks than PostgreSQL's lock table holds.
 _ALL_PERIODS_KEY = 0
 MOST_HOURS_LOCKED_ONE_BY_ONE = 500
+# Sort and hash memory of such a large refresh (a rebuild's, a large backfill's): at PostgreSQL's default of
+# 4 MB its aggregations spilled to disk and took 1.6x as long (bench/README.md, "Backfill at the floor").
+# Only one large refresh runs at a time (it holds every period's lock), and only for its transaction.
+LARGE_REFRESH_WORK_MEM = "64MB"
 
 
 def _lock_periods(cursor, *, periods: dict[str, list[datetime]]) -> None:
     if len(periods["hour"]) > MOST_HOURS_LOCKED_ONE_BY_ONE:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ROLLUP_LOCK_NAMESPACE, _ALL_PERIODS_KEY))
+        cursor.execute("SELECT set_config('work_mem', %s, true)", (LARGE_REFRESH_WORK_MEM,))
         return
     cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (ROLLUP_LOCK_NAMESPACE, _ALL_PERIODS_KEY))
     for span, starts in periods.items():  # hours, days, weeks, months, each in order: no two refreshes deadlock

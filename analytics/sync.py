@@ -6,8 +6,9 @@ made, not when it is committed, and an app (or ``simulate_conversations``) may w
 older ids after a run. So a rerun never loses a thread, and a killed run resumes where it stopped.
 
 A thread that cannot be read or derived costs only itself: it is recorded in ``FailedThread`` and
-every other thread is derived. A batch is recorded in one transaction; if the batch cannot be
-written, its threads are written one by one so that only the bad one is left out.
+every other thread is derived. A batch is read, derived and recorded a chunk of threads at a time (a bounded
+number of threads and checkpoints), each chunk in one transaction; if a chunk cannot be written, its threads
+are written one by one so that only the bad one is left out.
 """
 
 from __future__ import annotations
@@ -51,9 +52,11 @@ Item = TypeVar("Item")
 SETTLE_TIME = timedelta(minutes=2)
 # Up to this many threads a backfill keeps the hourly rollups current batch by batch.
 ROLLUPS_PER_BATCH_UP_TO = 2000
-# Threads read and derived at once within a batch; the batch is still recorded in one transaction. Twenty
-# 370-checkpoint threads read together take about 60 MB in Python and as much again in libpq's results.
-READ_AT_ONCE = 20
+# Threads read, derived and recorded at once (one transaction), and at most this many of their checkpoints:
+# memory stays flat whatever the threads' lengths. A chunk of 20 clones of a 429-checkpoint thread took a worker
+# from 100 MB to 260 MB; 2,000 checkpoints take about 60 MB to read and derive.
+READ_AT_ONCE = 100
+MOST_CHECKPOINTS_AT_ONCE = 2000
 # Threads a live pass records per transaction.
 LIVE_BATCH_SIZE = 200
 # The database itself failing is not a thread's fault: such errors stop the batch, never mark a thread.
@@ -175,37 +178,45 @@ def sync_threads(
     *, source: PostgresCheckpointSource, recorder: AnalyticsRecorder, thread_ids: Sequence[str], origin: str,
     now: datetime | None = None, refresh_rollups: bool = True, keep_failures: bool = True,
 ) -> SyncSummary:
-    """Derive and record these threads in one transaction; a thread that fails is recorded as failed
-    (``keep_failures``) and costs nothing else. Returns what was done."""
+    """Derive and record these threads, a chunk of them per transaction (``chunks_to_read``); a thread that
+    fails is recorded as failed (``keep_failures``) and costs nothing else. Returns what was done."""
     now = now or datetime.now(dt_timezone.utc)
     summary = SyncSummary()
     price_lookup, rules = load_price_lookup(), TimelineRules.from_settings()
-    derived, failures, marked = [], [], {}
-    # read and derived a few at a time, only the derivations kept for the one transaction: the checkpoints of
-    # a few long threads (every version of their messages) held hundreds of MB when a whole batch was read
-    for chunk in in_batches(thread_ids, READ_AT_ONCE):
-        chunk_derived, chunk_failures, chunk_marked = _read_and_derive(
-            source, chunk, now=now, price_lookup=price_lookup, rules=rules
-        )
-        derived += chunk_derived
-        failures += chunk_failures
-        marked.update(chunk_marked)
-    recorder.prepare(threads=derived)
-    with transaction.atomic():
-        recorded, events, record_failures_ = _record_each(
-            recorder, derived, origin=origin, refresh_rollups=refresh_rollups
-        )
-        # marked by a prune that never deleted them (killed, or refused) and read whole: not pruned
-        Conversation.objects.filter(
-            thread_id__in=[thread.conversation.thread_id for thread in recorded if thread.conversation.thread_id in marked]
-        ).update(checkpoints_pruned_at=None)
-        failures += record_failures_
-        if keep_failures:
-            clear_failures(thread_ids=[thread.conversation.thread_id for thread in recorded])
-            record_failures(failures=failures)
-    summary.add(recorded, events)
-    summary.failed = len(failures)
+    for chunk in chunks_to_read(thread_ids, checkpoints=source.checkpoint_counts(thread_ids=thread_ids)):
+        derived, failures, marked = _read_and_derive(source, chunk, now=now, price_lookup=price_lookup, rules=rules)
+        recorder.prepare(threads=derived)
+        with transaction.atomic():
+            recorded, events, record_failures_ = _record_each(
+                recorder, derived, origin=origin, refresh_rollups=refresh_rollups
+            )
+            # marked by a prune that never deleted them (killed, or refused) and read whole: not pruned
+            Conversation.objects.filter(
+                thread_id__in=[thread.conversation.thread_id for thread in recorded if thread.conversation.thread_id in marked]
+            ).update(checkpoints_pruned_at=None)
+            failures += record_failures_
+            if keep_failures:
+                clear_failures(thread_ids=[thread.conversation.thread_id for thread in recorded])
+                record_failures(failures=failures)
+        summary.add(recorded, events)
+        summary.failed += len(failures)
     return summary
+
+
+def chunks_to_read(thread_ids: Sequence[str], *, checkpoints: dict[str, int]) -> Iterator[list[str]]:
+    """These threads in order, cut into chunks of at most ``READ_AT_ONCE`` threads and, but for a longer thread
+    alone, ``MOST_CHECKPOINTS_AT_ONCE`` checkpoints (``checkpoints``: each thread's count)."""
+    chunk: list[str] = []
+    held = 0
+    for thread_id in thread_ids:
+        size = checkpoints.get(thread_id, 0)
+        if chunk and (len(chunk) >= READ_AT_ONCE or held + size > MOST_CHECKPOINTS_AT_ONCE):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(thread_id)
+        held += size
+    if chunk:
+        yield chunk
 
 
 def _read_and_derive(

@@ -160,6 +160,8 @@ class CheckpointSource(Protocol):
 
     def thread_signature(self, *, thread_id: str) -> tuple[str, int] | None: ...
 
+    def checkpoint_counts(self, *, thread_ids: Sequence[str]) -> dict[str, int]: ...
+
     def iter_thread_heads(
         self, *, after: str, before: str | None = None, shard: ThreadShard = ALL_THREADS
     ) -> Iterator[tuple[str, str]]: ...
@@ -480,6 +482,15 @@ class PostgresCheckpointSource:
             {"thread": thread_id},
         ).fetchone()
         return (row[0], row[1]) if row and row[0] else None
+
+    def checkpoint_counts(self, *, thread_ids: Sequence[str]) -> dict[str, int]:
+        """How many checkpoints each of these threads holds (threads without any are left out)."""
+        return dict(
+            psycopg.Cursor(self._connect()).execute(
+                "SELECT thread_id, count(*)::int FROM checkpoints WHERE thread_id = ANY(%s) GROUP BY thread_id",
+                (list(thread_ids),),
+            ).fetchall()
+        )
 
     def iter_thread_heads(
         self, *, after: str, before: str | None = None, shard: ThreadShard = ALL_THREADS

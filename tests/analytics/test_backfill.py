@@ -274,3 +274,25 @@ def test_a_window_that_ends_before_the_threads_began_derives_none_of_them(five_t
 
     assert not Conversation.objects.exists()
     assert capsys.readouterr().err.count("PROGRESS 0/0 threads") == 2  # the five are outside both windows
+
+
+def test_long_threads_are_read_a_few_at_a_time_and_every_one_is_derived(five_threads, monkeypatch):
+    """A worker's memory follows what it reads at once: the bound is in checkpoints, not only in threads."""
+    call_command("backfill_events", verbosity=0)
+    expected = snapshot()
+    counts = PostgresCheckpointSource().checkpoint_counts(thread_ids=[plan.thread_id for plan in five_threads])
+    bound = max(counts.values()) + 1  # room for the longest thread, never for it and a second long one
+    monkeypatch.setattr("analytics.sync.MOST_CHECKPOINTS_AT_ONCE", bound)
+    reads = []
+    get_threads = PostgresCheckpointSource.get_threads
+
+    def counted(self, *, thread_ids):
+        reads.append(sum(counts[thread_id] for thread_id in thread_ids))
+        return get_threads(self, thread_ids=thread_ids)
+
+    monkeypatch.setattr(PostgresCheckpointSource, "get_threads", counted)
+    call_command("backfill_events", "--rebuild", verbosity=0)
+
+    assert len(reads) > 1 and max(reads) <= bound
+    assert sum(reads) == sum(counts.values())  # each thread read once
+    assert snapshot() == expected
