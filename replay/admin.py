@@ -1,4 +1,5 @@
 import copy
+import json
 from functools import cached_property
 
 from django.contrib import admin, messages
@@ -33,14 +34,19 @@ from replay.tenants import tenant_scope, visible_conversations
 
 REPLAY_PAGE_SIZE = 100
 ESTIMATE_ABOVE = 10_000
+# A filtered list the planner expects this far past ESTIMATE_ABOVE takes the planner's estimate as well: even a
+# count stopped at the cap read 16,000 rows of a common word's matches at 100k conversations (17 ms, 50 ms cold),
+# and more the more conversations match, where the estimate costs an EXPLAIN.
+ESTIMATE_FILTERED_ABOVE = 5 * ESTIMATE_ABOVE
 # an index, not something to read on a conversation's page: and the unmasked one would show personal data
 SEARCH_DOCUMENTS = ("search_document", "masked_search_document")
 
 
 class EstimatedCountPaginator(Paginator):
-    """Never counts a large table: the whole table takes PostgreSQL's estimate, a filtered list is
-    counted up to ``ESTIMATE_ABOVE`` rows (pages past that are rarely opened, and COUNT(*) of every
-    match was the slowest part of the changelist)."""
+    """Never counts a large table: the whole table takes PostgreSQL's estimate, and so does a filtered list
+    the planner expects to hold more than ``ESTIMATE_FILTERED_ABOVE`` rows; any other filtered list is counted
+    up to ``ESTIMATE_ABOVE`` rows (pages past that are rarely opened, and COUNT(*) of every match was the
+    slowest part of the changelist)."""
 
     @cached_property
     def count(self) -> int:
@@ -53,10 +59,21 @@ class EstimatedCountPaginator(Paginator):
                 row = cursor.fetchone()
             if row and row[0] > ESTIMATE_ABOVE:
                 return row[0]
+        matches = self.object_list.order_by().values("pk")
+        estimate = _planned_rows(matches)
+        if estimate is not None and estimate > ESTIMATE_FILTERED_ABOVE:
+            return estimate
         # unordered: the first matches in any order count the same, and a search matching most conversations
         # is then counted from a few pages read in a row instead of thousands read in list order
-        return self.object_list.order_by().values("pk")[: ESTIMATE_ABOVE + 1].count()
+        return matches[: ESTIMATE_ABOVE + 1].count()
 
+
+
+def _planned_rows(queryset) -> int | None:
+    """The rows PostgreSQL's planner expects the query to return; None for a query that matches nothing
+    whatever the data (Django explains it as nothing)."""
+    plan = queryset.explain(format="json")
+    return int(json.loads(plan)[0]["Plan"]["Plan Rows"]) if plan else None
 
 
 class OrderOnlyChangeList(ChangeList):

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -187,6 +188,36 @@ def test_unfiltered_changelist_takes_the_row_estimate(admin_client, written, mon
         response = admin_client.get("/admin/replay/conversation/")
     assert response.status_code == 200
     assert response.context["cl"].result_count == 8
+
+
+def test_a_search_matching_very_many_conversations_takes_the_planner_estimate_and_a_narrow_one_is_counted(
+    admin_client, written, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from replay.queries import search_conversations
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations")
+    term = "order"
+    matching = search_conversations(Conversation.objects.all(), term).count()
+    assert 0 < matching < Conversation.objects.count()
+
+    with CaptureQueriesContext(connection) as queries:
+        exact = admin_client.get("/admin/replay/conversation/", {"q": term})
+    assert exact.context["cl"].result_count == matching
+    assert any("COUNT(" in query["sql"] for query in queries.captured_queries)
+
+    monkeypatch.setattr("replay.admin.ESTIMATE_FILTERED_ABOVE", 0)  # as if the planner expected many more
+    with CaptureQueriesContext(connection) as queries:
+        estimated = admin_client.get("/admin/replay/conversation/", {"q": term})
+    assert estimated.status_code == 200
+    assert not any("COUNT(" in query["sql"] for query in queries.captured_queries)  # nothing counted
+    estimate = json.loads(
+        search_conversations(Conversation.objects.all(), term).values("pk").explain(format="json")
+    )[0]["Plan"]["Plan Rows"]
+    assert estimated.context["cl"].result_count == estimate
 
 
 def test_approval_filter_tells_pending_from_expired_by_the_clock(admin_client, run_reference_agent):
