@@ -278,8 +278,9 @@ _LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(%s || period::text)) FROM
 _ALL_PERIODS_KEY = 0
 MOST_HOURS_LOCKED_ONE_BY_ONE = 500
 # Sort and hash memory of such a large refresh (a rebuild's, a large backfill's): at PostgreSQL's default of
-# 4 MB its aggregations spilled to disk and took 1.6x as long (bench/README.md, "Backfill at the floor").
-# Only one large refresh runs at a time (it holds every period's lock), and only for its transaction.
+# 4 MB its aggregations spilled to disk, and the hours' usage rollups of 10k conversations took 1.2-1.6x as
+# long (bench/README.md, "Backfill memory, its profile, and why it is not at the floor"). Only one large
+# refresh runs at a time (it holds every period's lock), and only for its transaction.
 LARGE_REFRESH_WORK_MEM = "64MB"
 
 
