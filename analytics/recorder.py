@@ -74,7 +74,7 @@ class NoOpAnalyticsRecorder:
 
 
 class PostgresAnalyticsRecorder:
-    """Upserts conversations and replaces their events, a batch of threads in one transaction, so a
+    """Upserts conversations and replaces their events, the threads it is given in one transaction, so a
     conversation is never seen half-updated and a rerun never duplicates (unique ``dedup_key``).
     Rows go in by COPY: the ORM's bulk_create spent three quarters of a backfill building SQL."""
 

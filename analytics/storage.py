@@ -118,7 +118,8 @@ def prepare_rebuild_tables() -> None:
         ) not in ([], _columns(cursor, "analytics_events")):
             cursor.execute(f"DROP TABLE IF EXISTS {events}, {conversations}")
         # unlogged: the staged rows are written once and read once by the swap, never by a replica; a server
-        # crash empties them (the rebuild then derives again from the start), a killed rebuild keeps them
+        # crash empties them (the rebuild then derives again from the start), a killed rebuild keeps them.
+        # Tables an older release staged into stay logged: only slower.
         cursor.execute(
             f"CREATE UNLOGGED TABLE IF NOT EXISTS {conversations} (LIKE conversations INCLUDING DEFAULTS INCLUDING IDENTITY)"
         )

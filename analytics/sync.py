@@ -57,7 +57,7 @@ ROLLUPS_PER_BATCH_UP_TO = 2000
 # from 100 MB to 260 MB; with 2,000 checkpoints at once it peaked at 131 MB.
 READ_AT_ONCE = 100
 MOST_CHECKPOINTS_AT_ONCE = 2000
-# Threads a live pass records per transaction.
+# Threads of a live pass handed to sync_threads at once (recorded a chunk at a time, as any batch).
 LIVE_BATCH_SIZE = 200
 # The database itself failing is not a thread's fault: such errors stop the batch, never mark a thread.
 DATABASE_FAULTS = (psycopg.OperationalError, psycopg.InterfaceError, DjangoOperationalError, DjangoInterfaceError)

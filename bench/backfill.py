@@ -58,8 +58,10 @@ def _tree(pid: int) -> list[int]:
     """A process and its descendants, as /proc lists them now."""
     pids, index = [pid], 0
     while index < len(pids):
-        children = Path(f"/proc/{pids[index]}/task/{pids[index]}/children")
-        pids += [int(child) for child in children.read_text().split()] if children.exists() else []
+        try:
+            pids += [int(child) for child in Path(f"/proc/{pids[index]}/task/{pids[index]}/children").read_text().split()]
+        except OSError:  # ended since it was listed
+            pass
         index += 1
     return pids
 

@@ -67,7 +67,7 @@ def main() -> None:
     from django.test import RequestFactory
     from rest_framework.test import APIClient
 
-    from replay.admin import ConversationAdmin, EstimatedCountPaginator
+    from replay.admin import ConversationAdmin
     from replay.models import Conversation
     from replay.queries import search_conversations
 
@@ -111,7 +111,7 @@ def main() -> None:
         queryset, _ = ours.get_search_results(request, ours.get_queryset(request), text)
         queryset = queryset.order_by(*ours.ordering)
         list(queryset[:50])
-        return EstimatedCountPaginator(queryset, 50).count
+        return ours.get_paginator(request, queryset, 50).count  # the admin's own choice of count or estimate
 
     def sequential_scan(text: str) -> list:
         """The same search with its GIN indexes out of reach: rows are read in list order (or all of them)

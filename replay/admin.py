@@ -4,7 +4,7 @@ from functools import cached_property
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, SEARCH_VAR, ChangeList
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
@@ -34,19 +34,24 @@ from replay.tenants import tenant_scope, visible_conversations
 
 REPLAY_PAGE_SIZE = 100
 ESTIMATE_ABOVE = 10_000
-# A filtered list the planner expects this far past ESTIMATE_ABOVE takes the planner's estimate as well: even a
-# count stopped at the cap read 16,000 rows of a common word's matches at 100k conversations (17 ms, 50 ms cold),
-# and more the more conversations match, where the estimate costs an EXPLAIN.
+# A search the planner expects this far past ESTIMATE_ABOVE takes the planner's estimate as well: even a count
+# stopped at the cap read 16,000 rows of a common word's matches at 100k conversations (17 ms, 50 ms cold), and
+# more the more conversations match, where the estimate costs an EXPLAIN. Only a search over every tenant's
+# conversations with no other filter: the planner multiplies the odds of several conditions as if unrelated
+# (a word common in one tenant, searched in another, would be estimated in thousands where none match), and
+# its statistics are every tenant's.
 ESTIMATE_FILTERED_ABOVE = 5 * ESTIMATE_ABOVE
 # an index, not something to read on a conversation's page: and the unmasked one would show personal data
 SEARCH_DOCUMENTS = ("search_document", "masked_search_document")
 
 
 class EstimatedCountPaginator(Paginator):
-    """Never counts a large table: the whole table takes PostgreSQL's estimate, and so does a filtered list
-    the planner expects to hold more than ``ESTIMATE_FILTERED_ABOVE`` rows; any other filtered list is counted
-    up to ``ESTIMATE_ABOVE`` rows (pages past that are rarely opened, and COUNT(*) of every match was the
-    slowest part of the changelist)."""
+    """Never counts a large table: the whole table takes PostgreSQL's estimate, and so does a search alone
+    (``estimates_search``) the planner expects to match more than ``ESTIMATE_FILTERED_ABOVE`` rows; any other
+    filtered list is counted up to ``ESTIMATE_ABOVE`` rows (pages past that are rarely opened, and COUNT(*) of
+    every match was the slowest part of the changelist)."""
+
+    estimates_search = False
 
     @cached_property
     def count(self) -> int:
@@ -60,7 +65,7 @@ class EstimatedCountPaginator(Paginator):
             if row and row[0] > ESTIMATE_ABOVE:
                 return row[0]
         matches = self.object_list.order_by().values("pk")
-        estimate = _planned_rows(matches)
+        estimate = _planned_rows(matches) if self.estimates_search else None
         if estimate is not None and estimate > ESTIMATE_FILTERED_ABOVE:
             return estimate
         # unordered: the first matches in any order count the same, and a search matching most conversations
@@ -113,6 +118,14 @@ class ConversationAdmin(admin.ModelAdmin):
     list_per_page = 50
     ordering = ("-last_activity_at", "-id")
     actions = ("export_csv",)
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        # a search over every tenant's conversations and nothing else: see ESTIMATE_FILTERED_ABOVE
+        paginator.estimates_search = tenant_scope(user=request.user).all_tenants and set(request.GET) <= {
+            SEARCH_VAR, ORDER_VAR, PAGE_VAR
+        }
+        return paginator
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
         """Django admin filters by any field of the URL; not by the search terms (a masked reader would test

@@ -12,9 +12,10 @@ import pytest
 import time_machine
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
+from django.test import Client
 
 from analytics.models import ModelPrice
-from replay.models import Conversation
+from replay.models import Conversation, TenantAccess
 from smart_support.agent.scenarios import plan_conversation
 
 DAY = datetime(2026, 11, 10, 8, tzinfo=timezone.utc)
@@ -218,6 +219,22 @@ def test_a_search_matching_very_many_conversations_takes_the_planner_estimate_an
         search_conversations(Conversation.objects.all(), term).values("pk").explain(format="json")
     )[0]["Plan"]["Plan Rows"]
     assert estimated.context["cl"].result_count == estimate
+
+    # the planner's odds of a search and a filter together, or within one tenant, are no count: counted
+    filtered = admin_client.get("/admin/replay/conversation/", {"q": term, "escalated__exact": "0"})
+    assert filtered.context["cl"].result_count == search_conversations(
+        Conversation.objects.filter(escalated=False), term
+    ).count()
+    tenant = Conversation.objects.exclude(tenant="").values_list("tenant", flat=True).first()
+    reader = User.objects.create_user("one-tenant-lead", is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_conversation"))
+    TenantAccess.objects.create(user=reader, tenant=tenant)
+    client = Client()
+    client.force_login(reader)
+    scoped = client.get("/admin/replay/conversation/", {"q": term})
+    assert scoped.context["cl"].result_count == search_conversations(
+        Conversation.objects.filter(tenant=tenant), term
+    ).count()
 
 
 def test_approval_filter_tells_pending_from_expired_by_the_clock(admin_client, run_reference_agent):

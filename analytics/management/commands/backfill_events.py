@@ -51,7 +51,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--retry-failed", action="store_true", help="try again the threads that failed (Failed threads in admin)"
         )
-        parser.add_argument("--batch-size", type=int, default=500, help="threads per transaction (1-10000)")
+        parser.add_argument("--batch-size", type=int, default=500, help="threads per batch handed to a worker (1-10000); each is recorded a chunk of at most 100 at a time")
         parser.add_argument("--dry-run", action="store_true", help="derive and count, write nothing")
         parser.add_argument(
             "--workers", type=int, default=settings.SMART_SUPPORT["BACKFILL_WORKERS"], help="processes deriving in parallel"
