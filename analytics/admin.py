@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from analytics.models import AnalyticsEvent, FailedThread, ModelPrice
+from analytics.models import AnalyticsEvent, DetachedEventMonth, FailedThread, ModelPrice
 from analytics.pricing import (
     PriceChangeOutcome, RepriceResult, models_scope, reprice, reprice_after_price_change, reprice_or_queue,
 )
@@ -212,3 +212,28 @@ class FailedThreadAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(DetachedEventMonth)
+class DetachedEventMonthAdmin(admin.ModelAdmin):
+    """The months ``detach_event_partitions`` took out of ``analytics_events``: where their events went, for staff
+    to archive or drop; their hours' breakdowns are kept from the rollups."""
+
+    list_display = ("month", "table", "rows", "detached_at")
+    readonly_fields = ("month", "table", "rows", "detached_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # recorded by detach_event_partitions
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # forgetting one would let a rebuild recompute its hours from the events that are left
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # every tenant's events went: only readers of every tenant see how many
+        return super().has_view_permission(request, obj) and tenant_scope(user=request.user).all_tenants
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)

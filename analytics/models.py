@@ -268,6 +268,26 @@ class FailedThread(models.Model):
         return self.thread_id
 
 
+class DetachedEventMonth(models.Model):
+    """A month of ``analytics_events`` detached for retention (``detach_event_partitions``). The usage rollups
+    of the hours before the end of the latest such month are no longer recomputed from the events (some are
+    gone): they keep the numbers they had when their events were detached."""
+
+    month = models.DateField(unique=True, help_text=_("First day of the UTC month."))
+    table = models.TextField(help_text=_("The plain table its events were moved to, to archive or drop."))
+    rows = models.BigIntegerField(help_text=_("Events detached with it."))
+    detached_at = models.DateTimeField(help_text=_("When it was last detached."))
+
+    class Meta:
+        db_table = "analytics_detached_event_months"
+        ordering = ["month"]
+        verbose_name = _("detached event month")
+        verbose_name_plural = _("detached event months")
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} ({self.table})"
+
+
 class UsageRollup(models.Model):
     """LLM usage and latencies of the conversations that started in one UTC hour (or day, week from Monday, or month), per agent and
     model of the calls, once over all conversations (``scope`` = "") and once per agent that took part

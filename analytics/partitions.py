@@ -14,9 +14,11 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from django.db import OperationalError, connection, transaction
+
+from analytics.models import DetachedEventMonth
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +159,8 @@ def expired_months(*, retention_months: int, now: datetime) -> list[Month]:
 def detach_expired_partitions(*, retention_months: int, now: datetime, dry_run: bool = False) -> list[DetachedMonth]:
     """Detach the partitions of the months past retention, each in its own transaction, and rename them
     ``analytics_events_YYYY_MM_detached`` (``_2``, ``_3`` … if that name is taken): plain tables, without the
-    foreign key to conversations, for the operator to archive or drop. ``dry_run`` lists them, changes nothing."""
+    foreign key to conversations, for the operator to archive or drop, and record each (``DetachedEventMonth``: the
+    usage rollups of its hours are kept from then on). ``dry_run`` lists them, changes nothing."""
     detached = []
     for month in expired_months(retention_months=retention_months, now=now):
         with transaction.atomic(), connection.cursor() as cursor:
@@ -175,6 +178,10 @@ def detach_expired_partitions(*, retention_months: int, now: datetime, dry_run: 
                 for (constraint,) in cursor.fetchall():
                     cursor.execute(f'ALTER TABLE {month.partition} DROP CONSTRAINT "{constraint}"')
                 cursor.execute(f"ALTER TABLE {month.partition} RENAME TO {table}")
+                DetachedEventMonth.objects.update_or_create(
+                    month=date(month.year, month.month, 1),
+                    defaults={"table": table, "rows": rows, "detached_at": datetime.now(timezone.utc)},
+                )
                 _attached_months.clear()
         detached.append(DetachedMonth(month=month, table=table, rows=rows))
     return detached

@@ -150,16 +150,37 @@ def _refresh_span(*, cursor, span: str, sql: str, periods: list[datetime]) -> No
 def refresh_usage_rollups(*, cursor, hours: Sequence[datetime], days: Sequence[datetime]) -> None:
     """Recompute the usage rollups of these UTC hours (sorted) from the events, then these days from
     their hours and their weeks and months from the days, in the caller's transaction; the caller holds
-    the locks of these periods."""
+    the locks of these periods. The hours before ``events_kept_from`` keep their rows."""
     if not hours:
         return
-    cursor.execute("DELETE FROM analytics_usage_rollups WHERE span = 'hour' AND hour = ANY(%s)", (list(hours),))
-    cursor.execute(_REFRESH_HOURS_SQL, {"hours": list(hours), "lower": hours[0], "upper": hours[-1] + timedelta(hours=1)})
+    kept_from = events_kept_from(cursor=cursor)
+    recomputed = [hour for hour in hours if kept_from is None or hour >= kept_from]
+    if recomputed:
+        cursor.execute("DELETE FROM analytics_usage_rollups WHERE span = 'hour' AND hour = ANY(%s)", (recomputed,))
+        cursor.execute(
+            _REFRESH_HOURS_SQL, {"hours": recomputed, "lower": recomputed[0], "upper": recomputed[-1] + timedelta(hours=1)}
+        )
     _refresh_span(cursor=cursor, span="day", sql=_REFRESH_DAYS_SQL, periods=list(days))
     _refresh_span(cursor=cursor, span="week", sql=_REFRESH_WEEKS_SQL, periods=weeks_of(days))
     _refresh_span(cursor=cursor, span="month", sql=_REFRESH_MONTHS_SQL, periods=months_of(days))
 
 
+def events_kept_from(*, cursor) -> datetime | None:
+    """The end of the latest month whose events were detached for retention (None if none was). A conversation
+    that started before it may have lost events, so the usage rollups of the hours before it are never
+    recomputed from the events: they keep what they said when the events were all there."""
+    cursor.execute(
+        "SELECT (max(month) + interval '1 month')::timestamp AT TIME ZONE 'UTC' FROM analytics_detached_event_months"
+    )
+    (kept_from,) = cursor.fetchone()
+    return kept_from
+
+
 def delete_usage_rollups(*, cursor) -> None:
-    """Empty the usage rollups (before they are recomputed for every hour)."""
-    cursor.execute("DELETE FROM analytics_usage_rollups")
+    """Empty the usage rollups (before they are recomputed for every hour), but for those of the periods before
+    ``events_kept_from``."""
+    kept_from = events_kept_from(cursor=cursor)
+    if kept_from is None:
+        cursor.execute("DELETE FROM analytics_usage_rollups")
+    else:
+        cursor.execute("DELETE FROM analytics_usage_rollups WHERE hour >= %s", (kept_from,))

@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from analytics.breakdowns import get_breakdowns
-from analytics.models import AnalyticsEvent, EventType, ModelPrice
+from analytics.models import AnalyticsEvent, DetachedEventMonth, EventType, ModelPrice
 from analytics.partitions import Month, attached_months, detach_expired_partitions, ensure_event_partitions
 from analytics.pricing import reprice
 from analytics.storage import delete_conversations
@@ -159,6 +159,25 @@ def test_detaching_past_retention_keeps_the_dashboard_numbers(threads_in_two_mon
     assert Conversation.objects.count() == 5
 
 
+def test_rollups_recomputed_after_detaching_keep_the_detached_months_breakdowns(
+    threads_in_two_months, run_reference_agent, monkeypatch, api, admin_client
+):
+    """A backfill large enough to recompute every rollup must not drop the cost and latency breakdowns of the
+    months whose events were detached: their usage rollups are all that is left of them."""
+    call_command("backfill_events", verbosity=0)
+    before = dashboard_numbers(api, admin_client)
+    detach_expired_partitions(retention_months=0, now=AFTER_RETENTION)
+
+    monkeypatch.setattr("analytics.sync.ROLLUPS_PER_BATCH_UP_TO", 0)
+    run_reference_agent(plan_conversation(seed=31, index=20, scenario="order_status"), datetime(2026, 12, 2, tzinfo=timezone.utc))
+    call_command("backfill_events", verbosity=0)
+
+    assert Conversation.objects.count() == 7
+    assert dashboard_numbers(api, admin_client) == before
+    listed = admin_client.get("/admin/analytics/detachedeventmonth/")
+    assert b"analytics_events_2026_09_detached" in listed.content and b"analytics_events_2026_11_detached" in listed.content
+
+
 def test_a_month_detached_again_gets_a_name_of_its_own(db):
     conversation = ConversationFactory()
     ensure_event_partitions(moments=[SEPTEMBER])
@@ -170,6 +189,7 @@ def test_a_month_detached_again_gets_a_name_of_its_own(db):
     detached = detach_expired_partitions(retention_months=0, now=AFTER_RETENTION)
 
     assert [month.table for month in detached if month.month == Month(2026, 9)] == ["analytics_events_2026_09_detached_2"]
+    assert DetachedEventMonth.objects.get(month=date(2026, 9, 1)).table == "analytics_events_2026_09_detached_2"
 
 
 def test_dry_run_detaches_nothing(threads_in_two_months, capsys):
@@ -182,6 +202,7 @@ def test_dry_run_detaches_nothing(threads_in_two_months, capsys):
     assert "WOULD DETACH analytics_events_2026_09 -> analytics_events_2026_09_detached" in out
     assert snapshot() == before
     assert {Month(2026, 9), Month(2026, 11)} <= partitions()
+    assert not DetachedEventMonth.objects.exists()
 
 
 def test_no_retention_set_keeps_every_month(threads_in_two_months, capsys, settings):
@@ -255,3 +276,15 @@ def test_a_reprice_after_detaching_a_month_keeps_the_cost_of_its_calls_in_the_co
 
     # October's call now costs 2.00; September's 1.00 is archived but still part of the conversation
     assert Conversation.objects.get(pk=conversation.pk).cost_usd == Decimal("3.00")
+
+
+def test_months_detached_before_the_upgrade_are_known_after_it(db):
+    """Their usage rollups must be kept from the first recompute after the upgrade on."""
+    MigrationExecutor(connection).migrate([("analytics", "0017_hourly_rollups_by_week_and_month")])
+    with connection.cursor() as cursor:
+        for table in ("2026_05_detached", "2026_05_detached_2", "2026_07_detached", "2026_08"):
+            cursor.execute(f"CREATE TABLE analytics_events_{table} (id bigint)")
+
+    MigrationExecutor(connection).migrate([("analytics", "0018_detached_event_months")])
+
+    assert list(DetachedEventMonth.objects.values_list("month", flat=True)) == [date(2026, 5, 1), date(2026, 7, 1)]
