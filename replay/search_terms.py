@@ -6,7 +6,13 @@ A term is a run of letters and digits ("refund", "61744") or an identifier made 
 one of ``-_.@/:#+`` ("ord-61744", "cus_870879", "jane.doe@example.com"); an identifier is a term, and so
 are its tails ("doe@example.com", "example.com") and each of its runs. Terms are lower-cased. A search matches a conversation holding, for every typed term,
 a term that starts with it: whole ids, their tails and parts, and prefixes ("refund" finds "refunds"),
-never text from inside a run ("1744" does not find ORD-61744)."""
+never text from inside a run ("1744" does not find ORD-61744).
+
+A document also holds the prefixes of each term whose last run has a digit ("ord-6", "ord-61", ... of
+"ord-61744"). They change no result, since a search matches prefixes anyway. They exist for PostgreSQL's
+planner, which estimates a prefix search from the most common lexemes. No single order id is common, so
+without them it took "ORD-6" to match 135 of 100,000 conversations where 8,700 did; it then read and
+sorted every match instead of walking the list in order and stopping after a page."""
 
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ PART = re.compile(r"[^\W_]+")
 # (base64, a hash), not something anyone types.
 LONGEST_TERM = 200
 MOST_DOCUMENT_BYTES = 900_000
+# A last run longer than this is a blob or a long number, which nobody types a part of.
+LONGEST_PREFIXED_RUN = 12
 
 
 def terms_of(text: str) -> list[str]:
@@ -61,16 +69,36 @@ def document_terms(*, texts: Iterable[str], values: Iterable[Any]) -> DocumentTe
     return DocumentTerms(terms=terms, masked_terms=_distinct_terms(PLACEHOLDER.sub(" ", masked)))
 
 
+def prefixes_of(term: str) -> list[str]:
+    """The prefixes of a term that end inside its last run, when that run has a digit: "ord-6" to
+    "ord-6174" of "ord-61744", "6" to "6174" of "61744"; none of a word."""
+    last_run = PART.findall(term)[-1]
+    if len(last_run) > LONGEST_PREFIXED_RUN or not any(character.isdigit() for character in last_run):
+        return []
+    run_start = len(term) - len(last_run)
+    return [term[:end] for end in range(run_start + 1, len(term))]
+
+
 def _distinct_terms(text: str) -> tuple[str, ...]:
+    """The text's terms, then their prefixes (``prefixes_of``), each once, up to PostgreSQL's limits: a
+    prefix never takes the place of a term."""
     seen: dict[str, None] = {}
     size = 0
-    for term in terms_of(text):
+
+    def add(term: str) -> bool:
+        nonlocal size
         if term in seen or len(term.encode()) > LONGEST_TERM:
-            continue
+            return True
         size += len(term.encode()) + 8  # a lexeme's bytes and its entry in the tsvector
         if size > MOST_DOCUMENT_BYTES:
-            break
+            return False
         seen[term] = None
+        return True
+
+    if all(add(term) for term in terms_of(text)):
+        for term in list(seen):
+            if not all(add(prefix) for prefix in prefixes_of(term)):
+                break
     return tuple(seen)
 
 

@@ -10,13 +10,16 @@ from datetime import datetime, timezone
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from langchain_core.messages import AIMessage
 
 from replay.models import Conversation, TenantAccess
+from replay.queries import search_conversations
 from smart_support.agent.graph import SUPERVISOR
 from smart_support.agent.scenarios import ConversationPlan, Turn
 from smart_support.agent.tools import escalate_to_human
+from tests.factories import ConversationFactory
 
 FOUND, OTHER = "search-acme-1", "search-globex-1"
 ESCALATION_REASON = "Wants contract CTR-5521 reviewed by a person"
@@ -259,3 +262,18 @@ def test_a_nul_character_is_refused_by_the_admin_and_the_api(conversations, audi
     response = auditor.get("/api/conversations", {"search": "ORD\x00"})
     assert response.status_code == 400
     assert "search" in response.json()
+
+
+def test_the_planner_expects_about_as_many_conversations_as_an_id_prefix_matches(db):
+    """What lets a prefix that many ids share ("ORD-6") walk the list in order and stop after a page, instead
+    of reading and sorting every match: PostgreSQL estimates a prefix from its most common lexemes."""
+    Conversation.objects.bulk_create(
+        [ConversationFactory.build(first_message=f"Where is ORD-{60000 + number}?") for number in range(600)]
+        + [ConversationFactory.build(first_message=f"Invoice INV-{number:05d}, please") for number in range(1400)]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations")
+    matching = search_conversations(Conversation.objects.all(), "ORD-6")
+    planned = json.loads(matching.explain(format="json"))[0]["Plan"]["Plan Rows"]
+    assert matching.count() == 600
+    assert planned >= 600 / 2

@@ -2,7 +2,7 @@
 
 import pytest
 
-from replay.search_terms import document_terms, terms_of, tsquery_of
+from replay.search_terms import MOST_DOCUMENT_BYTES, document_terms, terms_of, tsquery_of
 
 
 def test_an_id_is_a_term_whole_and_by_its_parts():
@@ -26,6 +26,25 @@ def test_masked_terms_hold_no_part_of_personal_data_nor_the_placeholder():
     terms = document_terms(texts=["I am grace.hopper@example.org, call +44 20 7946 0123 about ORD-5"], values=[])
     assert "grace" in terms.terms and "0123" in terms.terms
     assert terms.masked_terms == ("i", "am", "call", "about", "ord-5", "ord", "5")
+
+
+def test_the_prefixes_of_an_ids_number_follow_the_texts_own_terms():
+    assert document_terms(texts=["ORD-61744 refunds"], values=[]).terms == (
+        "ord-61744", "ord", "61744", "refunds", "ord-6", "ord-61", "ord-617", "ord-6174", "6", "61", "617", "6174",
+    )
+
+
+def test_a_masked_value_lends_no_prefix_to_the_masked_terms():
+    terms = document_terms(texts=["call +44 20 7946 0123 about ORD-57"], values=[])
+    assert {"794", "012"} <= set(terms.terms)
+    assert terms.masked_terms == ("call", "about", "ord-57", "ord", "57", "ord-5", "5")
+
+
+def test_prefixes_never_take_the_place_of_a_term_in_a_full_document():
+    words = [f"w{number:07d}" for number in range(MOST_DOCUMENT_BYTES // 16)]  # 8 bytes and 8 of overhead each
+    terms = document_terms(texts=[" ".join(words)], values=[]).terms
+    assert terms[: len(words)] == tuple(words)
+    assert sum(len(term) + 8 for term in terms) <= MOST_DOCUMENT_BYTES
 
 
 def test_a_blob_is_no_term():
