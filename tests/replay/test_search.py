@@ -267,9 +267,10 @@ def test_a_nul_character_is_refused_by_the_admin_and_the_api(conversations, audi
 def test_the_planner_expects_about_as_many_conversations_as_an_id_prefix_matches(db):
     """What lets a prefix that many ids share ("ORD-6") walk the list in order and stop after a page, instead
     of reading and sorting every match: PostgreSQL estimates a prefix from its most common lexemes."""
+    # ids spread over ORD-60000 to ORD-69584; a subject of 150 each in several, as words are in real text
     Conversation.objects.bulk_create(
-        [ConversationFactory.build(first_message=f"Where is ORD-{60000 + number}?") for number in range(600)]
-        + [ConversationFactory.build(first_message=f"Invoice INV-{number:05d}, please") for number in range(1400)]
+        [ConversationFactory.build(first_message=f"Where is ORD-{60000 + 16 * number}? subject{number % 150}") for number in range(600)]
+        + [ConversationFactory.build(first_message=f"Invoice INV-{number:05d}, subject{number % 150}") for number in range(1400)]
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE conversations")
