@@ -87,6 +87,16 @@ def checkpoint_source(checkpoint_db):
 
 
 @pytest.fixture(autouse=True)
+def checkpoint_ids_on_each_tests_own_clock():
+    """LangGraph never issues a checkpoint id older than the last one in the process: after a test that wrote
+    checkpoints now, a test writing them in the past would get ids of now, and its threads would look unsettled
+    (derived again by the next backfill), which they are not when the test runs alone."""
+    from langgraph.checkpoint.base import id as checkpoint_id_module
+
+    checkpoint_id_module._last_v6_timestamp = None
+
+
+@pytest.fixture(autouse=True)
 def request_rates_unlimited(settings):
     """The suite sends hundreds of requests a minute as one user: DRF's rate limits are off unless a test
     sets them (tests/access/test_throttling.py)."""
