@@ -18,7 +18,7 @@ from datetime import date, datetime, timezone
 
 from django.db import OperationalError, connection, transaction
 
-from analytics.models import DetachedEventMonth
+from analytics.models import DetachedEventMonth, SyncState
 
 logger = logging.getLogger(__name__)
 
@@ -156,11 +156,26 @@ def expired_months(*, retention_months: int, now: datetime) -> list[Month]:
         return sorted(month for month in attached_months(cursor=cursor) if month < oldest_kept)
 
 
+class BackfillUnderWay(Exception):
+    """A backfill was started and has not finished (it runs, or it was stopped): the rollups may not yet hold
+    every conversation, and a detached month's usage rollups are kept as they are when it is detached."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(
+            f"a backfill is under way or was stopped midway ({', '.join(names)}): its rollups are not complete yet. "
+            "Let it finish (or run backfill_events again), then detach."
+        )
+
+
 def detach_expired_partitions(*, retention_months: int, now: datetime, dry_run: bool = False) -> list[DetachedMonth]:
     """Detach the partitions of the months past retention, each in its own transaction, and rename them
     ``analytics_events_YYYY_MM_detached`` (``_2``, ``_3`` … if that name is taken): plain tables, without the
     foreign key to conversations, for the operator to archive or drop, and record each (``DetachedEventMonth``: the
-    usage rollups of its hours are kept from then on). ``dry_run`` lists them, changes nothing."""
+    usage rollups of its hours are kept from then on). ``dry_run`` lists them, changes nothing. Raises
+    ``BackfillUnderWay`` (but for a dry run) while a backfill has not finished."""
+    unfinished = list(SyncState.objects.filter(state=SyncState.State.STARTED).values_list("name", flat=True))
+    if unfinished and not dry_run:
+        raise BackfillUnderWay(unfinished)
     detached = []
     for month in expired_months(retention_months=retention_months, now=now):
         with transaction.atomic(), connection.cursor() as cursor:

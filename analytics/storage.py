@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from analytics.measures import MEASURE_NAMES, MEASURES
+from analytics.partitions import EVENT_TABLE
 from analytics.rollup_keys import TENANT_SCOPES_SQL, day_of, hour_of, months_of, period_end, same_key, weeks_of
 from analytics.usage_rollups import delete_usage_rollups, refresh_usage_rollups
 from replay.models import Conversation
@@ -196,7 +197,7 @@ def swap_in_rebuild(*, remove_unstaged: bool) -> int:
             # every period's lock before the first rollup row goes, as rebuild_rollups takes it
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ROLLUP_LOCK_NAMESPACE, _ALL_PERIODS_KEY))
             cursor.execute("DELETE FROM analytics_hourly_rollups")
-            delete_usage_rollups(cursor=cursor)
+            hours += delete_usage_rollups(cursor=cursor)
         _refresh_rollups(cursor=cursor, hours=hours)
         cursor.execute(f"DROP TABLE {staged_events}, {staged_conversations}")
     return swapped
@@ -333,9 +334,13 @@ def rebuild_rollups() -> None:
         # Every period's lock before the first row is deleted: a shard refreshing an hour meanwhile holds
         # that hour's lock and waits for these rows, and would deadlock with a rebuild that waited for it.
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ROLLUP_LOCK_NAMESPACE, _ALL_PERIODS_KEY))
+        # Before anything reads which months were detached: a month detached after that read, and before the
+        # events are read, would be recomputed from events that are gone. Detaching waits for this lock.
+        cursor.execute(f"LOCK TABLE {EVENT_TABLE} IN ACCESS SHARE MODE")
         cursor.execute("DELETE FROM analytics_hourly_rollups")
-        delete_usage_rollups(cursor=cursor)
-        _refresh_rollups(cursor=cursor, hours=hours_of(cursor=cursor, conversation_filter_sql="true", params=()))
+        kept_hours = delete_usage_rollups(cursor=cursor)
+        hours = hours_of(cursor=cursor, conversation_filter_sql="true", params=())
+        _refresh_rollups(cursor=cursor, hours=[*hours, *kept_hours])
 
 
 def refresh_rollups_of(conversation_ids: Iterable[int]) -> None:

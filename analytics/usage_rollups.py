@@ -176,11 +176,13 @@ def events_kept_from(*, cursor) -> datetime | None:
     return kept_from
 
 
-def delete_usage_rollups(*, cursor) -> None:
-    """Empty the usage rollups (before they are recomputed for every hour), but for those of the periods before
-    ``events_kept_from``."""
+def delete_usage_rollups(*, cursor) -> list[datetime]:
+    """Empty the usage rollups before they are recomputed for every hour, but for the hours before
+    ``events_kept_from``; returns those hours, whose days, weeks and months the caller recomputes too."""
     kept_from = events_kept_from(cursor=cursor)
     if kept_from is None:
         cursor.execute("DELETE FROM analytics_usage_rollups")
-    else:
-        cursor.execute("DELETE FROM analytics_usage_rollups WHERE hour >= %s", (kept_from,))
+        return []
+    cursor.execute("DELETE FROM analytics_usage_rollups WHERE NOT (span = 'hour' AND hour < %s)", (kept_from,))
+    cursor.execute("SELECT DISTINCT hour FROM analytics_usage_rollups")
+    return [hour for (hour,) in cursor.fetchall()]

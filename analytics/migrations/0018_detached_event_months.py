@@ -21,6 +21,24 @@ def record_months_detached_before(apps, schema_editor):
                     month=date(int(match[1]), int(match[2]), 1),
                     defaults={"table": table, "rows": rows, "detached_at": timezone.now()},
                 )
+        # A detached table may have been dropped already: conversations older than the oldest month still attached
+        # lost their events to it, so the month before that one is taken as the latest detached.
+        cursor.execute(
+            "SELECT (min(to_date(substring(child.relname from 18), 'YYYY_MM')) - interval '1 month')::date "
+            "FROM pg_inherits JOIN pg_class AS child ON child.oid = pg_inherits.inhrelid "
+            "WHERE pg_inherits.inhparent = 'analytics_events'::regclass AND child.relname ~ '^analytics_events_[0-9]{4}_[0-9]{2}$'"
+        )
+        (month_before_oldest,) = cursor.fetchone()
+        if month_before_oldest is None or DetachedEventMonth.objects.filter(month__gte=month_before_oldest).exists():
+            return
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM conversations WHERE started_at < (%s::date + interval '1 month') AT TIME ZONE 'UTC')",
+            [month_before_oldest],
+        )
+        if cursor.fetchone()[0]:
+            DetachedEventMonth.objects.create(
+                month=month_before_oldest, table="(dropped before the upgrade)", rows=0, detached_at=timezone.now()
+            )
 
 
 class Migration(migrations.Migration):

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from analytics.breakdowns import get_breakdowns
-from analytics.models import AnalyticsEvent, DetachedEventMonth, EventType, ModelPrice
+from analytics.models import AnalyticsEvent, DetachedEventMonth, EventType, ModelPrice, SyncState
 from analytics.partitions import Month, attached_months, detach_expired_partitions, ensure_event_partitions
 from analytics.pricing import reprice
 from analytics.storage import delete_conversations
@@ -288,3 +288,30 @@ def test_months_detached_before_the_upgrade_are_known_after_it(db):
     MigrationExecutor(connection).migrate([("analytics", "0018_detached_event_months")])
 
     assert list(DetachedEventMonth.objects.values_list("month", flat=True)) == [date(2026, 5, 1), date(2026, 7, 1)]
+
+
+def test_a_month_whose_detached_table_was_dropped_before_the_upgrade_is_known_after_it(db):
+    """Conversations older than every attached month lost their events to a detached table dropped since."""
+    MigrationExecutor(connection).migrate([("analytics", "0017_hourly_rollups_by_week_and_month")])
+    oldest_attached = min(partitions())
+    ConversationFactory(started_at=datetime(2019, 3, 5, tzinfo=timezone.utc))
+
+    MigrationExecutor(connection).migrate([("analytics", "0018_detached_event_months")])
+
+    before_oldest = oldest_attached.plus(-1)
+    assert list(DetachedEventMonth.objects.values_list("month", "table")) == [
+        (date(before_oldest.year, before_oldest.month, 1), "(dropped before the upgrade)")
+    ]
+
+
+def test_nothing_is_detached_while_a_backfill_has_not_finished(threads_in_two_months):
+    """Its rollups may not hold every conversation yet, and a detached month's are kept as they are."""
+    call_command("backfill_events", verbosity=0)
+    SyncState.objects.update(state=SyncState.State.STARTED)  # a run stopped midway
+    before = snapshot()
+
+    with pytest.raises(CommandError, match="backfill is under way or was stopped midway"):
+        call_command("detach_event_partitions", "--retention-months=0")
+
+    assert snapshot() == before
+    assert not DetachedEventMonth.objects.exists()

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analytics.partitions import detach_expired_partitions
+from analytics.partitions import BackfillUnderWay, detach_expired_partitions
 
 
 class Command(BaseCommand):
@@ -30,7 +30,10 @@ class Command(BaseCommand):
         started = time.monotonic()
         suffix = " (dry run)" if dry_run else ""
         self.stdout.write(f"START detach_event_partitions{suffix}: keeping the current month and {retention_months} before it")
-        detached = detach_expired_partitions(retention_months=retention_months, now=datetime.now(timezone.utc), dry_run=dry_run)
+        try:
+            detached = detach_expired_partitions(retention_months=retention_months, now=datetime.now(timezone.utc), dry_run=dry_run)
+        except BackfillUnderWay as error:
+            raise CommandError(f"nothing detached: {error}") from error
         for month in detached:
             verb = "WOULD DETACH" if dry_run else "DETACHED"
             self.stdout.write(f"{verb} {month.month.partition} -> {month.table} ({month.rows} events)")
