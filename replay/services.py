@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
@@ -222,7 +223,12 @@ def get_replay(
     try:
         steps = get_timeline(thread_id=thread_id, price_lookup=configured_price_lookup(), source=source, now=now)
     except ThreadNotFound:
-        pruned = Conversation.objects.filter(thread_id=thread_id, checkpoints_pruned_at__isnull=False).first()
+        # from the primary: a replica behind it may not have the mark yet, where the checkpoints are already gone
+        pruned = (
+            Conversation.objects.using(DEFAULT_DB_ALIAS)
+            .filter(thread_id=thread_id, checkpoints_pruned_at__isnull=False)
+            .first()
+        )
         if pruned is None:
             raise
         raise ThreadPruned(conversation=redaction.conversation(pruned)) from None

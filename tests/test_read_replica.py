@@ -13,8 +13,10 @@ import pytest
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import Client
+from django.utils import timezone
 
 from analytics.models import ModelPrice
+from replay.models import Conversation
 from replay.checkpoints import checkpoint_conninfo
 from smart_support.database import django_database
 from smart_support.db_router import REPLICA, reads_from
@@ -93,6 +95,22 @@ def test_a_row_written_on_the_primary_is_listed_from_the_replica_once_replayed(a
     replay = admin_client.get("/api/replay/synced-on-primary")
     assert replay.wsgi_request.database_reads.alias == REPLICA
     assert replay.status_code == 404  # no checkpoints, read on the replica: a conversation row alone has no steps
+
+
+def test_a_thread_pruned_while_the_replica_lags_is_gone_not_unknown(admin_client, paused_replica):
+    """Its checkpoints are gone on the primary; the mark saying retention took them has not reached the replica."""
+    conversation = ConversationFactory(thread_id="pruned-while-lagging")
+    paused_replica.execute("SELECT pg_wal_replay_resume()")
+    paused_replica.wait_for_primary()
+    paused_replica.execute("SELECT pg_wal_replay_pause()")
+    Conversation.objects.filter(pk=conversation.pk).update(checkpoints_pruned_at=timezone.now())
+    paused_replica.wait_for_received()
+
+    replay = admin_client.get("/api/replay/pruned-while-lagging")
+
+    assert replay.wsgi_request.database_reads.alias == REPLICA
+    assert replay.status_code == 410
+    assert replay.json()["thread_id"] == "pruned-while-lagging"
 
 
 def test_the_api_does_not_see_a_row_the_replica_has_not_replayed(admin_client, paused_replica):
