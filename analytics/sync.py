@@ -34,7 +34,7 @@ from analytics.failed_threads import ThreadFailure, clear_failures, failed_heads
 from analytics.models import EventSource, SyncState
 from analytics.pricing import RepriceResult, load_price_lookup, run_pending_reprices
 from analytics.recorder import AnalyticsRecorder
-from analytics.storage import rebuild_rollups
+from analytics.storage import rebuild_rollups, tidy_after_bulk_write
 from analytics.sync_status import record_pass, state_name
 from replay.checkpoint_times import checkpoint_id_floor, uuid6_time
 from replay.checkpoints import PostgresCheckpointSource, ThreadCheckpoints, close_checkpoint_pool
@@ -359,8 +359,10 @@ def backfill(
         on_progress(batch_summary.threads + batch_summary.failed + batch_summary.skipped)
     if rebuild and not dry_run:
         target.swap_in_rebuild(remove_unstaged=since is None and until is None)
+        tidy_after_bulk_write()
     elif defer_rollups:
         rebuild_rollups()
+        tidy_after_bulk_write()
     if not dry_run:
         SyncState.objects.filter(pk=state.pk).update(state=SyncState.State.DONE)
         if since is None and until is None:

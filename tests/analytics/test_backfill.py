@@ -68,6 +68,36 @@ def test_a_large_backfill_rebuilds_the_rollups_once_at_the_end(five_threads, mon
     assert_rollups_match_conversations()
 
 
+def pending_gin_pages() -> int:
+    """Pages waiting in the conversations' GIN pending lists (merging them now: what the first searches would
+    otherwise scan, each)."""
+    from django.db import connection
+
+    from analytics.storage import _CLEAN_GIN_PENDING_LISTS_SQL
+
+    with connection.cursor() as cursor:
+        cursor.execute(_CLEAN_GIN_PENDING_LISTS_SQL)
+        return sum(pages for (pages,) in cursor.fetchall())
+
+
+def planned_conversations() -> float:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'conversations'")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("run", [["--rebuild"], []], ids=["rebuild", "large backfill"])
+def test_a_bulk_write_leaves_fresh_statistics_and_no_pending_search_index_entries(five_threads, monkeypatch, run):
+    monkeypatch.setattr("analytics.sync.ROLLUPS_PER_BATCH_UP_TO", 2)
+
+    call_command("backfill_events", *run, verbosity=0)
+
+    assert planned_conversations() == 5
+    assert pending_gin_pages() == 0
+
+
 def test_backfill_twice_writes_the_same_rows(five_threads, capsys):
     call_command("backfill_events", verbosity=0)
     first = snapshot()
