@@ -11,7 +11,7 @@ class Command(BaseCommand):
     help = (
         "Detach the months of analytics events older than the retention (SMART_SUPPORT['EVENT_RETENTION_MONTHS'] "
         "months besides the current one) into plain tables analytics_events_YYYY_MM_detached, to archive or drop. "
-        "Dashboard numbers come from the rollups and stay."
+        "Dashboard numbers come from the rollups and stay; refused while a backfill is unfinished."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
