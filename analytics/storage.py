@@ -348,8 +348,8 @@ def rebuild_rollups() -> None:
 
 # Tables most of whose rows a rebuild or a large backfill has just rewritten: without this the planner keeps
 # the old statistics (and no frequencies of the search documents' id prefixes) and every search scans the GIN
-# indexes' pending lists, until autovacuum gets there. At 100k conversations the first searches after a rebuild
-# took 25-35 ms where they take under 1 ms of SQL once tidied.
+# indexes' pending lists, until autovacuum gets there. At 100k conversations it takes 3.4-3.9 s, about 1 % of a
+# rebuild.
 _REWRITTEN_TABLES = ("conversations", "analytics_hourly_rollups", "analytics_usage_rollups")
 _CLEAN_GIN_PENDING_LISTS_SQL = """
 SELECT gin_clean_pending_list(index.indexrelid)

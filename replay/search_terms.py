@@ -34,7 +34,8 @@ MOST_DOCUMENT_BYTES = 900_000
 LONGEST_PREFIXED_RUN = 12
 # An id's start with three characters of its number matches about a thousandth of the ids: few enough to read
 # them all. Each longer prefix kept made every document wider and a common word's count slower: with every
-# prefix of ids and numbers, the admin's count of "refu" took 20 ms instead of 13 at 100k conversations.
+# prefix of ids and numbers, documents held 57 % more lexemes and counting the first 10,001 conversations
+# holding "refu" took 30-37 ms instead of 12-14 at 100k (bench/README.md, sixth session).
 PREFIXED_CHARACTERS = 2
 
 
