@@ -178,8 +178,26 @@ class AnalyticsEventAdmin(admin.ModelAdmin):
         return False  # derived rows
 
 
+class RecordedForEveryTenantAdmin(admin.ModelAdmin):
+    """Rows a command records, never typed in or changed, that belong to no one tenant (a thread that could not be
+    derived has no known tenant; a detached month held every tenant's events): only readers of every tenant
+    see them."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return super().has_view_permission(request, obj) and tenant_scope(user=request.user).all_tenants
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+
 @admin.register(FailedThread)
-class FailedThreadAdmin(admin.ModelAdmin):
+class FailedThreadAdmin(RecordedForEveryTenantAdmin):
     """Threads the backfill could not read or derive: what went wrong, so staff can fix the data or report
     it; ``backfill_events --retry-failed`` tries them again."""
 
@@ -200,40 +218,15 @@ class FailedThreadAdmin(admin.ModelAdmin):
         url = reverse("admin:replay_conversation_replay", kwargs={"thread_id": failure.thread_id})
         return format_html('<a href="{}">{}</a>', url, gettext("What can be read"))
 
-    def has_add_permission(self, request) -> bool:
-        return False  # recorded by the backfill, never typed in
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        # a thread that could not be derived has no known tenant: only readers of every tenant see it
-        return super().has_view_permission(request, obj) and tenant_scope(user=request.user).all_tenants
-
-    def has_module_permission(self, request) -> bool:
-        return self.has_view_permission(request)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(DetachedEventMonth)
-class DetachedEventMonthAdmin(admin.ModelAdmin):
+class DetachedEventMonthAdmin(RecordedForEveryTenantAdmin):
     """The months ``detach_event_partitions`` took out of ``analytics_events``: where their events went, for staff
     to archive or drop; their hours' breakdowns are kept from the rollups."""
 
     list_display = ("month", "table", "rows", "detached_at")
     readonly_fields = ("month", "table", "rows", "detached_at")
 
-    def has_add_permission(self, request) -> bool:
-        return False  # recorded by detach_event_partitions
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # forgetting one would let a rebuild recompute its hours from the events that are left
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        # every tenant's events went: only readers of every tenant see how many
-        return super().has_view_permission(request, obj) and tenant_scope(user=request.user).all_tenants
-
-    def has_module_permission(self, request) -> bool:
-        return self.has_view_permission(request)
