@@ -175,7 +175,6 @@ def test_checkpoints_with_neither_ts_nor_uuid6_id_keep_id_order_with_unknown_tim
 
 def test_uuid6_time_reads_back_the_time_langgraph_put_in_a_checkpoint_id():
     moment = datetime(2026, 11, 10, 9, 30, 1, 123456, tzinfo=timezone.utc)
-    checkpoint_id_module._last_v6_timestamp = None
     made = str(checkpoint_id_module.uuid6(clock_seq=3))
     made_at = datetime.now(timezone.utc)
 
